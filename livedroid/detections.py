@@ -1,0 +1,91 @@
+"""``Detections``: the one result type that flows from detectors to annotators and sinks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Detections:
+    """Boxes found in one frame, as parallel arrays.
+
+    ``xyxy`` holds pixel corners (x1, y1, x2, y2), float32 (N, 4), clipped to the image;
+    ``class_ids`` are label-map ids (1-based, as in the Object Detection API's label_map.pbtxt);
+    ``labels`` are their names.
+    """
+
+    xyxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
+    labels: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @classmethod
+    def from_normalized(
+        cls,
+        boxes_yxyx: np.ndarray,
+        scores: np.ndarray,
+        class_ids: np.ndarray,
+        width: int,
+        height: int,
+        labels: dict[int, str],
+    ) -> "Detections":
+        """Build from Object Detection API outputs: normalized (ymin, xmin, ymax, xmax) boxes."""
+        boxes = np.clip(np.asarray(boxes_yxyx, np.float32).reshape(-1, 4), 0.0, 1.0)
+        xyxy = boxes[:, [1, 0, 3, 2]] * np.array([width, height, width, height], np.float32)
+        ids = np.asarray(class_ids).astype(np.int32).reshape(-1)
+        return cls(
+            xyxy=xyxy,
+            scores=np.asarray(scores, np.float32).reshape(-1),
+            class_ids=ids,
+            labels=[labels.get(int(i), str(int(i))) for i in ids],
+        )
+
+    def filter(self, mask: np.ndarray) -> "Detections":
+        """The detections where ``mask`` is true, in order."""
+        mask = np.asarray(mask, bool)
+        return Detections(
+            self.xyxy[mask],
+            self.scores[mask],
+            self.class_ids[mask],
+            [label for label, keep in zip(self.labels, mask) if keep],
+        )
+
+    def select(
+        self,
+        min_score: float = 0.0,
+        classes: set[str] | None = None,
+        max_detections: int | None = None,
+    ) -> "Detections":
+        """Apply a score threshold, a class allow-list (by label name) and a count limit.
+
+        Keeps the highest scores first when the count limit cuts.
+        """
+        mask = self.scores >= min_score
+        if classes is not None:
+            mask &= np.array([label in classes for label in self.labels], bool)
+        kept = self.filter(mask)
+        if max_detections is not None and len(kept) > max_detections:
+            order = np.argsort(-kept.scores, kind="stable")[:max_detections]
+            keep = np.zeros(len(kept), bool)
+            keep[order] = True
+            kept = kept.filter(keep)
+        return kept
+
+    def to_records(self, width: int, height: int) -> list[dict]:
+        """JSON-ready dicts: pixel and normalized (x1, y1, x2, y2) boxes, class id, label, score."""
+        scale = np.array([width, height, width, height], np.float32)
+        return [
+            {
+                "class_id": int(class_id),
+                "label": label,
+                "score": round(float(score), 4),
+                "box": [round(float(v), 1) for v in box],
+                "box_normalized": [round(float(v), 5) for v in box / scale],
+            }
+            for box, score, class_id, label in zip(self.xyxy, self.scores, self.class_ids, self.labels)
+        ]
