@@ -1,0 +1,1 @@
+"""Training half of livedroid: dataset preparation, fine-tuning, evaluation, export (needs the `train` extra)."""
