@@ -1,0 +1,3 @@
+from livedroid.cli import main
+
+raise SystemExit(main())

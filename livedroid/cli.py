@@ -1,0 +1,231 @@
+"""The ``livedroid`` command line: ``run`` plays a source through a detector; ``train`` and
+``import-zoo`` hand over to the training package (the ``train`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from livedroid.errors import UserError
+
+log = logging.getLogger("livedroid")
+
+EXAMPLES = """\
+examples:
+  livedroid run clip.mp4                       annotate a clip with the default COCO model
+  livedroid run clip.mp4 -m models/star-wars --classes R2-D2,BB-8 --jsonl droids.jsonl
+  livedroid run 0 --show                       webcam 0 in a window (q quits)
+  livedroid run rtsp://user:pass@cam/stream --output cam.mp4 --jsonl cam.jsonl
+  livedroid run photos/ -o annotated/          a folder of images
+"""
+
+# Commands served by the training package, which needs TensorFlow (pip install 'livedroid[train]').
+TRAINING_COMMANDS = {
+    "train": ("training.cli", "fine-tune a detector on your labelImg folder (prepare, fit, eval, export)"),
+    "import-zoo": ("training.zoo_import", "convert a TF1 Detection Zoo frozen graph to TFLite"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livedroid",
+        description="Real-time object detection in video with detectors you trained yourself.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_run_parser(commands)
+    for name, (_, summary) in TRAINING_COMMANDS.items():
+        commands.add_parser(name, help=summary, add_help=False)
+    return parser
+
+
+def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    run = commands.add_parser(
+        "run",
+        help="detect objects in a video, stream, camera or images",
+        description=(
+            "Stream SOURCE through a detector and write the results. Files are processed frame by "
+            "frame (nothing dropped); cameras and streams always process the newest frame, so "
+            "latency stays bounded. Ctrl-C finishes the frames in flight and closes the outputs."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="video file, image, folder or glob of images, camera index (0) or /dev/videoN, or rtsp:// http:// URL",
+    )
+    model = run.add_argument_group("model")
+    model.add_argument(
+        "-m", "--model", metavar="MODEL",
+        help="a .tflite file, a SavedModel folder, or a model name under models/ (default: coco-ssd-mobilenet-v2)",
+    )
+    model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
+    model.add_argument("--backend", choices=["tflite", "savedmodel"], help="default: from the model's form")
+    model.add_argument("--threads", type=int, metavar="N", help="interpreter threads (default: all cores; 4 on a Raspberry Pi)")
+    model.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call when the model allows it (default 1)")
+    select = run.add_argument_group("which detections")
+    select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
+    select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
+    select.add_argument("--max-detections", type=int, default=100, metavar="N", help="per frame (default 100)")
+    out = run.add_argument_group("outputs (default for files: NAME-detections.mp4 or NAME-detections/ in the current folder)")
+    out.add_argument("-o", "--output", metavar="PATH", help="annotated video (.mp4 .mkv .mov .webm .avi), or a folder for image inputs")
+    out.add_argument("--jsonl", metavar="PATH", help="detections as JSON Lines, one record per frame")
+    out.add_argument("--show", action="store_true", help="preview window with live fps (q quits)")
+    out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    out.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
+    out.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    live = run.add_argument_group("streams")
+    live.add_argument("--connect-timeout", type=float, default=10.0, metavar="S", help="seconds to open a stream (default 10)")
+    live.add_argument("--read-timeout", type=float, default=10.0, metavar="S", help="seconds without data before a stream counts as lost (default 10)")
+    run.set_defaults(handler=command_run)
+    return run
+
+
+def command_run(args: argparse.Namespace) -> int:
+    # Imported here so that `livedroid --help` and the training commands start fast.
+    from livedroid.detectors import load_detector
+    from livedroid.models import resolve_model
+    from livedroid.pipeline import Pipeline, Selection
+    from livedroid.sources import ImageSource, open_source
+
+    model_path = resolve_model(args.model)
+    detector = load_detector(
+        model_path, args.backend, labels=args.labels, threads=args.threads, batch=max(1, args.batch)
+    )
+    if args.classes:
+        wanted = {name.strip() for name in args.classes.split(",") if name.strip()}
+        unknown = wanted - set(detector.labels.values())
+        if detector.labels and unknown:
+            raise UserError(
+                f"--classes: {', '.join(sorted(unknown))} not in the model's labels "
+                f"({', '.join(list(detector.labels.values())[:12])}{' …' if len(detector.labels) > 12 else ''})"
+            )
+    source = open_source(args.source, open_timeout=args.connect_timeout, read_timeout=args.read_timeout)
+    with source:
+        sinks = make_sinks(args, source, is_images=isinstance(source, ImageSource))
+        log.info("model %s (%s: %s, batch %d)", model_path, detector.backend, detector.runtime,
+                 min(args.batch, detector.max_batch))
+        log.info("source %s%s", source.description, _describe(source))
+        pipeline = Pipeline(
+            source,
+            detector,
+            sinks,
+            Selection(args.threshold, set(wanted) if args.classes else None, args.max_detections),
+            batch=args.batch,
+            progress=not args.no_progress,
+        )
+        with _stop_on_signals(pipeline):
+            summary = pipeline.run()
+    print(f"livedroid: {summary.line()}", file=sys.stderr)
+    for sink in sinks:
+        path = getattr(getattr(sink, "_file", None), "path", None) or getattr(sink, "folder", None)
+        if path:
+            print(f"livedroid: wrote {path}", file=sys.stderr)
+    return 130 if summary.interrupted else 0
+
+
+def make_sinks(args: argparse.Namespace, source, is_images: bool) -> list:
+    from livedroid.sinks import ImageFolderSink, JsonLinesSink, VideoSink, WindowSink
+
+    inputs = (args.source,)
+    output = args.output
+    if output is None and not args.jsonl and not args.show:
+        if source.live:
+            raise UserError("a live source needs somewhere to go: --output FILE, --jsonl FILE or --show")
+        stem = Path(args.source.rstrip("/*")).stem or "images"
+        output = f"{stem}-detections" + ("" if is_images else ".mp4")
+    sinks = []
+    if output and is_images:
+        sinks.append(ImageFolderSink(output, overwrite=args.overwrite))
+    elif output:
+        sinks.append(
+            VideoSink(
+                output,
+                fps=source.fps,
+                time_base=source.time_base,
+                audio_from=source.audio_path,
+                crf=args.crf,
+                preset=args.preset,
+                overwrite=args.overwrite,
+                inputs=inputs,
+            )
+        )
+    if args.jsonl:
+        sinks.append(JsonLinesSink(args.jsonl, overwrite=args.overwrite, inputs=inputs))
+    if args.show:
+        sinks.append(WindowSink())
+    return sinks
+
+
+def _describe(source) -> str:
+    parts = [f"{source.fps:.2f} fps" if source.fps else None,
+             f"{source.frame_count} frames" if source.frame_count else None,
+             "live" if source.live else None]
+    parts = [p for p in parts if p]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+class _stop_on_signals:
+    """Route SIGINT and SIGTERM to ``pipeline.stop()`` while the pipeline runs."""
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline = pipeline
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame) -> None:
+        log.warning("%s: finishing the frames in flight, then closing the outputs",
+                    signal.Signals(signum).name)
+        self.pipeline.stop()
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "-v" in argv or "--verbose" in argv
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="livedroid: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        command = next((a for a in argv if not a.startswith("-")), None)
+        if command in TRAINING_COMMANDS:
+            return _run_training_command(command, argv[argv.index(command) + 1 :])
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 2
+        return args.handler(args)
+    except UserError as error:
+        print(f"livedroid: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("livedroid: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run_training_command(command: str, argv: list[str]) -> int:
+    import importlib
+
+    module_name = TRAINING_COMMANDS[command][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UserError(
+            f"'livedroid {command}' needs the training extra ({error.name or error}): pip install 'livedroid[train]'"
+        ) from None
+    return module.main(argv)

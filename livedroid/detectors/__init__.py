@@ -1,0 +1,50 @@
+"""Detector backends, registered by key and imported only when used.
+
+As in Frigate's detector plugins, each backend is a small module; a backend whose optional
+dependency is missing is reported in one line and does not affect the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from livedroid.detectors.base import Detector
+from livedroid.errors import UserError
+
+#: key → (module, class, what to install when its import fails)
+BACKENDS: dict[str, tuple[str, str, str]] = {
+    "tflite": ("livedroid.detectors.tflite", "TFLiteDetector", "pip install ai-edge-litert"),
+    "savedmodel": ("livedroid.detectors.savedmodel", "SavedModelDetector", "pip install 'livedroid[tf]'"),
+}
+
+__all__ = ["BACKENDS", "Detector", "backend_for", "load_detector"]
+
+
+def backend_for(model: Path) -> str:
+    """Pick the backend from the model's form: a ``.tflite`` file or a SavedModel folder."""
+    if model.suffix == ".tflite":
+        return "tflite"
+    if model.is_dir() and (model / "saved_model.pb").is_file():
+        return "savedmodel"
+    if model.is_dir() and (model / "saved_model" / "saved_model.pb").is_file():
+        return "savedmodel"
+    if model.is_dir():
+        raise UserError(f"{model}: folder holds no saved_model.pb (expected a TensorFlow SavedModel)")
+    raise UserError(f"{model}: unsupported model (give a .tflite file or a SavedModel folder)")
+
+
+def load_detector(model: str | Path, backend: str | None = None, **options: object) -> Detector:
+    """Load ``model`` with the named backend (or the one its form implies)."""
+    model = Path(model)
+    if not model.exists():
+        raise UserError(f"model not found: {model}")
+    key = backend or backend_for(model)
+    if key not in BACKENDS:
+        raise UserError(f"unknown backend '{key}' (choose from {', '.join(BACKENDS)})")
+    module_name, class_name, install = BACKENDS[key]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UserError(f"the {key} backend is not installed ({error.name or error}): {install}") from None
+    return getattr(module, class_name)(model, **options)

@@ -1,0 +1,92 @@
+"""TensorFlow SavedModels exported by the Object Detection API (``serving_default`` signature,
+uint8 ``input_tensor``, ``detection_*`` outputs), on the GPU when TensorFlow sees one."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow as tf  # noqa: E402 - the log level must be set first
+
+from livedroid.detections import Detections  # noqa: E402
+from livedroid.detectors.base import Detector  # noqa: E402
+from livedroid.errors import UserError  # noqa: E402
+from livedroid.labels import find_labels  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
+
+
+class SavedModelDetector(Detector):
+    """Runs a batch of same-sized frames in one call when the signature's batch dimension is free."""
+
+    backend = "savedmodel"
+
+    def __init__(
+        self,
+        model: Path,
+        *,
+        labels: str | Path | None = None,
+        threads: int | None = None,
+        batch: int = 1,
+    ) -> None:
+        folder = model / "saved_model" if (model / "saved_model" / "saved_model.pb").is_file() else model
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        try:
+            loaded = tf.saved_model.load(str(folder))
+        except (OSError, ValueError, tf.errors.OpError) as error:
+            raise UserError(f"{model}: cannot load SavedModel ({str(error).splitlines()[0]})") from None
+        signature = loaded.signatures.get("serving_default")
+        if signature is None:
+            raise UserError(f"{model}: SavedModel has no 'serving_default' signature")
+        inputs = signature.structured_input_signature[1]
+        if len(inputs) != 1:
+            raise UserError(f"{model}: expected one image input, got {sorted(inputs)}")
+        (self._input_name, spec), = inputs.items()
+        missing = [name for name in _OUTPUTS if name not in signature.structured_outputs]
+        if missing:
+            raise UserError(f"{model}: signature lacks the Object Detection API outputs {missing}")
+        self._loaded = loaded  # keeps the signature's variables alive
+        self._signature = signature
+        self._dtype = spec.dtype
+        self.max_batch = batch if spec.shape.rank and spec.shape[0] is None else 1
+        self.labels = find_labels(model, labels)
+        gpus = tf.config.list_physical_devices("GPU")
+        self.runtime = f"TensorFlow {tf.__version__} on " + (f"{len(gpus)} GPU(s)" if gpus else "CPU")
+
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        results: list[Detections] = []
+        for group in _same_size_runs(images, self.max_batch):
+            batch = tf.constant(np.stack(group), dtype=self._dtype)
+            out = self._signature(**{self._input_name: batch})
+            boxes, scores, classes, counts = (out[name].numpy() for name in _OUTPUTS)
+            for slot, image in enumerate(group):
+                n = int(counts[slot])
+                results.append(
+                    Detections.from_normalized(
+                        boxes[slot, :n],
+                        scores[slot, :n],
+                        np.rint(classes[slot, :n]).astype(np.int32),
+                        width=image.shape[1],
+                        height=image.shape[0],
+                        labels=self.labels,
+                    )
+                )
+        return results
+
+
+def _same_size_runs(images: list[np.ndarray], limit: int) -> list[list[np.ndarray]]:
+    """Split into consecutive groups of one shape, at most ``limit`` long (a batch is one tensor)."""
+    groups: list[list[np.ndarray]] = []
+    for image in images:
+        if groups and len(groups[-1]) < limit and groups[-1][0].shape == image.shape:
+            groups[-1].append(image)
+        else:
+            groups.append([image])
+    return groups

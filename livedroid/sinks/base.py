@@ -1,0 +1,50 @@
+"""What every sink offers, and safe creation of output files."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from livedroid.detections import Detections
+from livedroid.errors import UserError
+from livedroid.frames import Frame
+
+
+class Sink(ABC):
+    """Receives every processed frame in order, then ``close()`` once, also after an interrupt."""
+
+    #: Whether ``write`` wants the annotated picture (drawn once, shared by all sinks).
+    needs_scene: bool = True
+
+    @abstractmethod
+    def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
+        """Consume one frame's result."""
+
+    def close(self) -> None:
+        """Finish the output so that it is complete and playable."""
+
+
+class PartialFile:
+    """An output written under ``NAME.partial`` and renamed to NAME only when complete.
+
+    A run that dies before ``commit()`` leaves a file that plainly says it is unfinished, never
+    one that looks complete. An existing NAME is refused unless ``overwrite``; the input itself
+    is always refused.
+    """
+
+    def __init__(self, path: str | Path, *, overwrite: bool, inputs: tuple[str, ...] = ()) -> None:
+        self.path = Path(path)
+        for source in inputs:
+            if Path(source).exists() and Path(source).resolve() == self.path.resolve():
+                raise UserError(f"output {self.path} is the input itself: choose another name")
+        if self.path.exists() and not overwrite:
+            raise UserError(f"output {self.path} exists: use --overwrite to replace it")
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+
+    def commit(self) -> None:
+        os.replace(self.partial, self.path)

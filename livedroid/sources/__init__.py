@@ -1,0 +1,39 @@
+"""Frame sources: video files, network streams, webcams and images, chosen from one string."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from livedroid.errors import UserError
+from livedroid.sources.base import Source
+from livedroid.sources.camera import CameraSource
+from livedroid.sources.images import ImageSource, is_image_spec
+from livedroid.sources.reader import FrameBuffer, FrameReader
+from livedroid.sources.video import VideoSource, is_stream_url, mask_credentials
+
+__all__ = [
+    "CameraSource",
+    "FrameBuffer",
+    "FrameReader",
+    "ImageSource",
+    "Source",
+    "VideoSource",
+    "mask_credentials",
+    "open_source",
+]
+
+
+def open_source(spec: str, *, open_timeout: float = 10.0, read_timeout: float = 10.0) -> Source:
+    """Open what the user named: ``0`` or ``/dev/video0`` (webcam), ``rtsp://…`` (stream),
+    an image, a folder or a glob (images), anything else a video file."""
+    if spec.isdigit():
+        return CameraSource(int(spec))
+    if spec.startswith("/dev/video"):
+        return CameraSource(spec)
+    if is_stream_url(spec):
+        return VideoSource(spec, open_timeout=open_timeout, read_timeout=read_timeout)
+    if is_image_spec(spec):
+        return ImageSource(spec)
+    if not Path(spec).exists():
+        raise UserError(f"source not found: {spec} (give a video file, image, folder, glob, camera index or stream URL)")
+    return VideoSource(spec)

@@ -1,0 +1,76 @@
+"""Single images, folders of images and glob patterns."""
+
+from __future__ import annotations
+
+import glob
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livedroid.errors import UserError
+from livedroid.frames import Frame
+from livedroid.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def is_image_spec(spec: str) -> bool:
+    """True for an image file, a folder, or a glob pattern."""
+    path = Path(spec)
+    return path.suffix.lower() in IMAGE_SUFFIXES or path.is_dir() or glob.has_magic(spec)
+
+
+class ImageSource(Source):
+    """Images in sorted order, each converted to RGB whatever its mode (gray, alpha, 16-bit)."""
+
+    def __init__(self, spec: str) -> None:
+        self.description = spec
+        self.paths = _expand(spec)
+        self.frame_count = len(self.paths)
+
+    def frames(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.paths):
+            image = read_rgb(path)
+            if image is None:
+                self.skipped += 1
+                log.warning("%s: not a readable image, skipped", path)
+                continue
+            yield Frame(image=image, index=index, captured_at=time.monotonic(), name=path.name)
+
+
+def read_rgb(path: Path) -> np.ndarray | None:
+    """Read any image OpenCV understands as RGB uint8, or None when it cannot be decoded."""
+    data = np.fromfile(path, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        return None
+    if image.dtype != np.uint8:
+        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, int(np.iinfo(image.dtype).max)))
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _expand(spec: str) -> list[Path]:
+    path = Path(spec)
+    if path.is_dir():
+        paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise UserError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {spec}")
+        return paths
+    if glob.has_magic(spec):
+        paths = sorted(Path(p) for p in glob.glob(spec) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise UserError(f"no images match {spec}")
+        return paths
+    if not path.is_file():
+        raise UserError(f"image not found: {spec}")
+    return [path]

@@ -1,0 +1,62 @@
+"""Per-stage timing and the end-of-run summary."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+class StageTimer:
+    """Accumulates wall time of one pipeline stage: ``with timer: work()`` or ``timer.add(s, n)``."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.count = 0
+        self._start = 0.0
+
+    def __enter__(self) -> "StageTimer":
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.add(time.perf_counter() - self._start)
+
+    def add(self, seconds: float, count: int = 1) -> None:
+        self.seconds += seconds
+        self.count += count
+
+    @property
+    def mean_ms(self) -> float:
+        return 1000.0 * self.seconds / self.count if self.count else 0.0
+
+
+@dataclass
+class RunSummary:
+    """What a run did, printed at its end and returned to callers (tests, the benchmark)."""
+
+    frames_read: int
+    frames_processed: int
+    frames_dropped: int
+    frames_skipped: int
+    seconds: float
+    decode_ms: float
+    inference_ms: float
+    write_ms: float
+    interrupted: bool = False
+
+    @property
+    def fps(self) -> float:
+        return self.frames_processed / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        text = (
+            f"{self.frames_read} frames read, {self.frames_processed} processed, "
+            f"{self.frames_dropped} dropped"
+        )
+        if self.frames_skipped:
+            text += f", {self.frames_skipped} undecodable skipped"
+        text += (
+            f" in {self.seconds:.1f} s ({self.fps:.1f} fps) | per frame: decode {self.decode_ms:.1f} ms, "
+            f"inference {self.inference_ms:.1f} ms, annotate+write {self.write_ms:.1f} ms"
+        )
+        return text + (" | interrupted" if self.interrupted else "")

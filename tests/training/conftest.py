@@ -1,0 +1,51 @@
+"""A tiny labelImg dataset made on the fly: coloured rectangles on noise, one Pascal VOC XML each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Class name → rectangle colour; the detector can learn colours in a few steps.
+COLOURS = {"red": (220, 30, 30), "blue": (30, 60, 220)}
+
+
+def voc_xml(filename: str, width: int, height: int, objects: list[tuple[str, tuple[float, float, float, float]]]) -> str:
+    """Pascal VOC XML as labelImg writes it."""
+    parts = [f"<annotation><folder>images</folder><filename>{filename}</filename>"]
+    parts.append(f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size>")
+    for name, (xmin, ymin, xmax, ymax) in objects:
+        parts.append(
+            f"<object><name>{name}</name><pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult>"
+            f"<bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin><xmax>{xmax}</xmax><ymax>{ymax}</ymax></bndbox></object>"
+        )
+    parts.append("</annotation>")
+    return "".join(parts)
+
+
+def make_voc_dataset(root: Path, count: int = 8, size: tuple[int, int] = (96, 72), seed: int = 0) -> Path:
+    """``count`` JPEGs in ``root/images`` with one rectangle each (classes alternate) and their XML
+    in ``root/annotations``; returns ``root``."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    names = list(COLOURS)
+    for index in range(count):
+        name = names[index % len(names)]
+        pixels = rng.integers(90, 160, (height, width, 3), dtype=np.uint8)
+        w, h = int(rng.integers(width // 4, width // 2)), int(rng.integers(height // 4, height // 2))
+        x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
+        pixels[y : y + h, x : x + w] = COLOURS[name]
+        filename = f"{name}_{index}.jpg"
+        Image.fromarray(pixels).save(root / "images" / filename, quality=95)
+        xml = voc_xml(filename, width, height, [(name, (x, y, x + w, y + h))])
+        (root / "annotations" / f"{name}_{index}.xml").write_text(xml, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def voc_dataset(tmp_path: Path) -> Path:
+    return make_voc_dataset(tmp_path / "data")

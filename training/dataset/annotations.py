@@ -1,0 +1,50 @@
+"""The in-memory form every dataset reader produces, whatever the file format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Box:
+    """One annotated object, in pixel coordinates of the annotated image."""
+
+    label: str
+    xmin: float
+    ymin: float
+    xmax: float
+    ymax: float
+    difficult: bool = False
+    truncated: bool = False
+
+
+@dataclass
+class AnnotatedImage:
+    """An image and its boxes, as the annotation file describes them (not yet validated).
+
+    ``source`` says where the annotation came from (file, or file and record number) so every
+    message can point at it. The image is either a file (``image_path``) or bytes already loaded
+    (``image_bytes``, from TFRecords). ``width``/``height`` are the annotated size, None when the
+    format does not record it.
+    """
+
+    source: str
+    filename: str
+    boxes: list[Box] = field(default_factory=list)
+    image_path: Path | None = None
+    image_bytes: bytes | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass
+class Problem:
+    """A located finding of the reader or validator; ``action`` says what was done about it."""
+
+    where: str
+    what: str
+    action: str  # "dropped image", "dropped box", "clipped box", "note"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what} ({self.action})"

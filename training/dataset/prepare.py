@@ -1,0 +1,174 @@
+"""``livedroid train prepare``: read annotations in any supported format, validate them, split
+them and write TFRecords, ``label_map.pbtxt`` and ``dataset.json`` (what later steps read)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from livedroid.errors import UserError
+from livedroid.labels import load_labels
+from training.dataset import coco, tfrecords, voc
+from training.dataset.annotations import AnnotatedImage, Problem
+from training.dataset.class_names import apply_label_map
+from training.dataset.split import stratified_split
+from training.dataset.validate import CheckedImage, validate_images
+from training.dataset.writer import format_label_map, shard_pattern, write_split
+
+DATASET_FILE = "dataset.json"
+LABEL_MAP_FILE = "label_map.pbtxt"
+PROBLEMS_FILE = "problems.txt"
+PROBLEMS_SHOWN_PER_KIND = 8
+
+
+@dataclass
+class PreparedDataset:
+    """Where ``prepare`` wrote things, read back by fit, eval and export from ``dataset.json``."""
+
+    folder: Path
+    label_map: dict[int, str]
+    train_pattern: str
+    val_pattern: str
+    counts: dict[str, dict[str, int]]  # split → class name → boxes
+    images: dict[str, int]  # split → images
+
+    @property
+    def label_map_path(self) -> Path:
+        return self.folder / LABEL_MAP_FILE
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "PreparedDataset":
+        folder = Path(folder)
+        try:
+            data = json.loads((folder / DATASET_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{folder} has no {DATASET_FILE}: run 'livedroid train prepare' first") from None
+        return cls(
+            folder=folder,
+            label_map=load_labels(folder / LABEL_MAP_FILE),
+            train_pattern=str(folder / data["train"]["pattern"]),
+            val_pattern=str(folder / data["val"]["pattern"]),
+            counts={split: data[split]["boxes"] for split in ("train", "val")},
+            images={split: data[split]["images"] for split in ("train", "val")},
+        )
+
+
+def prepare_dataset(
+    source: Path,
+    out_dir: Path,
+    *,
+    label_map_path: Path | None = None,
+    aliases: dict[str, str] | None = None,
+    match_label_names: bool = False,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    images_dir: Path | None = None,
+) -> PreparedDataset:
+    """Run the whole preparation and print what was done; UserError on anything the user must fix.
+
+    The label map is ``label_map_path``, else ``label_map.pbtxt`` in ``source``, else derived
+    from the class names found.
+    """
+    source, out_dir = Path(source), Path(out_dir)
+    if not source.exists():
+        raise UserError(f"dataset not found: {source}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise UserError(f"--val-fraction must be at least 0 and below 1, got {val_fraction}")
+    problems: list[Problem] = []
+    annotated = read_annotations(source, images_dir, problems)
+    label_map_path = label_map_path or _label_map_beside(source)
+    label_map = apply_label_map(
+        annotated,
+        load_labels(label_map_path) if label_map_path else None,
+        aliases or {},
+        match_label_names,
+        problems,
+    )
+    checked = validate_images(annotated, problems)
+    if not checked:
+        _print_problems(problems)
+        raise UserError(f"{source}: no usable images left after validation (see the problems above)")
+    train, val = stratified_split(checked, val_fraction, seed)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    class_ids = {name: i for i, name in label_map.items()}
+    (out_dir / LABEL_MAP_FILE).write_text(format_label_map(label_map), encoding="utf-8")
+    summary = {"source": str(source), "val_fraction": val_fraction, "seed": seed}
+    for split, images in (("train", train), ("val", val)):
+        paths = write_split(images, out_dir, split, class_ids)
+        summary[split] = {
+            "pattern": shard_pattern(split, len(paths)),
+            "images": len(images),
+            "boxes": {name: _boxes_per_class(images)[name] for name in label_map.values()},
+        }
+    (out_dir / DATASET_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    (out_dir / PROBLEMS_FILE).write_text("".join(f"{p}\n" for p in problems), encoding="utf-8")
+
+    _print_problems(problems, out_dir / PROBLEMS_FILE)
+    prepared = PreparedDataset.load(out_dir)
+    print_counts(prepared, len(annotated))
+    return prepared
+
+
+def read_annotations(source: Path, images_dir: Path | None, problems: list[Problem]) -> list[AnnotatedImage]:
+    """Pick the reader from what ``source`` contains: COCO JSON, TFRecords or VOC XML."""
+    if source.is_file():
+        if coco.is_coco_json(source):
+            return coco.read_coco(source, images_dir, problems)
+        if tfrecords.find_record_files(source):
+            return tfrecords.read_records([source])
+        raise UserError(f"{source}: not a COCO .json or a .record file; pass the dataset folder instead")
+    coco_files = [p for p in sorted(source.rglob("*.json")) if coco.is_coco_json(p)]
+    if len(coco_files) > 1:
+        listing = ", ".join(str(p) for p in coco_files)
+        raise UserError(f"{source} holds several COCO files ({listing}); pass the one to use")
+    if coco_files:
+        return coco.read_coco(coco_files[0], images_dir, problems)
+    if voc.find_xml_files(source):
+        return voc.read_voc_folder(source, problems)
+    records = tfrecords.find_record_files(source)
+    if records:
+        return tfrecords.read_records(records)
+    raise UserError(
+        f"no annotations found in {source}: expected Pascal VOC .xml files (labelImg), "
+        "a COCO .json file or Object Detection API .record files"
+    )
+
+
+def print_counts(prepared: PreparedDataset, images_read: int) -> None:
+    """The per-class table printed at the end of ``prepare``."""
+    names = list(prepared.label_map.values())
+    width = max(len("class"), *(len(n) for n in names))
+    print(f"\n{images_read} annotated images read; {sum(prepared.images.values())} written to {prepared.folder}")
+    print(f"{'class':<{width}}  {'train':>7}  {'val':>7}")
+    for name in names:
+        print(f"{name:<{width}}  {prepared.counts['train'][name]:>7}  {prepared.counts['val'][name]:>7}")
+    print(f"{'images':<{width}}  {prepared.images['train']:>7}  {prepared.images['val']:>7}")
+    for name in names:
+        if prepared.counts["train"][name] == 0:
+            print(f"warning: class '{name}' has no training boxes; the model cannot learn it")
+
+
+def _print_problems(problems: list[Problem], saved_to: Path | None = None) -> None:
+    """All problems grouped by action, a few of each shown; the full list is in problems.txt."""
+    by_action: dict[str, list[Problem]] = {}
+    for problem in problems:
+        by_action.setdefault(problem.action, []).append(problem)
+    for action, found in by_action.items():
+        print(f"{len(found)} × {action}:")
+        for problem in found[:PROBLEMS_SHOWN_PER_KIND]:
+            print(f"  {problem.where}: {problem.what}")
+        if len(found) > PROBLEMS_SHOWN_PER_KIND:
+            print(f"  … and {len(found) - PROBLEMS_SHOWN_PER_KIND} more" + (f" (all in {saved_to})" if saved_to else ""))
+
+
+def _boxes_per_class(images: list[CheckedImage]) -> Counter:
+    return Counter(box.label for image in images for box in image.boxes)
+
+
+def _label_map_beside(source: Path) -> Path | None:
+    folder = source if source.is_dir() else source.parent
+    found = folder / LABEL_MAP_FILE
+    return found if found.is_file() else None

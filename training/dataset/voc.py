@@ -1,0 +1,94 @@
+"""Pascal VOC XML annotations, as labelImg writes them, in the usual folder layouts.
+
+Handles XML beside the images, ``annotations/`` + ``images/`` (labelImg, star-wars, raccoon),
+VOC's ``Annotations/`` + ``JPEGImages/`` and Oxford-IIIT Pets' ``annotations/xmls/`` + ``images/``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from training.dataset.annotations import AnnotatedImage, Box, Problem
+
+# Where the images of an XML file may be, relative to the dataset root.
+_IMAGE_FOLDERS = ("images", "JPEGImages", "imgs", ".")
+
+
+def find_xml_files(root: Path) -> list[Path]:
+    """All ``.xml`` annotation files under ``root``, sorted for a deterministic order."""
+    return sorted(p for p in root.rglob("*.xml") if p.is_file())
+
+
+def read_voc_folder(root: Path, problems: list[Problem]) -> list[AnnotatedImage]:
+    """Read every XML file under ``root``; unparsable files are reported in ``problems``."""
+    images = []
+    for xml_path in find_xml_files(root):
+        where = str(xml_path.relative_to(root))
+        try:
+            images.append(parse_voc_xml(xml_path.read_bytes(), where, xml_path.parent, root))
+        except (ET.ParseError, ValueError) as error:
+            problems.append(Problem(where, f"cannot read the annotation: {error}", "dropped image"))
+    return images
+
+
+def parse_voc_xml(data: bytes, where: str, xml_folder: Path, root: Path) -> AnnotatedImage:
+    """Parse one VOC XML document; raises ValueError naming the bad element."""
+    tree = ET.fromstring(data)
+    if tree.tag != "annotation":
+        raise ValueError(f"root element is <{tree.tag}>, expected <annotation>")
+    filename = (tree.findtext("filename") or "").strip()
+    if not filename:
+        raise ValueError("no <filename>")
+    size = tree.find("size")
+    width = _int(size, "width") if size is not None else None
+    height = _int(size, "height") if size is not None else None
+    boxes = []
+    for number, obj in enumerate(tree.findall("object"), start=1):
+        box = obj.find("bndbox")
+        if box is None:
+            raise ValueError(f"object {number} has no <bndbox>")
+        boxes.append(
+            Box(
+                label=(obj.findtext("name") or "").strip(),
+                xmin=_float(box, "xmin"),
+                ymin=_float(box, "ymin"),
+                xmax=_float(box, "xmax"),
+                ymax=_float(box, "ymax"),
+                difficult=(obj.findtext("difficult") or "0").strip() == "1",
+                truncated=(obj.findtext("truncated") or "0").strip() == "1",
+            )
+        )
+    return AnnotatedImage(
+        source=where,
+        filename=filename,
+        boxes=boxes,
+        image_path=_find_image(filename, tree.findtext("path"), xml_folder, root),
+        width=width or None,
+        height=height or None,
+    )
+
+
+def _find_image(filename: str, recorded_path: str | None, xml_folder: Path, root: Path) -> Path:
+    """The image file named by the XML: beside it, in a usual image folder, or at its recorded
+    ``<path>``; when none exists, the path beside the XML (the validator reports it missing)."""
+    candidates = [xml_folder / filename, xml_folder.parent / "images" / filename]
+    candidates += [root / folder / filename for folder in _IMAGE_FOLDERS]
+    if recorded_path:
+        candidates.append(Path(recorded_path.strip()))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return xml_folder / filename
+
+
+def _float(parent: ET.Element, tag: str) -> float:
+    text = parent.findtext(tag)
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"<{tag}> is {text!r}, not a number") from None
+
+
+def _int(parent: ET.Element, tag: str) -> int:
+    return int(round(_float(parent, tag)))
