@@ -1,0 +1,217 @@
+"""Dataset preparation: readers, label names, validation, split, TFRecord round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from livedroid.errors import UserError
+from livedroid.labels import load_labels
+from tests.training.conftest import make_voc_dataset, voc_xml
+from training.dataset import tfrecords
+from training.dataset.annotations import AnnotatedImage, Box, Problem
+from training.dataset.class_names import apply_label_map, parse_aliases
+from training.dataset.prepare import PreparedDataset, prepare_dataset
+from training.dataset.split import stratified_split
+from training.dataset.validate import check_image, validate_images
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def _truncate_image(root: Path) -> None:
+    path = root / "images" / "red_0.jpg"
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def _resize_image(root: Path) -> None:
+    path = root / "images" / "red_0.jpg"
+    Image.open(path).resize((50, 40)).save(path)
+
+
+def _box_outside(root: Path) -> None:
+    _write(root / "annotations" / "red_0.xml", voc_xml("red_0.jpg", 96, 72, [("red", (100, 80, 120, 90)), ("red", (1, 1, 9, 9))]))
+
+
+def _box_overhanging(root: Path) -> None:
+    _write(root / "annotations" / "red_0.xml", voc_xml("red_0.jpg", 96, 72, [("red", (-5, 10, 120, 30))]))
+
+
+def _zero_area(root: Path) -> None:
+    _write(root / "annotations" / "red_0.xml", voc_xml("red_0.jpg", 96, 72, [("red", (10, 10, 10, 30)), ("red", (1, 1, 9, 9))]))
+
+
+def _no_objects(root: Path) -> None:
+    _write(root / "annotations" / "red_0.xml", voc_xml("red_0.jpg", 96, 72, []))
+
+
+def _duplicate(root: Path) -> None:
+    (root / "images" / "copy.jpg").write_bytes((root / "images" / "red_0.jpg").read_bytes())
+    _write(root / "annotations" / "copy.xml", voc_xml("copy.jpg", 96, 72, [("red", (1, 1, 9, 9))]))
+
+
+def _missing_image(root: Path) -> None:
+    (root / "images" / "red_0.jpg").unlink()
+
+
+def _broken_xml(root: Path) -> None:
+    _write(root / "annotations" / "red_0.xml", "<annotation><filename>red_0.jpg</filename>")
+
+
+def _bmp_image(root: Path) -> None:
+    Image.open(root / "images" / "red_0.jpg").save(root / "images" / "red_0.bmp")
+    (root / "images" / "red_0.jpg").unlink()
+    xml = (root / "annotations" / "red_0.xml").read_text().replace("red_0.jpg", "red_0.bmp")
+    _write(root / "annotations" / "red_0.xml", xml)
+
+
+# (break the dataset, expected message fragment, expected action, images written of 8)
+VALIDATION_CASES = [
+    (_truncate_image, "unreadable or truncated", "dropped image", 7),
+    (_resize_image, "annotation says the image is 96x72 but", "dropped image", 7),
+    (_box_outside, "lies outside the 96x72 image", "dropped box", 8),
+    (_box_overhanging, "extends beyond the 96x72 image", "clipped box", 8),
+    (_zero_area, "has zero area", "dropped box", 8),
+    (_no_objects, "no objects annotated", "dropped image", 7),
+    (_duplicate, "red_0.xml: same image as annotations/copy.xml", "dropped image", 8),
+    (_missing_image, "image file not found", "dropped image", 7),
+    (_broken_xml, "cannot read the annotation", "dropped image", 7),
+    (_bmp_image, "BMP image re-encoded as PNG", "note", 8),
+]
+
+
+@pytest.mark.parametrize("breakage, message, action, written", VALIDATION_CASES, ids=lambda c: getattr(c, "__name__", None))
+def test_broken_inputs_are_reported_where_they_are(tmp_path, capsys, breakage, message, action, written):
+    root = make_voc_dataset(tmp_path / "data")
+    breakage(root)
+    prepared = prepare_dataset(root, tmp_path / "out", val_fraction=0.25)
+    problems = (tmp_path / "out" / "problems.txt").read_text()
+    assert message in problems and f"({action})" in problems
+    assert sum(prepared.images.values()) == written
+    assert message in capsys.readouterr().out
+
+
+def test_unknown_class_names_name_the_files_and_suggest_the_fix(tmp_path):
+    root = make_voc_dataset(tmp_path / "data")
+    _write(root / "label_map.pbtxt", "item { id: 1 name: 'Red' } item { id: 2 name: 'Blue' }")
+    with pytest.raises(UserError) as caught:
+        prepare_dataset(root, tmp_path / "out")
+    message = str(caught.value)
+    assert "'red': 4 box(es) in annotations/red_0.xml" in message
+    assert "did you mean 'Red'?" in message
+    assert "--label-alias blue=Blue --label-alias red=Red" in message
+
+
+@pytest.mark.parametrize(
+    "aliases, match, expected",
+    [
+        ({"bb8": "BB-8", "r2d2": "R2-D2"}, False, ["BB-8", "R2-D2", "BB-8"]),
+        ({}, True, ["BB-8", "R2-D2", "BB-8"]),
+        ({"bb8": "R2-D2"}, True, ["R2-D2", "R2-D2", "BB-8"]),  # an explicit alias wins
+    ],
+)
+def test_aliases_and_loose_matching_rename_boxes(aliases, match, expected):
+    images = [AnnotatedImage("a.xml", "a.jpg", [Box("bb8", 0, 0, 1, 1), Box("r2d2", 0, 0, 1, 1), Box("BB-8", 0, 0, 1, 1)])]
+    apply_label_map(images, {1: "BB-8", 2: "R2-D2"}, aliases, match, [])
+    assert [box.label for box in images[0].boxes] == expected
+
+
+@pytest.mark.parametrize("spec", ["r2d2", "=R2-D2", "r2d2="])
+def test_malformed_alias_is_a_user_error(spec):
+    with pytest.raises(UserError, match="expected NAME=LABEL"):
+        parse_aliases([spec])
+
+
+def test_alias_to_a_name_missing_from_the_label_map_is_a_user_error():
+    with pytest.raises(UserError, match="'R2D2' is not in the label map"):
+        apply_label_map([], {1: "R2-D2"}, {"r2": "R2D2"}, False, [])
+
+
+def test_label_map_is_derived_from_names_when_none_is_given(tmp_path):
+    prepared = prepare_dataset(make_voc_dataset(tmp_path / "data"), tmp_path / "out")
+    assert load_labels(tmp_path / "out" / "label_map.pbtxt") == {1: "blue", 2: "red"} == prepared.label_map
+
+
+def test_split_is_deterministic_stratified_and_independent_of_file_order(tmp_path):
+    images = [check_image(a, []) for a in _annotated(make_voc_dataset(tmp_path / "d", count=20))]
+    train, val = stratified_split(images, 0.3, seed=3)
+    train2, val2 = stratified_split(list(reversed(images)), 0.3, seed=3)
+    assert {i.sha256 for i in val} == {i.sha256 for i in val2}
+    assert sorted(b.label for i in val for b in i.boxes) == ["blue"] * 3 + ["red"] * 3  # 10 × 0.3 each
+    _, val_other_seed = stratified_split(images, 0.3, seed=4)
+    assert {i.sha256 for i in val} != {i.sha256 for i in val_other_seed}
+    assert len(train) + len(val) == 20
+
+
+def test_every_class_reaches_validation_even_when_rare(tmp_path):
+    images = [check_image(a, []) for a in _annotated(make_voc_dataset(tmp_path / "d", count=12))]
+    images[0].boxes[0].label = images[2].boxes[0].label = "rare"
+    _, val = stratified_split(images, 0.1, seed=0)
+    assert "rare" in {b.label for i in val for b in i.boxes}
+
+
+def test_records_round_trip_and_are_accepted_as_input(tmp_path):
+    root = make_voc_dataset(tmp_path / "data")
+    first = prepare_dataset(root, tmp_path / "first", val_fraction=0.25)
+    records = sorted((tmp_path / "first").glob("*.record"))
+    read_back = tfrecords.read_records(records)
+    assert len(read_back) == 8 and read_back[0].image_bytes[:2] == b"\xff\xd8"
+    originals = {a.filename: a for a in _annotated(root)}
+    for image in read_back:
+        expected = originals[image.filename].boxes[0]
+        got = image.boxes[0]
+        assert got.label == expected.label
+        assert (got.xmin, got.ymin, got.xmax, got.ymax) == pytest.approx((expected.xmin, expected.ymin, expected.xmax, expected.ymax), abs=1e-3)
+    again = prepare_dataset(tmp_path / "first", tmp_path / "second", val_fraction=0.25)
+    assert again.counts == first.counts
+
+
+def test_coco_json_is_read(tmp_path):
+    root = make_voc_dataset(tmp_path / "data")
+    coco = {"images": [], "annotations": [], "categories": [{"id": 7, "name": "red"}, {"id": 9, "name": "blue"}]}
+    for number, annotated in enumerate(_annotated(root), start=1):
+        coco["images"].append({"id": number, "file_name": annotated.filename, "width": 96, "height": 72})
+        box = annotated.boxes[0]
+        coco["annotations"].append(
+            {"id": number, "image_id": number, "category_id": 7 if box.label == "red" else 9,
+             "bbox": [box.xmin, box.ymin, box.xmax - box.xmin, box.ymax - box.ymin], "iscrowd": 0}
+        )
+    coco["annotations"].append({"id": 99, "image_id": 1, "category_id": 5, "bbox": [0, 0, 1, 1]})
+    for xml in (root / "annotations").glob("*.xml"):
+        xml.unlink()
+    _write(root / "instances.json", json.dumps(coco))
+    prepared = prepare_dataset(root, tmp_path / "out", val_fraction=0.25)
+    assert prepared.counts["train"]["red"] + prepared.counts["val"]["red"] == 4
+    assert "instances.json annotation 99: unknown category_id 5 (dropped box)" in (tmp_path / "out" / "problems.txt").read_text()
+
+
+def test_empty_folder_says_what_was_expected(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no annotations found .* Pascal VOC .xml files"):
+        prepare_dataset(tmp_path / "empty", tmp_path / "out")
+
+
+def test_prepared_dataset_loads_back(tmp_path):
+    prepare_dataset(make_voc_dataset(tmp_path / "data"), tmp_path / "out")
+    loaded = PreparedDataset.load(tmp_path / "out")
+    assert loaded.train_pattern.endswith("train-?????-of-00001.record")
+    with pytest.raises(UserError, match="run 'livedroid train prepare' first"):
+        PreparedDataset.load(tmp_path)
+
+
+def _annotated(root: Path) -> list[AnnotatedImage]:
+    from training.dataset.voc import read_voc_folder
+
+    problems: list[Problem] = []
+    images = read_voc_folder(root, problems)
+    assert not problems
+    return images
+
+
+def test_validate_keeps_input_order(tmp_path):
+    annotated = _annotated(make_voc_dataset(tmp_path / "d"))
+    assert [c.source for c in validate_images(annotated, [])] == [a.source for a in annotated]
