@@ -139,7 +139,8 @@ class _AudioFollower:
         codec = _FALLBACK_AUDIO.get(format_name, "aac")
         log.info("re-encoding %s audio as %s for %s", stream.codec_context.codec.canonical_name, codec, format_name)
         out_stream = output.add_stream(codec, rate=stream.codec_context.sample_rate or 48000)
-        out_stream.layout = stream.codec_context.layout
+        # a named layout: AAC refuses unordered ones ('2 channels'); more than 2 are downmixed
+        out_stream.layout = {1: "mono", 2: "stereo"}.get(stream.codec_context.layout.nb_channels, "stereo")
         return cls(source, stream, output, out_stream, copy=False)
 
     def copy_until(self, seconds: float) -> None:

@@ -75,7 +75,7 @@ class VideoSource(Source):
             )
         except av.error.HTTPUnauthorizedError:
             raise UserError(f"{self.description}: the server refused the credentials (401)") from None
-        except (av.error.InvalidDataError, av.error.ValueError) as error:
+        except av.error.InvalidDataError as error:
             raise UserError(f"{self.description}: not a video FFmpeg can read ({_reason(error)})") from None
         except OSError as error:
             raise UserError(f"{self.description}: cannot open ({_reason(error)})") from None
@@ -94,7 +94,7 @@ class VideoSource(Source):
                 decoded = packet.decode()
             except av.error.EOFError:
                 break
-            except (av.error.InvalidDataError, av.error.ValueError) as error:
+            except av.error.InvalidDataError as error:
                 self.skipped += 1
                 if not warned:
                     log.warning("%s: skipping undecodable data (%s)", self.description, _reason(error))

@@ -1,0 +1,125 @@
+"""Shared fixtures: clips written with PyAV, the ../shared material, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+COCO_V1 = SHARED / "models" / "coco-ssd-mobilenet-v1-quant" / "detect.tflite"
+
+
+def shared_path(relative: str) -> Path:
+    """A file of ../shared, or skip the test with the reason."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"needs ../shared/{relative} (real test material beside the repository; CI has it)")
+    return path
+
+
+def square_position(index: int, width: int, height: int, side: int) -> tuple[int, int]:
+    """Top-left corner of the red square in frame ``index`` of a test clip: it moves right."""
+    x = (index * 7) % max(1, width - side)
+    y = (height - side) // 2
+    return x, y
+
+
+def draw_square_frame(index: int, width: int, height: int, side: int) -> np.ndarray:
+    image = np.full((height, width, 3), 60, np.uint8)
+    x, y = square_position(index, width, height, side)
+    image[y : y + side, x : x + side] = (230, 20, 20)
+    return image
+
+
+def write_clip(
+    path: Path,
+    *,
+    frames: int = 30,
+    size: tuple[int, int] = (160, 96),
+    fps: int = 15,
+    audio: str | None = "aac",
+    codec: str = "libx264",
+    side: int = 32,
+) -> Path:
+    """A real clip: a red square moving over gray, H.264 by default, with a 440 Hz audio track."""
+    width, height = size
+    with av.open(str(path), "w") as container:
+        video = container.add_stream(codec, rate=fps)
+        video.width, video.height = width, height
+        video.pix_fmt = "yuv420p"
+        sound = None
+        if audio:
+            sound = container.add_stream(audio, rate=44100)
+            sound.layout = "stereo"
+        for index in range(frames):
+            picture = av.VideoFrame.from_ndarray(draw_square_frame(index, width, height, side), format="rgb24")
+            picture.pts = index
+            picture.time_base = Fraction(1, fps)
+            for packet in video.encode(picture):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        if sound is not None:
+            samples = int(44100 * frames / fps)
+            t = np.arange(samples) / 44100
+            wave = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            chunk = 1024
+            for start in range(0, samples, chunk):
+                block = np.tile(wave[start : start + chunk], (2, 1))
+                frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
+                frame.sample_rate = 44100
+                frame.pts = start
+                frame.time_base = Fraction(1, 44100)
+                for packet in sound.encode(frame):
+                    container.mux(packet)
+            for packet in sound.encode():
+                container.mux(packet)
+    return path
+
+
+def probe(path: Path) -> dict:
+    """What a user would check of a video: decoded frame count, duration, streams."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        info = {
+            "audio": [s.codec_context.codec.canonical_name for s in container.streams.audio],
+            "width": video.codec_context.width,
+            "height": video.codec_context.height,
+            "codec": video.codec_context.codec.canonical_name,
+            "pix_fmt": video.codec_context.pix_fmt,
+            "duration": float(video.duration * video.time_base) if video.duration else None,
+        }
+        info["pts"] = [float(f.pts * f.time_base) for f in container.decode(video=0)]
+        info["frames"] = len(info["pts"])
+    return info
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    return write_clip(tmp_path / "square.mp4")
+
+
+@pytest.fixture
+def coco_v1() -> Path:
+    return shared_path("models/coco-ssd-mobilenet-v1-quant/detect.tflite")
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``livedroid ARGS`` in a subprocess, as a user runs it."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "-m", "livedroid", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

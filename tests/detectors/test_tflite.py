@@ -1,0 +1,86 @@
+"""Golden test of the TFLite backend: a real COCO model on frames of a real clip."""
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from livedroid.detectors import load_detector
+from livedroid.errors import UserError
+from tests.conftest import REPO, SHARED, shared_path
+
+GOLDEN = json.loads((REPO / "tests" / "data" / "golden_intel_coco_v1.json").read_text())
+
+
+def iou(a, b) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union else 0.0
+
+
+def golden_frames() -> dict[int, np.ndarray]:
+    wanted = {int(k) for k in GOLDEN["frames"]}
+    frames = {}
+    with av.open(str(shared_path(GOLDEN["clip"]))) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index in wanted:
+                frames[index] = frame.to_ndarray(format="rgb24")
+            if index >= max(wanted):
+                break
+    return frames
+
+
+def test_coco_model_finds_the_expected_people_on_real_frames(coco_v1: Path) -> None:
+    detector = load_detector(coco_v1, threads=2)
+    assert detector.labels[1] == "person"  # labelmap.txt beside the model, '???' first
+    frames = golden_frames()
+    results = detector.detect([frames[i] for i in sorted(frames)])
+    for index, detections in zip(sorted(frames), results):
+        people = detections.select(0.5, {"person"})
+        expected = GOLDEN["frames"][str(index)]
+        assert len(people) == len(expected), f"frame {index}: {people.labels}"
+        for want, box in zip(expected, people.xyxy):
+            assert iou(want["box"], box.tolist()) > 0.85, f"frame {index}: {box} vs {want['box']}"
+
+
+def test_batch_request_falls_back_to_one_when_the_model_cannot_resize(coco_v1: Path) -> None:
+    detector = load_detector(coco_v1, batch=4)
+    assert detector.max_batch == 1
+    frame = np.zeros((100, 120, 3), np.uint8)
+    assert len(detector.detect([frame, frame, frame])) == 3
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "not a valid TFLite model"),
+        (b"garbage" * 50, "not a valid TFLite model"),
+    ],
+)
+def test_corrupt_model_is_a_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
+    model = tmp_path / "broken.tflite"
+    model.write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        load_detector(model)
+
+
+def test_truncated_model_is_a_clear_error(tmp_path: Path, coco_v1: Path) -> None:
+    model = tmp_path / "cut.tflite"
+    model.write_bytes(coco_v1.read_bytes()[: 200_000])
+    with pytest.raises(UserError, match="broken|not a valid|cannot run"):
+        load_detector(model)
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [("model.onnx", "unsupported model"), ("nothing.tflite", "model not found")],
+)
+def test_unsupported_or_missing_model(tmp_path: Path, name: str, message: str) -> None:
+    if name.endswith(".onnx"):
+        (tmp_path / name).write_bytes(b"x")
+    with pytest.raises(UserError, match=message):
+        load_detector(tmp_path / name)

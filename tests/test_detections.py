@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from livedroid.detections import Detections
+
+LABELS = {1: "person", 2: "dog", 3: "car"}
+
+
+def make() -> Detections:
+    return Detections.from_normalized(
+        np.array([[0.1, 0.2, 0.5, 0.6], [-0.1, 0.5, 0.4, 1.3], [0.0, 0.0, 1.0, 1.0]]),
+        np.array([0.9, 0.6, 0.3]),
+        np.array([1, 2, 7]),
+        width=200,
+        height=100,
+        labels=LABELS,
+    )
+
+
+def test_from_normalized_converts_yxyx_to_clipped_pixel_xyxy() -> None:
+    detections = make()
+    np.testing.assert_allclose(detections.xyxy[0], [40, 10, 120, 50])
+    np.testing.assert_allclose(detections.xyxy[1], [100, 0, 200, 40])  # clipped to the image
+    assert detections.labels == ["person", "dog", "7"]  # unknown ids keep their number
+
+
+@pytest.mark.parametrize(
+    "min_score, classes, limit, expected",
+    [
+        (0.0, None, None, ["person", "dog", "7"]),
+        (0.5, None, None, ["person", "dog"]),
+        (0.0, {"dog"}, None, ["dog"]),
+        (0.0, None, 2, ["person", "dog"]),
+        (0.95, None, None, []),
+        (0.0, {"person", "7"}, 1, ["person"]),
+    ],
+)
+def test_select(min_score, classes, limit, expected) -> None:
+    assert make().select(min_score, classes, limit).labels == expected
+
+
+def test_records_hold_pixel_and_normalized_boxes() -> None:
+    record = make().to_records(200, 100)[0]
+    assert record == {
+        "class_id": 1,
+        "label": "person",
+        "score": 0.9,
+        "box": [40.0, 10.0, 120.0, 50.0],
+        "box_normalized": [0.2, 0.1, 0.6, 0.5],
+    }
+
+
+def test_empty_detections() -> None:
+    assert len(Detections()) == 0
+    assert Detections().to_records(10, 10) == []
