@@ -25,7 +25,7 @@ def resolve_model(spec: str | None) -> Path:
     path = Path(spec)
     if path.exists():
         return _pick_file(path) if path.is_dir() and not (path / "saved_model.pb").is_file() else path
-    if os.sep not in spec and "/" not in spec:
+    if "/" not in spec and os.sep not in spec and not path.suffix:
         for folder in model_dirs():
             if (folder / spec).is_dir():
                 return _pick_file(folder / spec)

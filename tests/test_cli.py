@@ -1,0 +1,111 @@
+"""End-to-end: ``livedroid run`` as a user runs it, checked as a user would check the results."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import probe, run_cli, write_clip
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_writes_a_playable_video_with_audio_and_a_record_per_frame(tmp_path: Path, coco_v1: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", frames=40, fps=20)
+    result = run_cli("run", str(clip), "-m", str(coco_v1), "-o", "out.mp4", "--jsonl", "out.jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "40 frames read, 40 processed, 0 dropped" in result.stderr
+    source, output = probe(clip), probe(tmp_path / "out.mp4")
+    assert output["frames"] == 40
+    assert output["pts"] == pytest.approx(source["pts"])
+    assert output["audio"] == ["aac"]
+    records = read_jsonl(tmp_path / "out.jsonl")
+    assert [r["frame"] for r in records] == list(range(40))
+    assert records[3]["timestamp"] == pytest.approx(3 / 20)
+
+
+def test_default_output_name_for_a_file(tmp_path: Path, coco_v1: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", frames=5)
+    result = run_cli("run", str(clip), "-m", str(coco_v1), "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert probe(tmp_path / "clip-detections.mp4")["frames"] == 5
+
+
+def test_images_folder_gives_annotated_images(tmp_path: Path, coco_v1: Path) -> None:
+    import cv2
+    import numpy as np
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.jpg", "b.png"):
+        cv2.imwrite(str(photos / name), np.full((90, 120, 3), 80, np.uint8))
+    result = run_cli("run", str(photos), "-m", str(coco_v1), "-o", "annotated", "--jsonl", "d.jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["a.jpg", "b.png"]
+    assert [r["image"] for r in read_jsonl(tmp_path / "d.jsonl")] == ["a.jpg", "b.png"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "missing.mp4"], "source not found: missing.mp4"),
+        (["run", "fake.mp4"], "not a video FFmpeg can read"),
+        (["run", "clip.mp4", "-m", "nope.tflite"], "model not found"),
+        (["run", "clip.mp4", "-m", "fake.tflite"], "not a valid TFLite model"),
+        (["run", "clip.mp4", "--classes", "wookiee"], "wookiee not in the model's labels"),
+        (["run", "clip.mp4", "-o", "clip.mp4", "--overwrite"], "is the input itself"),
+        (["run", "clip.mp4", "-o", "exists.mp4"], "exists: use --overwrite"),
+        (["run", "/dev/video77"], "cannot open camera"),
+        (["run", "clip.mp4", "--labels", "none.pbtxt"], "label file not found"),
+    ],
+)
+def test_user_errors_are_one_clear_line(tmp_path: Path, coco_v1: Path, args: list[str], message: str) -> None:
+    write_clip(tmp_path / "clip.mp4", frames=3)
+    (tmp_path / "fake.mp4").write_text("not a video at all\n" * 50)
+    (tmp_path / "fake.tflite").write_bytes(b"\0" * 64)
+    (tmp_path / "exists.mp4").write_bytes(b"precious")
+    if "-m" not in args:
+        args = [*args, "-m", str(coco_v1)]
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert (tmp_path / "exists.mp4").read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_run_leaves_playable_video_and_complete_records(tmp_path: Path, coco_v1: Path, signum) -> None:
+    clip = write_clip(tmp_path / "long.mp4", frames=600, fps=30, size=(320, 192))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "livedroid", "run", str(clip), "-m", str(coco_v1), "-o", "out.mp4",
+         "--jsonl", "out.jsonl", "--no-progress"],
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+    )
+    jsonl = tmp_path / "out.jsonl.partial"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not jsonl.exists() or jsonl.stat().st_size < 2000):
+        time.sleep(0.05)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    records = read_jsonl(tmp_path / "out.jsonl")
+    video = probe(tmp_path / "out.mp4")
+    assert 0 < len(records) < 600
+    assert video["frames"] == len(records)
+    assert [r["frame"] for r in records] == list(range(len(records)))
+    assert video["audio"] == ["aac"]
+
+
+def test_help_teaches() -> None:
+    result = run_cli("run", "--help")
+    assert result.returncode == 0
+    for words in ("webcam", "rtsp://", "--threshold", "--jsonl", "--batch", "Ctrl-C"):
+        assert words in result.stdout
