@@ -123,3 +123,25 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
         text=True,
         timeout=timeout,
     )
+
+
+def _needs_tensorflow() -> None:
+    pytest.importorskip("tensorflow", reason="building the tiny test detector needs TensorFlow (the train or tf extra)")
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tmp_path_factory) -> Path:
+    """The hand-weighted red-square detector as a float32 .tflite (labels packed)."""
+    _needs_tensorflow()
+    from tests.tiny_detector import build_tiny_tflite
+
+    return build_tiny_tflite(tmp_path_factory.mktemp("tiny") / "tiny.tflite")
+
+
+@pytest.fixture(scope="session")
+def tiny_savedmodel(tmp_path_factory) -> Path:
+    """The same detector as an Object Detection API SavedModel export (batch dimension free)."""
+    _needs_tensorflow()
+    from tests.tiny_detector import build_tiny_savedmodel
+
+    return build_tiny_savedmodel(tmp_path_factory.mktemp("tiny") / "saved_model")
