@@ -53,6 +53,7 @@ def convert_saved_model_to_tflite(
     on ``representative_images`` (RGB uint8, any size: resized to the model input here).
     """
     import tensorflow as tf
+    from tqdm import tqdm
 
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, not {quantization!r}")
@@ -66,7 +67,9 @@ def convert_saved_model_to_tflite(
         if not samples:
             raise ValueError("int8 conversion needs representative images to calibrate on")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([sample] for sample in samples)
+        converter.representative_dataset = lambda: (
+            [sample] for sample in tqdm(samples, desc="calibrating int8", unit="image")
+        )
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
             tf.lite.OpsSet.TFLITE_BUILTINS,  # the post-process op and its float outputs
