@@ -15,6 +15,7 @@ import importlib.util
 import os
 import sys
 import types
+import warnings
 
 # Fix 1 - Keras 3: "module 'keras._tf_keras.keras.layers' has no attribute 'experimental'".
 # The API is written for Keras 2; this makes tf.keras resolve to tf-keras. It only works when set
@@ -27,6 +28,10 @@ if "tensorflow" in sys.modules and os.environ["TF_USE_LEGACY_KERAS"] != "1":
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402  (after the environment variable, on purpose)
+
+# Not a fix either: the API calls dozens of deprecated TF1 functions, each logging a warning.
+tf.get_logger().setLevel("ERROR")
+warnings.filterwarnings("ignore", message=".*set_learning_phase.*is deprecated", category=UserWarning)
 
 
 class _RegeneratedProtoLoader(importlib.abc.Loader):

@@ -1,0 +1,178 @@
+"""``livedroid train fit``: fine-tune (or train from scratch) with the Object Detection API's TF2
+training step, with a progress bar, TensorBoard logs, periodic checkpoints, resume and a clean
+Ctrl-C.
+
+The loop is ``model_lib_v2.train_loop`` reduced to what livedroid needs, built from the API's own
+pieces (``inputs.train_input``, ``eager_train_step``, ``load_fine_tune_checkpoint``) and the same
+checkpoint layout (``Checkpoint(step, model, optimizer)``), so the API's exporters read its
+checkpoints. ``train_loop`` itself runs 100 steps per loop iteration, logs every 100 steps and
+keeps its checkpoint manager private, so it can neither drive a per-step progress bar nor save
+on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import csv
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from livedroid.errors import UserError
+from training.pipeline import load_pipeline
+
+TRAIN_LOG_DIR = "train"  # TensorBoard event files, and the loss table below
+LOSS_TABLE = "losses.csv"
+LOSS_COLUMNS = ("step", "total_loss", "classification_loss", "localization_loss", "regularization_loss", "learning_rate")
+
+
+@dataclass
+class FitResult:
+    model_dir: Path
+    step: int
+    interrupted: bool
+    seconds_per_step: float | None  # mean after the first step of this run (which traces the graph)
+
+
+def fit(model_dir: Path, *, checkpoint_every: int = 500, keep_checkpoints: int = 5) -> FitResult:
+    """Train the pipeline saved in ``model_dir`` up to its ``num_steps``, resuming from the
+    newest checkpoint there if any. Uses every visible GPU (MirroredStrategy) when there are
+    several."""
+    from training.compat import tf
+    from object_detection import inputs, model_lib_v2
+    from object_detection.builders import model_builder, optimizer_builder
+
+    model_dir = Path(model_dir)
+    config = load_pipeline(model_dir)
+    train_config = config.train_config
+    strategy = _strategy(tf)
+    if train_config.batch_size % strategy.num_replicas_in_sync:
+        raise UserError(f"batch size {train_config.batch_size} must be a multiple of the {strategy.num_replicas_in_sync} GPUs")
+
+    with strategy.scope():
+        model = model_builder.build(config.model, is_training=True)
+        dataset = strategy.distribute_datasets_from_function(
+            lambda context: inputs.train_input(
+                train_config=train_config,
+                train_input_config=config.train_input_reader,
+                model_config=config.model,
+                model=model,
+                input_context=context,
+            ).repeat()
+        )
+        step = tf.Variable(0, trainable=False, dtype=tf.int64, name="global_step", aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        optimizer, (learning_rate,) = optimizer_builder.build(train_config.optimizer, global_step=step)
+        checkpoint = tf.train.Checkpoint(step=step, model=model, optimizer=optimizer)
+        manager = tf.train.CheckpointManager(checkpoint, str(model_dir), max_to_keep=keep_checkpoints)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint)
+            print(f"resuming from {manager.latest_checkpoint}")
+        elif train_config.fine_tune_checkpoint:
+            print(f"starting from {train_config.fine_tune_checkpoint} ({train_config.fine_tune_checkpoint_type})")
+            model_lib_v2.load_fine_tune_checkpoint(
+                model,
+                train_config.fine_tune_checkpoint,
+                train_config.fine_tune_checkpoint_type,
+                train_config.fine_tune_checkpoint_version,
+                train_config.run_fine_tune_checkpoint_dummy_computation,
+                dataset,
+                train_config.unpad_groundtruth_tensors,
+            )
+
+        @tf.function
+        def train_step(iterator):
+            def replica_step(features, labels):
+                losses = model_lib_v2.eager_train_step(
+                    model,
+                    features,
+                    labels,
+                    train_config.unpad_groundtruth_tensors,
+                    optimizer,
+                    training_step=step,
+                    add_regularization_loss=train_config.add_regularization_loss,
+                    clip_gradients_value=train_config.gradient_clipping_by_norm or None,
+                    num_replicas=strategy.num_replicas_in_sync,
+                )
+                step.assign_add(1)
+                return losses
+
+            features, labels = next(iterator)
+            per_replica = strategy.run(replica_step, args=(features, labels))
+            return model_lib_v2.reduce_dict(strategy, per_replica, tf.distribute.ReduceOp.SUM)
+
+        return _run(tf, train_step, iter(dataset), step, learning_rate, manager, model_dir, train_config.num_steps, checkpoint_every)
+
+
+def _run(tf, train_step, iterator, step, learning_rate, manager, model_dir, total_steps, checkpoint_every) -> FitResult:
+    """The loop: one step, its losses to TensorBoard, the CSV and the bar; checkpoints on schedule,
+    at the end and on Ctrl-C."""
+    log_dir = model_dir / TRAIN_LOG_DIR
+    log_dir.mkdir(parents=True, exist_ok=True)
+    writer = tf.summary.create_file_writer(str(log_dir))
+    start = int(step.numpy())
+    durations = []
+    with _stop_on_interrupt() as stop, writer.as_default(), _loss_table(log_dir / LOSS_TABLE) as table, tqdm(
+        total=total_steps, initial=start, desc="training", unit="step"
+    ) as bar:
+        while int(step.numpy()) < total_steps and not stop.is_set():
+            began = time.perf_counter()
+            losses = {name: float(value) for name, value in train_step(iterator).items()}
+            durations.append(time.perf_counter() - began)
+            current = int(step.numpy())
+            rate = float(learning_rate() if callable(learning_rate) else learning_rate)
+            for name, value in {**losses, "learning_rate": rate, "steps_per_sec": 1 / durations[-1]}.items():
+                tf.summary.scalar(name, value, step=current)
+            table.writerow([current] + [losses.get(f"Loss/{c}", "") for c in LOSS_COLUMNS[1:5]] + [rate])
+            bar.set_postfix(loss=f"{losses['Loss/total_loss']:.3f}", lr=f"{rate:.2g}")
+            bar.update(1)
+            if current % checkpoint_every == 0:
+                manager.save(checkpoint_number=current)
+    final = int(step.numpy())
+    if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{final}"):
+        manager.save(checkpoint_number=final)
+    if stop.is_set():
+        print(f"stopped at step {final}; checkpoint saved in {model_dir}; run the same command to resume")
+    timed = durations[1:]
+    return FitResult(model_dir, final, stop.is_set(), sum(timed) / len(timed) if timed else None)
+
+
+@contextmanager
+def _loss_table(path: Path):
+    """Append rows to the CSV of losses (kept across resumed runs; the loss curve reads it)."""
+    new = not path.is_file()
+    with open(path, "a", newline="", encoding="utf-8") as stream:
+        table = csv.writer(stream)
+        if new:
+            table.writerow(LOSS_COLUMNS)
+        yield table
+
+
+@contextmanager
+def _stop_on_interrupt():
+    """The first Ctrl-C asks the loop to stop after the current step (which is then saved); a
+    second one interrupts at once."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        tqdm.write("Ctrl-C: saving a checkpoint after this step (press again to quit without saving)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _strategy(tf):
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()

@@ -1,0 +1,129 @@
+"""The Object Detection API pipeline config of a training run: a livedroid template (or the
+user's own pipeline.config) filled with the dataset's classes and files, the training settings and
+the start checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from livedroid.errors import UserError
+from training.dataset.prepare import PreparedDataset
+
+TEMPLATES_DIR = Path(__file__).parent / "configs"
+DEFAULT_TEMPLATE = "ssd_mobilenet_v2_fpnlite_320"
+PIPELINE_FILE = "pipeline.config"
+
+
+@dataclass
+class TrainSettings:
+    """What a user tunes. ``learning_rate`` is the cosine schedule's peak, reached after a linear
+    warm-up over the first tenth of the steps (at most 1000)."""
+
+    batch_size: int = 8
+    steps: int = 2000
+    learning_rate: float = 0.02
+
+
+def template_names() -> list[str]:
+    return sorted(p.stem for p in TEMPLATES_DIR.glob("*.config"))
+
+
+def build_pipeline(
+    dataset: PreparedDataset,
+    settings: TrainSettings,
+    *,
+    template: str | None = None,
+    config_path: Path | None = None,
+    checkpoint: Path | None = None,
+):
+    """A ``TrainEvalPipelineConfig`` ready to train.
+
+    With ``config_path`` the user's model, optimizer and augmentations are kept and only the
+    classes, files, batch size, steps and checkpoint are set; a template also gets livedroid's
+    learning-rate schedule. ``checkpoint`` is a detection checkpoint prefix: its backbone and
+    box-predictor tower are restored, the class head is new.
+    """
+    from training import compat  # noqa: F401  (before the API's protos)
+    from object_detection.protos import train_pb2
+
+    if config_path is not None and template is not None:
+        raise UserError("give either --config or --model, not both")
+    source = Path(config_path) if config_path else TEMPLATES_DIR / f"{template or DEFAULT_TEMPLATE}.config"
+    if not source.is_file():
+        raise UserError(f"model template '{template}' not found (choose from {', '.join(template_names())})"
+                        if config_path is None else f"pipeline config not found: {config_path}")
+    config = parse_pipeline(source.read_text(encoding="utf-8"), str(source))
+    architecture = config.model.WhichOneof("model")
+    if architecture is None:
+        raise UserError(f"{source}: has no model {{ ... }} section")
+    getattr(config.model, architecture).num_classes = max(dataset.label_map)
+
+    train = config.train_config
+    train.batch_size = settings.batch_size
+    train.num_steps = settings.steps
+    if config_path is None:
+        _set_schedule(train.optimizer, settings)
+    train.ClearField("fine_tune_checkpoint")
+    if checkpoint is not None:
+        train.fine_tune_checkpoint = str(checkpoint)
+        train.fine_tune_checkpoint_type = "detection"
+        train.fine_tune_checkpoint_version = train_pb2.CheckpointVersion.Value("V2")
+
+    reader = config.train_input_reader
+    reader.label_map_path = str(dataset.label_map_path.resolve())
+    reader.tf_record_input_reader.ClearField("input_path")
+    reader.tf_record_input_reader.input_path.append(str(Path(dataset.train_pattern).resolve()))
+    config.eval_config.metrics_set[:] = ["coco_detection_metrics"]
+    del config.eval_input_reader[:]
+    evaluation = config.eval_input_reader.add()
+    evaluation.label_map_path = reader.label_map_path
+    evaluation.shuffle = False
+    evaluation.num_epochs = 1
+    evaluation.tf_record_input_reader.input_path.append(str(Path(dataset.val_pattern).resolve()))
+    return config
+
+
+def parse_pipeline(text: str, source: str):
+    """Parse pipeline config text; a syntax error becomes a UserError naming the line."""
+    from training import compat  # noqa: F401
+    from google.protobuf import text_format
+    from object_detection.protos import pipeline_pb2
+
+    config = pipeline_pb2.TrainEvalPipelineConfig()
+    try:
+        text_format.Merge(text, config)
+    except text_format.ParseError as error:
+        raise UserError(f"{source}: not a valid pipeline config ({error})") from None
+    return config
+
+
+def save_pipeline(config, folder: Path) -> Path:
+    from google.protobuf import text_format
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / PIPELINE_FILE
+    path.write_text(text_format.MessageToString(config), encoding="utf-8")
+    return path
+
+
+def load_pipeline(folder: Path):
+    """The pipeline config a ``fit`` run saved in its folder."""
+    path = Path(folder) / PIPELINE_FILE
+    if not path.is_file():
+        raise UserError(f"{folder} has no {PIPELINE_FILE}: run 'livedroid train fit' first")
+    return parse_pipeline(path.read_text(encoding="utf-8"), str(path))
+
+
+def _set_schedule(optimizer, settings: TrainSettings) -> None:
+    """Momentum SGD with linear warm-up then cosine decay, the zoo models' own schedule."""
+    warmup = min(1000, settings.steps // 10)
+    optimizer.Clear()
+    momentum = optimizer.momentum_optimizer
+    momentum.momentum_optimizer_value = 0.9
+    cosine = momentum.learning_rate.cosine_decay_learning_rate
+    cosine.learning_rate_base = settings.learning_rate
+    cosine.total_steps = settings.steps
+    cosine.warmup_learning_rate = settings.learning_rate / 3 if warmup else settings.learning_rate
+    cosine.warmup_steps = warmup
+    optimizer.use_moving_average = False
