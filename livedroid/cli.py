@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run_parser(commands)
+    add_bench_parser(commands)
     for name, (_, summary) in TRAINING_COMMANDS.items():
         commands.add_parser(name, help=summary, add_help=False)
     return parser
@@ -88,6 +89,54 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     live.add_argument("--read-timeout", type=float, default=10.0, metavar="S", help="seconds without data before a stream counts as lost (default 10)")
     run.set_defaults(handler=command_run)
     return run
+
+
+def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    bench = commands.add_parser(
+        "bench",
+        help="measure decode, inference, encode, a naive loop and the pipeline on your machine",
+        description=(
+            "Measure, in one run on the same clip and model: decode only; inference only on frames "
+            "already in memory; annotate+encode only; a naive single-thread loop (read → infer → "
+            "draw → write); the livedroid pipeline; and a simulated live camera at the clip's frame "
+            "rate (frame age p50/p95/max, dropped frames). Prints a table and the ratios "
+            "pipeline/naive and pipeline/limit; the limit is the rate the cores could reach given "
+            "each stage's measured CPU cost per frame. Each figure is the median of --repeat runs."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  livedroid bench ../shared/videos/intel_one-by-one-person-detection.mp4 --json bench.json\n",
+    )
+    bench.add_argument("source", metavar="CLIP", help="a video file")
+    bench.add_argument("-m", "--model", metavar="MODEL", help="as for run (default: coco-ssd-mobilenet-v2)")
+    bench.add_argument("--backend", choices=["tflite", "savedmodel"])
+    bench.add_argument("--threads", type=int, metavar="N", help="interpreter threads (default: all cores)")
+    bench.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call (default 1)")
+    bench.add_argument("--frames", type=int, default=300, metavar="N", help="frames of the clip to use (default 300)")
+    bench.add_argument("--repeat", type=int, default=3, metavar="N", help="runs per measurement; the median is kept (default 3)")
+    bench.add_argument("--live-seconds", type=float, default=20.0, metavar="S", help="length of the simulated live run; 0 skips it (default 20)")
+    bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    bench.set_defaults(handler=command_bench)
+    return bench
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    from livedroid.bench import format_table, run_bench, write_json
+    from livedroid.models import resolve_model
+
+    result = run_bench(
+        args.source,
+        resolve_model(args.model),
+        threads=args.threads,
+        batch=args.batch,
+        repeat=max(1, args.repeat),
+        max_frames=max(1, args.frames),
+        live_seconds=args.live_seconds,
+        backend=args.backend,
+    )
+    print(format_table(result))
+    if args.json:
+        write_json(result, args.json)
+    return 0
 
 
 def command_run(args: argparse.Namespace) -> int:

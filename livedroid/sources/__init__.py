@@ -8,6 +8,7 @@ from livedroid.errors import UserError
 from livedroid.sources.base import Source
 from livedroid.sources.camera import CameraSource
 from livedroid.sources.images import ImageSource, is_image_spec
+from livedroid.sources.memory import MemorySource
 from livedroid.sources.reader import FrameBuffer, FrameReader
 from livedroid.sources.video import VideoSource, is_stream_url, mask_credentials
 
@@ -16,6 +17,7 @@ __all__ = [
     "FrameBuffer",
     "FrameReader",
     "ImageSource",
+    "MemorySource",
     "Source",
     "VideoSource",
     "mask_credentials",

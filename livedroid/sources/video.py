@@ -44,8 +44,10 @@ class VideoSource(Source):
         live: bool | None = None,
         open_timeout: float = 10.0,
         read_timeout: float = 10.0,
+        max_frames: int | None = None,
     ) -> None:
         self.spec = spec
+        self.max_frames = max_frames
         self.description = mask_credentials(spec)
         self.live = is_stream_url(spec) if live is None else live
         self._open_timeout = open_timeout
@@ -58,6 +60,8 @@ class VideoSource(Source):
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         self.fps = float(rate) if rate else None
         self.frame_count = None if self.live else _count_frames(self._container, stream, self.fps)
+        if max_frames is not None:
+            self.frame_count = min(self.frame_count or max_frames, max_frames)
         if not self.live and self._container.streams.audio:
             self.audio_path = spec
 
@@ -101,6 +105,8 @@ class VideoSource(Source):
                     warned = True
                 continue
             for picture in decoded:
+                if index == self.max_frames:
+                    return
                 yield Frame(
                     image=picture.to_ndarray(format="rgb24"),
                     index=index,

@@ -1,0 +1,214 @@
+"""``livedroid bench``: where the time goes, measured stage by stage in one run.
+
+Every figure comes from the same clip and model in the same process, so ratios are meaningful
+on a noisy machine: each measurement is repeated and the median kept. Stages are isolated on
+frames decoded once into memory; the limit is what the cores could reach given each stage's
+measured CPU cost per frame.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from livedroid.annotate import BoxAnnotator
+from livedroid.detections import Detections
+from livedroid.detectors import load_detector
+from livedroid.detectors.base import Detector
+from livedroid.errors import UserError
+from livedroid.frames import Frame
+from livedroid.pipeline import Pipeline, Selection
+from livedroid.sinks import VideoSink
+from livedroid.sources import MemorySource, VideoSource
+
+
+@dataclass
+class Measurement:
+    """One stage: frames per second (wall) and CPU seconds per frame (all threads), medians."""
+
+    fps: float
+    cpu_ms_per_frame: float
+    runs: list[float]
+
+
+@dataclass
+class LiveMeasurement:
+    seconds: float
+    frames_captured: int
+    frames_processed: int
+    frames_dropped: int
+    age_p50_ms: float
+    age_p95_ms: float
+    age_max_ms: float
+    budget_ms: float  # two frame intervals plus one inference: the target for p95
+
+
+def measure(work: Callable[[], int], repeat: int) -> Measurement:
+    """Run ``work`` (it returns the frames it handled) ``repeat`` times; keep the median rate."""
+    rates, cpus = [], []
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        frames = work()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        rates.append(frames / wall)
+        cpus.append(1000 * cpu / frames)
+    return Measurement(statistics.median(rates), statistics.median(cpus), [round(r, 1) for r in rates])
+
+
+class Bench:
+    """The measurements of ``livedroid bench``, each a method, sharing the decoded clip."""
+
+    def __init__(self, clip: str, detector: Detector, *, batch: int, max_frames: int, workdir: Path) -> None:
+        self.clip = clip
+        self.detector = detector
+        self.batch = max(1, min(batch, detector.max_batch))
+        self.max_frames = max_frames
+        self.workdir = workdir
+        probe = VideoSource(clip, max_frames=max_frames)
+        self.fps = probe.fps or 30.0
+        self.frames = [f.image for f in probe.frames()]
+        probe.close()
+        if not self.frames:
+            raise UserError(f"{clip}: no frames decoded")
+        self.detections = self.detector.detect(self.frames[:1])  # warm-up, and a shape check
+        self.selection = Selection()
+
+    def _sink(self, name: str) -> VideoSink:
+        return VideoSink(self.workdir / name, fps=self.fps, time_base=None, overwrite=True)
+
+    def decode_only(self) -> int:
+        source = VideoSource(self.clip, max_frames=self.max_frames)
+        count = sum(1 for _frame in source.frames())
+        source.close()
+        return count
+
+    def inference_only(self) -> int:
+        results: list[Detections] = []
+        for start in range(0, len(self.frames), self.batch):
+            results += self.detector.detect(self.frames[start : start + self.batch])
+        self.detections = [self.selection.apply(d) for d in results]
+        return len(self.frames)
+
+    def write_only(self) -> int:
+        annotator, sink = BoxAnnotator(), self._sink("write.mp4")
+        for index, (image, detections) in enumerate(zip(self.frames, self.detections)):
+            scene = annotator.annotate(image.copy(), detections)
+            sink.write(Frame(scene, index), detections, scene)
+        sink.close()
+        return len(self.frames)
+
+    def naive_loop(self) -> int:
+        """read → infer → draw → write in one thread, as simple examples do it."""
+        annotator, sink = BoxAnnotator(), self._sink("naive.mp4")
+        source = VideoSource(self.clip, max_frames=self.max_frames)
+        count = 0
+        for frame in source.frames():
+            detections = self.selection.apply(self.detector.detect([frame.image])[0])
+            scene = annotator.annotate(frame.image, detections)
+            sink.write(frame, detections, scene)
+            count += 1
+        sink.close()
+        source.close()
+        return count
+
+    def pipeline(self) -> int:
+        source = VideoSource(self.clip, max_frames=self.max_frames)
+        summary = Pipeline(source, self.detector, [self._sink("pipeline.mp4")], self.selection,
+                           batch=self.batch, progress=False).run()
+        source.close()
+        return summary.frames_processed
+
+    def live(self, seconds: float) -> LiveMeasurement:
+        source = MemorySource(self.frames, self.fps, live=True, seconds=seconds)
+        pipeline = Pipeline(source, self.detector, [self._sink("live.mp4")], self.selection,
+                            batch=1, progress=False)
+        summary = pipeline.run()
+        ages = np.array(pipeline.ages) * 1000
+        inference_ms = summary.inference_ms
+        return LiveMeasurement(
+            seconds=round(summary.seconds, 1),
+            frames_captured=summary.frames_read,
+            frames_processed=summary.frames_processed,
+            frames_dropped=summary.frames_dropped,
+            age_p50_ms=round(float(np.percentile(ages, 50)), 1),
+            age_p95_ms=round(float(np.percentile(ages, 95)), 1),
+            age_max_ms=round(float(ages.max()), 1),
+            budget_ms=round(2000 / self.fps + inference_ms, 1),
+        )
+
+
+def run_bench(
+    clip: str,
+    model: Path,
+    *,
+    threads: int | None,
+    batch: int,
+    repeat: int,
+    max_frames: int,
+    live_seconds: float,
+    backend: str | None = None,
+) -> dict:
+    """Every measurement, as a JSON-ready dict."""
+    detector = load_detector(model, backend, threads=threads, batch=batch)
+    with tempfile.TemporaryDirectory(prefix="livedroid-bench-") as folder:
+        bench = Bench(clip, detector, batch=batch, max_frames=max_frames, workdir=Path(folder))
+        stages = {
+            "decode": measure(bench.decode_only, repeat),
+            "inference": measure(bench.inference_only, repeat),
+            "annotate_encode": measure(bench.write_only, repeat),
+            "naive": measure(bench.naive_loop, repeat),
+            "pipeline": measure(bench.pipeline, repeat),
+        }
+        live = bench.live(live_seconds) if live_seconds > 0 else None
+    cores = os.cpu_count() or 1
+    cpu_per_frame = sum(stages[s].cpu_ms_per_frame for s in ("decode", "inference", "annotate_encode"))
+    limit = min(
+        1000 * cores / cpu_per_frame,  # all cores busy with the measured work
+        *(stages[s].fps for s in ("decode", "inference", "annotate_encode")),  # slowest stage alone
+    )
+    return {
+        "clip": clip,
+        "model": str(model),
+        "backend": detector.backend,
+        "runtime": detector.runtime,
+        "batch": bench.batch,
+        "frames": len(bench.frames),
+        "frame_size": list(bench.frames[0].shape[1::-1]),
+        "cores": cores,
+        "repeat": repeat,
+        "stages": {name: asdict(m) for name, m in stages.items()},
+        "limit_fps": round(limit, 1),
+        "pipeline_vs_naive": round(stages["pipeline"].fps / stages["naive"].fps, 2),
+        "pipeline_vs_limit": round(stages["pipeline"].fps / limit, 2),
+        "live": asdict(live) if live else None,
+    }
+
+
+def format_table(result: dict) -> str:
+    rows = [f"{'stage':<18}{'frames/s':>10}{'CPU ms/frame':>14}   runs"]
+    for name, stage in result["stages"].items():
+        rows.append(f"{name:<18}{stage['fps']:>10.1f}{stage['cpu_ms_per_frame']:>14.1f}   {stage['runs']}")
+    rows.append(f"{'limit':<18}{result['limit_fps']:>10.1f}   ({result['cores']} cores, measured CPU cost per stage)")
+    rows.append(f"pipeline / naive = {result['pipeline_vs_naive']:.2f}   pipeline / limit = {result['pipeline_vs_limit']:.2f}")
+    live = result["live"]
+    if live:
+        rows.append(
+            f"live ({live['seconds']} s at the clip's rate): frame age p50 {live['age_p50_ms']} ms, "
+            f"p95 {live['age_p95_ms']} ms, max {live['age_max_ms']} ms (budget {live['budget_ms']} ms); "
+            f"{live['frames_processed']} processed, {live['frames_dropped']} dropped"
+        )
+    header = (f"{result['clip']} ({result['frame_size'][0]}x{result['frame_size'][1]}, {result['frames']} frames) | "
+              f"{result['model']} ({result['backend']}: {result['runtime']}, batch {result['batch']})")
+    return "\n".join([header, *rows])
+
+
+def write_json(result: dict, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
