@@ -2,9 +2,10 @@
 
 Its weights are set by hand, so it is deterministic and built in seconds. A 1x1 convolution
 measures redness (R - (G + B) / 2, 2 for pure red, 0 for any gray) at 64x64; an average pool the
-size of an anchor (24x24 pixels, stride 8) gives, for each of the 8x8 anchors, how much of it is
-red; the class logit is high when more than half is. Box encodings are zero, so a detection is its
-anchor: a 24/64-wide square fits one to IoU 1 when aligned to the 8-pixel grid, > 0.5 anywhere.
+size of an anchor (24x24 pixels, stride 4) gives, for each of the 16x16 anchors, how much of it is
+red; the class logit is high when more than 60% is. Box encodings are zero, so a detection is its
+anchor: a square 24/64 of the image wide fits one to IoU 1 when aligned to the 4-pixel grid and to
+IoU > 0.7 anywhere.
 
 Two builds, both with label-map id 1 "red-square":
 - :func:`build_tiny_tflite`: the Object Detection API TFLite layout, through the same
@@ -21,11 +22,12 @@ import numpy as np
 
 LABELS = {1: "red-square"}
 INPUT_SIZE = 64
-GRID = 8  # anchors per side: one per 8-pixel cell
+GRID = 16  # anchors per side: one per 4-pixel cell
 ANCHOR_PIXELS = 24
+MIN_RED_SHARE = 0.6  # of an anchor's area, for its score to pass 0.5
 MAX_DETECTIONS = 100
 SCORE_THRESHOLD = 0.5
-IOU_THRESHOLD = 0.4  # below the 0.5 IoU of side-by-side anchors: one detection per aligned square
+IOU_THRESHOLD = 0.3  # NMS keeps one of the anchors that overlap one square
 RED = (255, 0, 0)
 
 
@@ -40,7 +42,7 @@ def red_square_image(
 
 
 def anchors() -> np.ndarray:
-    """The 8x8 anchors as normalized corners (ymin, xmin, ymax, xmax), row by row."""
+    """The 16x16 anchors as normalized corners (ymin, xmin, ymax, xmax), row by row."""
     centers = (np.arange(GRID, dtype=np.float32) + 0.5) / GRID
     cy, cx = (grid.reshape(-1) for grid in np.meshgrid(centers, centers, indexing="ij"))
     half = ANCHOR_PIXELS / INPUT_SIZE / 2
@@ -48,13 +50,13 @@ def anchors() -> np.ndarray:
 
 
 def predict(image):
-    """(box encodings [N, 64, 4], class scores [N, 64, 2]) for a [N, 64, 64, 3] image in [-1, 1]."""
+    """(box encodings [N, 256, 4], class scores [N, 256, 2]) for a [N, 64, 64, 3] image in [-1, 1]."""
     import tensorflow as tf
 
     redness_kernel = tf.constant([1.0, -0.5, -0.5], shape=[1, 1, 3, 1])
     redness = tf.nn.conv2d(image, redness_kernel, strides=1, padding="VALID")
     red_share = tf.nn.avg_pool2d(redness, ANCHOR_PIXELS, strides=INPUT_SIZE // GRID, padding="SAME") / 2.0
-    logits = tf.reshape(10.0 * (red_share - 0.5), [-1, GRID * GRID, 1])
+    logits = tf.reshape(10.0 * (red_share - MIN_RED_SHARE), [-1, GRID * GRID, 1])
     class_scores = tf.concat([tf.sigmoid(-logits), tf.sigmoid(logits)], axis=2)
     box_encodings = tf.zeros([tf.shape(logits)[0], GRID * GRID, 4])
     return box_encodings, class_scores
