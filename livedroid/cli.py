@@ -85,7 +85,8 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     out.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     live = run.add_argument_group("streams")
-    live.add_argument("--connect-timeout", type=float, default=10.0, metavar="S", help="seconds to open a stream (default 10)")
+    live.add_argument("--connect-timeout", type=float, default=10.0, metavar="S", help="seconds to keep trying to open a stream at start (default 10)")
+    live.add_argument("--reconnect-timeout", type=float, default=60.0, metavar="S", help="seconds to keep reconnecting after a stream drops (default 60)")
     live.add_argument("--read-timeout", type=float, default=10.0, metavar="S", help="seconds without data before a stream counts as lost (default 10)")
     run.set_defaults(handler=command_run)
     return run
@@ -158,7 +159,12 @@ def command_run(args: argparse.Namespace) -> int:
                 f"--classes: {', '.join(sorted(unknown))} not in the model's labels "
                 f"({', '.join(list(detector.labels.values())[:12])}{' …' if len(detector.labels) > 12 else ''})"
             )
-    source = open_source(args.source, open_timeout=args.connect_timeout, read_timeout=args.read_timeout)
+    source = open_source(
+        args.source,
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+        reconnect_timeout=args.reconnect_timeout,
+    )
     with source:
         sinks = make_sinks(args, source, is_images=isinstance(source, ImageSource))
         log.info("model %s (%s: %s, batch %d)", model_path, detector.backend, detector.runtime,

@@ -10,6 +10,7 @@ from livedroid.sources.camera import CameraSource
 from livedroid.sources.images import ImageSource, is_image_spec
 from livedroid.sources.memory import MemorySource
 from livedroid.sources.reader import FrameBuffer, FrameReader
+from livedroid.sources.stream import StreamSource
 from livedroid.sources.video import VideoSource, is_stream_url, mask_credentials
 
 __all__ = [
@@ -19,13 +20,16 @@ __all__ = [
     "ImageSource",
     "MemorySource",
     "Source",
+    "StreamSource",
     "VideoSource",
     "mask_credentials",
     "open_source",
 ]
 
 
-def open_source(spec: str, *, open_timeout: float = 10.0, read_timeout: float = 10.0) -> Source:
+def open_source(
+    spec: str, *, connect_timeout: float = 10.0, read_timeout: float = 10.0, reconnect_timeout: float = 60.0
+) -> Source:
     """Open what the user named: ``0`` or ``/dev/video0`` (webcam), ``rtsp://…`` (stream),
     an image, a folder or a glob (images), anything else a video file."""
     if spec.isdigit():
@@ -33,7 +37,9 @@ def open_source(spec: str, *, open_timeout: float = 10.0, read_timeout: float = 
     if spec.startswith("/dev/video"):
         return CameraSource(spec)
     if is_stream_url(spec):
-        return VideoSource(spec, open_timeout=open_timeout, read_timeout=read_timeout)
+        return StreamSource(
+            spec, connect_timeout=connect_timeout, read_timeout=read_timeout, reconnect_timeout=reconnect_timeout
+        )
     if is_image_spec(spec):
         return ImageSource(spec)
     if not Path(spec).exists():

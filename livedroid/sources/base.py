@@ -32,6 +32,9 @@ class Source(ABC):
     def frames(self) -> Iterator[Frame]:
         """Yield frames in order until the source ends."""
 
+    def interrupt(self) -> None:
+        """Called from another thread to cut short waits (reconnects) when the run stops."""
+
     def close(self) -> None:
         """Release the device, file or connection."""
 

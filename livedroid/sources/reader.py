@@ -107,3 +107,4 @@ class FrameReader(threading.Thread):
     def stop(self) -> None:
         """Stop after the frame being read; frames already buffered are still processed."""
         self._stop_requested.set()
+        self.source.interrupt()

@@ -31,80 +31,37 @@ def is_stream_url(spec: str) -> bool:
 
 
 class VideoSource(Source):
-    """Decode the first video stream of a file or URL, keeping each frame's pts.
+    """Decode the first video stream of a file, keeping each frame's pts.
 
     Packets that fail to decode are skipped, counted in ``skipped`` and warned about once, so a
     few corrupt bytes in a long clip do not end the run.
     """
 
-    def __init__(
-        self,
-        spec: str,
-        *,
-        live: bool | None = None,
-        open_timeout: float = 10.0,
-        read_timeout: float = 10.0,
-        max_frames: int | None = None,
-    ) -> None:
+    def __init__(self, spec: str, *, max_frames: int | None = None) -> None:
         self.spec = spec
-        self.max_frames = max_frames
         self.description = mask_credentials(spec)
-        self.live = is_stream_url(spec) if live is None else live
-        self._open_timeout = open_timeout
-        self._read_timeout = read_timeout
-        self._container = self._open()
-        stream = self._container.streams.video[0]
-        stream.thread_type = "AUTO"
-        self._stream = stream
-        self.time_base = stream.time_base
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        self.fps = float(rate) if rate else None
-        self.frame_count = None if self.live else _count_frames(self._container, stream, self.fps)
+        self.max_frames = max_frames
+        if not is_stream_url(spec) and not Path(spec).is_file():
+            raise UserError(f"video not found: {spec}")
+        self._use(_open_container(spec, self.description))
+        self.frame_count = _count_frames(self._container, self._stream, self.fps)
         if max_frames is not None:
             self.frame_count = min(self.frame_count or max_frames, max_frames)
-        if not self.live and self._container.streams.audio:
+        if self._container.streams.audio:
             self.audio_path = spec
 
-    def _open(self) -> av.container.InputContainer:
-        options = {}
-        if is_stream_url(self.spec):
-            options = {"rtsp_transport": "tcp"} if self.spec.lower().startswith("rtsp") else {}
-        elif not Path(self.spec).is_file():
-            raise UserError(f"video not found: {self.spec}")
-        try:
-            container = av.open(
-                self.spec,
-                options=options,
-                timeout=(self._open_timeout, self._read_timeout) if is_stream_url(self.spec) else None,
-            )
-        except av.error.HTTPUnauthorizedError:
-            raise UserError(f"{self.description}: the server refused the credentials (401)") from None
-        except av.error.InvalidDataError as error:
-            raise UserError(f"{self.description}: not a video FFmpeg can read ({_reason(error)})") from None
-        except OSError as error:
-            raise UserError(f"{self.description}: cannot open ({_reason(error)})") from None
-        except av.FFmpegError as error:
-            raise UserError(f"{self.description}: cannot open ({_reason(error)})") from None
-        if not container.streams.video:
-            container.close()
-            raise UserError(f"{self.description}: has no video stream")
-        return container
+    def _use(self, container: av.container.InputContainer) -> None:
+        self._container = container
+        self._stream = container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        self.time_base = self._stream.time_base
+        rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
+        self.fps = float(rate) if rate else None
 
     def frames(self) -> Iterator[Frame]:
         index = 0
-        warned = False
-        for packet in self._container.demux(self._stream):
-            try:
-                decoded = packet.decode()
-            except av.error.EOFError:
-                break
-            except av.error.InvalidDataError as error:
-                self.skipped += 1
-                if not warned:
-                    log.warning("%s: skipping undecodable data (%s)", self.description, _reason(error))
-                    warned = True
-                continue
-            for picture in decoded:
+        try:
+            for picture in self._pictures():
                 if index == self.max_frames:
                     return
                 yield Frame(
@@ -115,9 +72,47 @@ class VideoSource(Source):
                     captured_at=time.monotonic(),
                 )
                 index += 1
+        except av.FFmpegError as error:
+            log.warning("%s: unreadable after frame %d, stopping there (%s)", self.description, index, _reason(error))
+
+    def _pictures(self) -> Iterator[av.VideoFrame]:
+        """Decoded pictures; undecodable packets are skipped, demuxing errors propagate."""
+        warned = False
+        for packet in self._container.demux(self._stream):
+            try:
+                decoded = packet.decode()
+            except av.error.EOFError:
+                return
+            except av.error.InvalidDataError as error:
+                self.skipped += 1
+                if not warned:
+                    log.warning("%s: skipping undecodable data (%s)", self.description, _reason(error))
+                    warned = True
+                continue
+            yield from decoded
 
     def close(self) -> None:
         self._container.close()
+
+
+def _open_container(
+    spec: str, description: str, options: dict | None = None, timeout: tuple[float, float] | None = None
+) -> av.container.InputContainer:
+    """``av.open`` with every failure turned into one clear line; must hold a video stream."""
+    try:
+        container = av.open(spec, options=options or {}, timeout=timeout)
+    except av.error.HTTPUnauthorizedError:
+        raise UserError(f"{description}: the server refused the credentials (401 Unauthorized)") from None
+    except av.error.HTTPNotFoundError:
+        raise UserError(f"{description}: no such stream on the server (404 Not Found)") from None
+    except av.error.InvalidDataError as error:
+        raise UserError(f"{description}: not a video FFmpeg can read ({_reason(error)})") from None
+    except (OSError, av.FFmpegError) as error:
+        raise UserError(f"{description}: cannot open ({_reason(error)})") from None
+    if not container.streams.video:
+        container.close()
+        raise UserError(f"{description}: has no video stream")
+    return container
 
 
 def _count_frames(container: av.container.InputContainer, stream: av.video.VideoStream, fps: float | None) -> int | None:
