@@ -30,14 +30,21 @@ TRAINING_COMMANDS = {
 }
 
 
+def _verbose_flag() -> argparse.ArgumentParser:
+    """``-v`` is accepted before or after the command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="livedroid",
         description="Real-time object detection in video with detectors you trained yourself.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_verbose_flag()],
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run_parser(commands)
     add_bench_parser(commands)
@@ -49,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
+        parents=[_verbose_flag()],
         help="detect objects in a video, stream, camera or images",
         description=(
             "Stream SOURCE through a detector and write the results. Files are processed frame by "
@@ -84,6 +92,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     out.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
     out.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--max-frames", type=int, metavar="N", help="stop after reading N frames (a trial run, or a bounded recording)")
     live = run.add_argument_group("streams")
     live.add_argument("--connect-timeout", type=float, default=10.0, metavar="S", help="seconds to keep trying to open a stream at start (default 10)")
     live.add_argument("--reconnect-timeout", type=float, default=60.0, metavar="S", help="seconds to keep reconnecting after a stream drops (default 60)")
@@ -95,6 +104,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
 def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench",
+        parents=[_verbose_flag()],
         help="measure decode, inference, encode, a naive loop and the pipeline on your machine",
         description=(
             "Measure, in one run on the same clip and model: decode only; inference only on frames "
@@ -177,6 +187,7 @@ def command_run(args: argparse.Namespace) -> int:
             Selection(args.threshold, set(wanted) if args.classes else None, args.max_detections),
             batch=args.batch,
             progress=not args.no_progress,
+            max_frames=args.max_frames,
         )
         with _stop_on_signals(pipeline):
             summary = pipeline.run()

@@ -56,6 +56,8 @@ class Pipeline:
     #: How long inference waits for a batch to fill once its first frame is there.
     batch_wait: float = 0.005
     progress: bool = True
+    #: Stop after reading this many frames (None: until the source ends).
+    max_frames: int | None = None
     #: Frame ages (capture → written) of the most recent frames, for latency figures.
     ages: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
@@ -63,7 +65,7 @@ class Pipeline:
         self.batch = max(1, min(self.batch, self.detector.max_batch))
         capacity = self.batch if self.source.live else 2 * self.batch + 2
         self._buffer = FrameBuffer(capacity, drop_oldest=self.source.live)
-        self._reader = FrameReader(self.source, self._buffer)
+        self._reader = FrameReader(self.source, self._buffer, self.max_frames)
         self._results: queue.Queue = queue.Queue(maxsize=2 * self.batch + 4)
         self._annotator = BoxAnnotator()
         self._inference = StageTimer()
@@ -113,6 +115,7 @@ class Pipeline:
             inference_ms=self._inference.mean_ms,
             write_ms=self._writing.mean_ms,
             interrupted=self._interrupted,
+            latency_ms=_percentiles_ms(self.ages) if self.source.live else None,
         )
 
     def _infer_loop(self) -> None:
@@ -146,3 +149,11 @@ class Pipeline:
             bar.update(1)
             if any(getattr(sink, "quit_requested", False) for sink in self.sinks):
                 self.stop()
+
+
+def _percentiles_ms(ages: deque[float]) -> tuple[float, float] | None:
+    """(p50, p95) of frame ages in milliseconds."""
+    if not ages:
+        return None
+    ordered = sorted(ages)
+    return 1000 * ordered[len(ordered) // 2], 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]

@@ -43,6 +43,8 @@ class RunSummary:
     inference_ms: float
     write_ms: float
     interrupted: bool = False
+    #: (p50, p95) frame age from capture to written, for live sources.
+    latency_ms: tuple[float, float] | None = None
 
     @property
     def fps(self) -> float:
@@ -59,4 +61,6 @@ class RunSummary:
             f" in {self.seconds:.1f} s ({self.fps:.1f} fps) | per frame: decode {self.decode_ms:.1f} ms, "
             f"inference {self.inference_ms:.1f} ms, annotate+write {self.write_ms:.1f} ms"
         )
+        if self.latency_ms:
+            text += f" | latency p50 {self.latency_ms[0]:.0f} ms, p95 {self.latency_ms[1]:.0f} ms"
         return text + (" | interrupted" if self.interrupted else "")

@@ -145,3 +145,60 @@ def tiny_savedmodel(tmp_path_factory) -> Path:
     from tests.tiny_detector import build_tiny_savedmodel
 
     return build_tiny_savedmodel(tmp_path_factory.mktemp("tiny") / "saved_model")
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+class RtspServer:
+    """tests/rtsp_server.py run by the system Python: start, stop, and restart on the same port."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = list(args)
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "RtspServer":
+        self.process = subprocess.Popen(
+            [SYSTEM_PYTHON, str(REPO / "tests" / "rtsp_server.py"), "--port", str(self.port), *self.args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        line = self.process.stdout.readline().strip()
+        if not line.isdigit():
+            self.stop()
+            raise RuntimeError(f"RTSP server did not start: {line} {self.process.stderr.read()}")
+        self.port = int(line)
+        return self
+
+    def url(self, credentials: str = "") -> str:
+        return f"rtsp://{credentials + '@' if credentials else ''}127.0.0.1:{self.port}/stream"
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def rtsp_server():
+    """Start real RTSP servers (``rtsp_server(*args)``); all are stopped after the test."""
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"],
+        capture_output=True,
+    ) if Path(SYSTEM_PYTHON).exists() else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("needs GStreamer's RTSP server for the system Python (Debian: gir1.2-gst-rtsp-server-1.0 "
+                    "python3-gi gstreamer1.0-plugins-ugly); .ci/run installs it")
+    servers: list[RtspServer] = []
+
+    def start(*args: str) -> RtspServer:
+        servers.append(RtspServer(*args).start())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -74,12 +74,14 @@ class FrameBuffer:
 
 
 class FrameReader(threading.Thread):
-    """Reads ``source`` into ``buffer`` on its own thread until the source ends or ``stop()``."""
+    """Reads ``source`` into ``buffer`` on its own thread until the source ends, ``max_frames``
+    have been read, or ``stop()``."""
 
-    def __init__(self, source: Source, buffer: FrameBuffer) -> None:
+    def __init__(self, source: Source, buffer: FrameBuffer, max_frames: int | None = None) -> None:
         super().__init__(name="livedroid-reader", daemon=True)
         self.source = source
         self.buffer = buffer
+        self.max_frames = max_frames
         self.timer = StageTimer()
         self.frames_read = 0
         self.error: BaseException | None = None
@@ -88,7 +90,7 @@ class FrameReader(threading.Thread):
     def run(self) -> None:
         try:
             frames = self.source.frames()
-            while not self._stop_requested.is_set():
+            while not self._stop_requested.is_set() and self.frames_read != self.max_frames:
                 with self.timer:
                     frame = next(frames, None)
                 if frame is None:

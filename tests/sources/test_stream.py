@@ -1,0 +1,107 @@
+"""Live RTSP against a real server (GStreamer's gst-rtsp-server on 127.0.0.1)."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import probe, run_cli
+
+pytestmark = pytest.mark.rtsp
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def records(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def start_livedroid(url: str, model: Path, cwd: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "livedroid", "run", url, "-m", str(model), "-o", "live.mp4",
+         "--jsonl", "live.jsonl", "--no-progress", *extra],
+        cwd=cwd, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_detections_flow_with_bounded_latency(rtsp_server, coco_v1: Path, tmp_path: Path) -> None:
+    server = rtsp_server()
+    result = run_cli("run", server.url(), "-m", str(coco_v1), "--max-frames", "60", "-o", "live.mp4",
+                     "--jsonl", "live.jsonl", "--no-progress", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    summary = next(line for line in result.stderr.splitlines() if "frames read" in line)
+    assert "60 frames read" in summary
+    processed = int(summary.split(" processed")[0].rsplit(" ", 1)[-1])
+    dropped = int(summary.split(" dropped")[0].rsplit(" ", 1)[-1])
+    assert processed + dropped == 60
+    p95 = float(summary.split("p95 ")[1].split(" ms")[0])
+    assert p95 < 1000, summary  # the newest frame is always taken: latency cannot pile up
+    assert len(records(tmp_path / "live.jsonl")) == processed == probe(tmp_path / "live.mp4")["frames"]
+
+
+def test_server_drop_and_return_reconnects_into_the_same_output(rtsp_server, coco_v1: Path, tmp_path: Path) -> None:
+    server = rtsp_server()
+    run = start_livedroid(server.url(), coco_v1, tmp_path, "--reconnect-timeout", "30")
+    try:
+        jsonl = tmp_path / "live.jsonl.partial"
+        wait_for(lambda: len(records(jsonl)) >= 20, 30, "frames before the drop")
+        server.stop()
+        time.sleep(2)
+        before = len(records(jsonl))
+        server.start()  # same port
+        wait_for(lambda: len(records(jsonl)) >= before + 20, 40, "frames after the reconnect")
+    finally:
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    assert "connection lost" in stderr and "reconnected after" in stderr
+    lines = records(tmp_path / "live.jsonl")
+    assert probe(tmp_path / "live.mp4")["frames"] == len(lines)
+    stamps = [r["timestamp"] for r in lines]
+    assert max(b - a for a, b in zip(stamps, stamps[1:])) > 1.5  # the gap is kept in the timeline
+
+
+def test_server_down_at_start_retries_then_one_clear_error(rtsp_server, coco_v1: Path, tmp_path: Path) -> None:
+    url = f"rtsp://127.0.0.1:{free_port()}/stream"
+    started = time.monotonic()
+    result = run_cli("run", url, "-m", str(coco_v1), "--connect-timeout", "2", "--jsonl", "x.jsonl", cwd=tmp_path)
+    assert result.returncode == 2
+    assert time.monotonic() - started >= 2  # it kept trying
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and f"cannot connect to {url}" in errors[0] and "tried for 2 s" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_credentials_never_appear_in_logs_or_outputs(rtsp_server, coco_v1: Path, tmp_path: Path) -> None:
+    server = rtsp_server("--user", "droid", "--password", "s3cr3t-pw")
+    result = run_cli("run", server.url("droid:s3cr3t-pw"), "-m", str(coco_v1), "--max-frames", "10",
+                     "-o", "live.mp4", "--jsonl", "live.jsonl", "-v", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "s3cr3t-pw" not in result.stderr + result.stdout
+    assert "rtsp://***@127.0.0.1" in result.stderr
+    for output in ("live.mp4", "live.jsonl"):
+        assert b"s3cr3t-pw" not in (tmp_path / output).read_bytes()
+
+    wrong = run_cli("run", server.url("droid:wrong-pw"), "-m", str(coco_v1), "--jsonl", "bad.jsonl",
+                    "--connect-timeout", "2", cwd=tmp_path)
+    assert wrong.returncode == 2 and "401" in wrong.stderr and "wrong-pw" not in wrong.stderr
