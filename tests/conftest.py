@@ -47,17 +47,23 @@ def write_clip(
     fps: int = 15,
     audio: str | None = "aac",
     codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
     side: int = 32,
+    audio_first: bool = False,
+    format: str | None = None,
 ) -> Path:
     """A real clip: a red square moving over gray, H.264 by default, with a 440 Hz audio track."""
     width, height = size
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", format=format) as container:
+        sound = None
+        if audio and audio_first:
+            sound = container.add_stream(audio, rate=44100)
         video = container.add_stream(codec, rate=fps)
         video.width, video.height = width, height
-        video.pix_fmt = "yuv420p"
-        sound = None
-        if audio:
+        video.pix_fmt = pix_fmt
+        if audio and not audio_first:
             sound = container.add_stream(audio, rate=44100)
+        if sound is not None:
             sound.layout = "stereo"
         for index in range(frames):
             picture = av.VideoFrame.from_ndarray(draw_square_frame(index, width, height, side), format="rgb24")

@@ -55,7 +55,7 @@ def test_images_folder_gives_annotated_images(tmp_path: Path, coco_v1: Path) -> 
     "args, message",
     [
         (["run", "missing.mp4"], "source not found: missing.mp4"),
-        (["run", "fake.mp4"], "not a video FFmpeg can read"),
+        (["run", "fake.mp4"], "fake.mp4: not a readable video"),
         (["run", "clip.mp4", "-m", "nope.tflite"], "model not found"),
         (["run", "clip.mp4", "-m", "fake.tflite"], "not a valid TFLite model"),
         (["run", "clip.mp4", "--classes", "wookiee"], "wookiee not in the model's labels"),

@@ -17,7 +17,7 @@ import av
 
 from livedroid.errors import UserError
 from livedroid.frames import Frame
-from livedroid.sources.video import VideoSource, _open_container, _reason, mask_credentials
+from livedroid.sources.video import VideoSource, _open_container, _reason, mask_credentials, upright
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class StreamSource(VideoSource):
                     now = time.monotonic()
                     start = now if start is None else start
                     yield Frame(
-                        image=picture.to_ndarray(format="rgb24"),
+                        image=upright(picture),
                         index=index,
                         pts=round((now - start) * 1_000_000),
                         time_base=MICROSECONDS,

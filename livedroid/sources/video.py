@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 
 from livedroid.errors import UserError
 from livedroid.frames import Frame
@@ -65,7 +66,7 @@ class VideoSource(Source):
                 if index == self.max_frames:
                     return
                 yield Frame(
-                    image=picture.to_ndarray(format="rgb24"),
+                    image=upright(picture),
                     index=index,
                     pts=picture.pts,
                     time_base=picture.time_base or self.time_base,
@@ -74,6 +75,10 @@ class VideoSource(Source):
                 index += 1
         except av.FFmpegError as error:
             log.warning("%s: unreadable after frame %d, stopping there (%s)", self.description, index, _reason(error))
+            return
+        if self.max_frames is None and self.frame_count and index < 0.9 * self.frame_count:
+            log.warning("%s: ended after %d of about %d frames: the file is truncated or damaged",
+                        self.description, index, self.frame_count)
 
     def _pictures(self) -> Iterator[av.VideoFrame]:
         """Decoded pictures; undecodable packets are skipped, demuxing errors propagate."""
@@ -95,6 +100,13 @@ class VideoSource(Source):
         self._container.close()
 
 
+def upright(picture: av.VideoFrame) -> np.ndarray:
+    """RGB pixels as the video is meant to be seen: phone clips carry a rotation to apply."""
+    image = picture.to_ndarray(format="rgb24")
+    turns = round((picture.rotation or 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
 def _open_container(
     spec: str, description: str, options: dict | None = None, timeout: tuple[float, float] | None = None
 ) -> av.container.InputContainer:
@@ -106,7 +118,7 @@ def _open_container(
     except av.error.HTTPNotFoundError:
         raise UserError(f"{description}: no such stream on the server (404 Not Found)") from None
     except av.error.InvalidDataError as error:
-        raise UserError(f"{description}: not a video FFmpeg can read ({_reason(error)})") from None
+        raise UserError(f"{description}: not a readable video: truncated, damaged or not a video ({_reason(error)})") from None
     except (OSError, av.FFmpegError) as error:
         raise UserError(f"{description}: cannot open ({_reason(error)})") from None
     if not container.streams.video:

@@ -31,7 +31,7 @@ def test_video_without_audio_has_no_audio_path(tmp_path: Path) -> None:
     "make, message",
     [
         (lambda d: d / "missing.mp4", "source not found"),
-        (lambda d: (d / "fake.mp4").write_bytes(b"this is not a video" * 100) and d / "fake.mp4", "not a video"),
+        (lambda d: (d / "fake.mp4").write_bytes(b"this is not a video" * 100) and d / "fake.mp4", "not a readable video"),
         (lambda d: (d / "empty").mkdir() or d / "empty", "no images"),
         (lambda d: d / "nothing*.jpg", "no images match"),
         (lambda d: d / "missing.jpg", "image not found"),

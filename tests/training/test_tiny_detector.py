@@ -28,7 +28,7 @@ def normalized_yxyx(box_xyxy: tuple[int, int, int, int]) -> np.ndarray:
     return np.array([y1 / height, x1 / width, y2 / height, x2 / width])
 
 
-@pytest.fixture(scope="module", params=["float32", "int8"])
+@pytest.fixture(scope="module", params=["float32", "float16", "int8"])
 def tflite_model(request, tmp_path_factory):
     return build_tiny_tflite(tmp_path_factory.mktemp("tiny") / "detect.tflite", request.param)
 
