@@ -91,8 +91,12 @@ class Pipeline:
         writer = threading.Thread(target=self._write_loop, args=(bar,), name="livedroid-writer", daemon=True)
         self._reader.start()
         writer.start()
+        failure: BaseException | None = None
         try:
             self._infer_loop()
+        except BaseException as error:
+            failure = error
+            raise
         finally:
             self._reader.stop()
             self._buffer.close()
@@ -100,11 +104,11 @@ class Pipeline:
             writer.join()
             self._reader.join(timeout=5)
             bar.close()
+            failure = failure or self._writer_error or self._reader.error
             for sink in self.sinks:
-                sink.close()
-        for error in (self._writer_error, self._reader.error):
-            if error is not None:
-                raise error if isinstance(error, UserError) else UserError(f"{self.source.description}: {error}")
+                sink.close(complete=failure is None)
+        if failure is not None:
+            raise failure if isinstance(failure, UserError) else UserError(f"{self.source.description}: {failure}")
         return RunSummary(
             frames_read=self._reader.frames_read,
             frames_processed=self._processed,

@@ -1,13 +1,18 @@
 """The pipeline's policies with a test detector whose speed we control."""
 
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from livedroid.detections import Detections
 from livedroid.detectors.base import Detector
+from livedroid.errors import UserError
 from livedroid.frames import Frame
 from livedroid.pipeline import Pipeline, Selection
+from livedroid.sinks import JsonLinesSink
 from livedroid.sinks.base import Sink
 from livedroid.sources.base import Source
 
@@ -55,7 +60,7 @@ class ListSink(Sink):
         assert len(detections) == 1
         self.indices.append(frame.index)
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
         self.closed = True
 
 
@@ -91,10 +96,25 @@ def test_stop_finishes_frames_in_flight_and_closes_sinks() -> None:
     source = TickingSource(10**6, live=False)
     sink = ListSink()
     pipeline = Pipeline(source, SlowDetector(0.001), [sink], progress=False)
-    import threading
-
     threading.Timer(0.2, pipeline.stop).start()
     summary = pipeline.run()
     assert summary.interrupted and sink.closed
     assert summary.frames_processed == len(sink.indices) == summary.frames_read
     assert sink.indices == list(range(len(sink.indices)))
+
+
+class FailingSink(ListSink):
+    def write(self, frame, detections, scene) -> None:
+        if frame.index == 5:
+            raise UserError("disk full")
+        super().write(frame, detections, scene)
+
+
+def test_a_failed_run_keeps_its_outputs_under_the_partial_name(tmp_path: Path) -> None:
+    jsonl = tmp_path / "out.jsonl"
+    sinks = [JsonLinesSink(jsonl), FailingSink()]
+    with pytest.raises(UserError, match="disk full"):
+        Pipeline(TickingSource(50, live=False), SlowDetector(0.001), sinks, progress=False).run()
+    assert not jsonl.exists()
+    partial = tmp_path / "out.jsonl.partial"
+    assert len(partial.read_text().splitlines()) == 6  # frames 0..5 reached the JSON sink first

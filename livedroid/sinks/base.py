@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -11,6 +12,8 @@ import numpy as np
 from livedroid.detections import Detections
 from livedroid.errors import UserError
 from livedroid.frames import Frame
+
+log = logging.getLogger(__name__)
 
 
 class Sink(ABC):
@@ -23,14 +26,15 @@ class Sink(ABC):
     def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
         """Consume one frame's result."""
 
-    def close(self) -> None:
-        """Finish the output so that it is complete and playable."""
+    def close(self, complete: bool = True) -> None:
+        """Finish the output so that it plays. ``complete=False`` (the run failed) leaves files
+        under their ``.partial`` name, so they never look like a finished run."""
 
 
 class PartialFile:
     """An output written under ``NAME.partial`` and renamed to NAME only when complete.
 
-    A run that dies before ``commit()`` leaves a file that plainly says it is unfinished, never
+    A run that fails or dies before ``finish(complete=True)`` leaves a file that plainly says it is unfinished, never
     one that looks complete. An existing NAME is refused unless ``overwrite``; the input itself
     is always refused.
     """
@@ -46,5 +50,9 @@ class PartialFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial = self.path.with_name(self.path.name + ".partial")
 
-    def commit(self) -> None:
-        os.replace(self.partial, self.path)
+    def finish(self, complete: bool) -> None:
+        """Give the file its real name, or, for a failed run, say where the unfinished one is."""
+        if complete:
+            os.replace(self.partial, self.path)
+        elif self.partial.exists():
+            log.warning("the run failed: unfinished output kept as %s", self.partial)

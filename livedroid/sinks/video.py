@@ -100,7 +100,7 @@ class VideoSink(Sink):
         self._last_pts = pts
         return pts
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
         if self._container is None:
             return
         for packet in self._stream.encode():
@@ -111,7 +111,7 @@ class VideoSink(Sink):
             self._audio.close()
         self._container.close()
         self._container = None
-        self._file.commit()
+        self._file.finish(complete)
 
 
 class _AudioFollower:

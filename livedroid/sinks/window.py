@@ -38,7 +38,7 @@ class WindowSink(Sink):
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
             self.quit_requested = True
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
         try:
             cv2.destroyWindow(self.title)
         except cv2.error:
