@@ -74,6 +74,17 @@ class Pipeline:
         self._interrupted = False
         self._writer_error: BaseException | None = None
 
+    @property
+    def backlog(self) -> dict[str, int]:
+        """Queue depths and drops right now: for monitoring long live runs."""
+        return {
+            "frames_waiting": len(self._buffer),
+            "frames_waiting_max": self._buffer.capacity,
+            "results_waiting": self._results.qsize(),
+            "results_waiting_max": self._results.maxsize,
+            "dropped": self._buffer.dropped,
+        }
+
     def stop(self) -> None:
         """Stop reading; what was read is still processed and written."""
         self._interrupted = True
