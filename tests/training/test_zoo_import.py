@@ -36,7 +36,7 @@ def images() -> list[Path]:
 @pytest.mark.slow
 def test_float32_import_matches_the_graph(graph, images, tmp_path):
     model, agreement = zoo_import.import_zoo_graph(
-        graph, tmp_path, images, quantization="float32", verify_count=12
+        graph, tmp_path, images, quantization="float32", verify_count=20
     )
     assert agreement.graph_detections >= 10
     # Fast NMS keeps one class per box where the graph's may keep two: allow one miss in ten.
