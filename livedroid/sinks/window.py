@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 
 import cv2
@@ -22,6 +24,8 @@ class WindowSink(Sink):
         self.quit_requested = False
         self._last = time.perf_counter()
         self._fps = 0.0
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise UserError("--show needs a display, and DISPLAY is not set: for headless runs use -o and/or --jsonl")
         try:
             cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
         except cv2.error:
