@@ -92,3 +92,14 @@ def test_unreadable_image_in_a_folder_is_skipped_and_counted(tmp_path: Path) -> 
 )
 def test_credentials_are_masked(text: str, masked: str) -> None:
     assert mask_credentials(text) == masked
+
+
+def test_camera_source_reads_rgb_frames_stamped_with_capture_time(tmp_path: Path) -> None:
+    # No camera here: OpenCV's capture reads a clip through the same API a V4L2 device uses.
+    source = CameraSource(str(write_clip(tmp_path / "cam.mp4", frames=6, audio=None)))
+    frames = list(source.frames())
+    source.close()
+    assert source.live and [f.index for f in frames] == list(range(6))
+    assert frames[0].image[48, 10].tolist() == pytest.approx([230, 20, 20], abs=12)  # RGB, not BGR
+    assert all(a.timestamp <= b.timestamp for a, b in zip(frames, frames[1:]))
+    assert frames[0].captured_at > 0
