@@ -115,7 +115,7 @@ def pack_labels(tflite_bytes: bytes, labels: dict[int, str]) -> bytes:
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(bytearray(tflite_bytes), 0)
-    metadata = _model_metadata(model, schema)
+    metadata = _model_metadata(model)
     entries = [m for m in model.metadata or [] if _text(m.name) != _METADATA_BUFFER_NAME]
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(metadata, np.uint8)
@@ -152,12 +152,12 @@ def _check_pixel_input(tflite: bytes) -> None:
         )
 
 
-def _model_metadata(model: object, schema: object) -> bytes:
+def _model_metadata(model: object) -> bytes:
     """The ``ModelMetadata`` flatbuffer (tflite-support metadata schema) for a detector."""
     import flatbuffers
 
+    postprocess = _postprocess_outputs(model)
     subgraph = model.subgraphs[0]
-    postprocess = _postprocess_outputs(model, schema)
     builder = flatbuffers.Builder(1024)
     label_file = _table(
         builder,
@@ -187,10 +187,10 @@ def _model_metadata(model: object, schema: object) -> bytes:
     return bytes(builder.Output())
 
 
-def _postprocess_outputs(model: object, schema: object) -> list[int]:
+def _postprocess_outputs(model: object) -> list[int]:
     """Tensor indices of the post-process op's outputs: boxes, classes, scores, count."""
-    subgraph = model.subgraphs[0]
-    for operator in subgraph.operators:
+    operators = model.subgraphs[0].operators if model.subgraphs else None
+    for operator in operators or []:
         code = model.operatorCodes[operator.opcodeIndex]
         if _text(code.customCode) == POSTPROCESS_OP:
             return list(operator.outputs)

@@ -153,6 +153,7 @@ def import_zoo_graph(
             f"({calibration_count} to calibrate int8, the rest to check the model)"
         )
 
+    print(f"loading {graph_path} …")
     graph = ZooGraph(graph_path)
     if max(labels) > graph.num_classes:
         raise UserError(f"{graph_path}: the labels name id {max(labels)}, the graph has {graph.num_classes} classes")
@@ -163,6 +164,7 @@ def import_zoo_graph(
         saved_model = save_ssd_tflite_graph(
             folder, graph.predict, graph.anchors, graph.input_size, settings
         )
+        print(f"converting to TFLite {quantization} …")
         convert_saved_model_to_tflite(
             saved_model,
             model_path,
