@@ -19,14 +19,17 @@ def find_record_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and _is_record_name(p))
 
 
-def read_records(paths: list[Path]) -> list[AnnotatedImage]:
-    """Decode every tf.Example; boxes come back in pixels of the stored height and width."""
+def read_records(paths: list[Path], limit: int | None = None) -> list[AnnotatedImage]:
+    """Decode the tf.Examples (the first ``limit`` ones when given); boxes come back in pixels of
+    the stored height and width."""
     from training.compat import tf
 
     images = []
     for path in paths:
         try:
             for number, serialized in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()):
+                if limit is not None and len(images) >= limit:
+                    return images
                 images.append(_to_annotated(tf.train.Example.FromString(serialized), f"{path.name} record {number}"))
         except tf.errors.OpError as error:
             raise UserError(f"{path}: not a readable TFRecord file ({error.message})") from None

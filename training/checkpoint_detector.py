@@ -1,0 +1,47 @@
+"""Run a trained checkpoint on images without exporting it first (what ``eval`` measures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from livedroid.detections import Detections
+from livedroid.errors import UserError
+from training.pipeline import load_pipeline
+
+
+class CheckpointDetector:
+    """The newest checkpoint of a ``fit`` folder, built for inference from its pipeline config."""
+
+    def __init__(self, model_dir: Path, labels: dict[int, str]):
+        from training.compat import tf
+        from object_detection.builders import model_builder
+
+        latest = tf.train.latest_checkpoint(str(model_dir))
+        if latest is None:
+            raise UserError(f"{model_dir} has no checkpoint: run 'livedroid train fit' first")
+        model = model_builder.build(load_pipeline(model_dir).model, is_training=False)
+        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+        self.checkpoint = latest
+        self.labels = labels
+
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
+        def detect(image):
+            images, shapes = model.preprocess(tf.cast(image, tf.float32))
+            return model.postprocess(model.predict(images, shapes), shapes)
+
+        self._detect = detect
+
+    def detect(self, image: np.ndarray) -> Detections:
+        """Detections in one RGB uint8 image, every score (the API keeps up to 100)."""
+        out = self._detect(image[np.newaxis])
+        count = int(out["num_detections"][0])
+        return Detections.from_normalized(
+            out["detection_boxes"][0, :count].numpy(),
+            out["detection_scores"][0, :count].numpy(),
+            out["detection_classes"][0, :count].numpy().astype(np.int32) + 1,  # 0-based → label-map id
+            width=image.shape[1],
+            height=image.shape[0],
+            labels=self.labels,
+        )

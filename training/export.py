@@ -1,0 +1,196 @@
+"""``livedroid train export``: the trained checkpoint as a SavedModel (batch input) and as TFLite
+float32, float16 and full-int8 files with labels packed, in a folder ``livedroid run`` plays;
+then a check that the TFLite files find what the SavedModel finds on validation images."""
+
+from __future__ import annotations
+
+import glob
+import io
+import json
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from livedroid.detections import Detections
+from livedroid.errors import UserError
+from livedroid.labels import load_labels
+from training.dataset.tfrecords import read_records
+from training.dataset.writer import format_label_map
+from training.pipeline import load_pipeline
+
+#: Output file of each TFLite variant; ``livedroid run`` prefers model_int8.tflite, then model.tflite.
+TFLITE_FILES = {"float32": "model.tflite", "float16": "model_float16.tflite", "int8": "model_int8.tflite"}
+AGREEMENT_MIN_SCORE = 0.5
+AGREEMENT_MIN_IOU = 0.5
+
+
+@dataclass
+class Agreement:
+    """How many SavedModel detections (score >= ``min_score``) a TFLite file finds again: same
+    class, IoU >= 0.5, its own score at least half of ``min_score`` (int8 lowers scores a bit)."""
+
+    variant: str
+    images: int
+    reference: int
+    matched: int
+    mean_iou: float | None
+    min_score: float
+
+    def __str__(self) -> str:
+        iou = f"; mean IoU {self.mean_iou:.3f}" if self.mean_iou is not None else ""
+        return (
+            f"{self.variant:>8}: {self.matched}/{self.reference} SavedModel detections with score >= "
+            f"{self.min_score:g} found again on {self.images} validation images{iou}"
+        )
+
+
+def export(
+    model_dir: Path,
+    out_dir: Path,
+    *,
+    quantizations: tuple[str, ...] = ("float32", "float16", "int8"),
+    max_detections: int = 100,
+    calibration_images: int = 100,
+    check_images: int = 20,
+    agreement_min_score: float = AGREEMENT_MIN_SCORE,
+) -> list[Agreement]:
+    """Write ``out_dir/saved_model``, ``out_dir/model*.tflite`` and ``out_dir/label_map.pbtxt``;
+    return the agreement of each TFLite file with the SavedModel (also saved as export.json)."""
+    from training.compat import tf
+    from object_detection import exporter_lib_v2
+
+    from training.tflite_export import convert_saved_model_to_tflite
+
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    config = load_pipeline(model_dir)
+    if tf.train.latest_checkpoint(str(model_dir)) is None:
+        raise UserError(f"{model_dir} has no checkpoint: run 'livedroid train fit' first")
+    if config.model.WhichOneof("model") != "ssd":
+        raise UserError(f"{model_dir}: TFLite export supports SSD models only, this is {config.model.WhichOneof('model')}")
+    labels = load_labels(config.train_input_reader.label_map_path)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _timed("SavedModel"):
+        exporter_lib_v2.DETECTION_MODULE_MAP[BATCH_INPUT] = _batch_module_class(tf, exporter_lib_v2)
+        exporter_lib_v2.export_inference_graph(BATCH_INPUT, config, str(model_dir), str(out_dir))
+    (out_dir / "label_map.pbtxt").write_text(format_label_map(labels), encoding="utf-8")
+
+    train_images = _images(config.train_input_reader.tf_record_input_reader.input_path, calibration_images)
+    with tempfile.TemporaryDirectory(prefix="livedroid-tflite-graph-") as graph_dir:
+        with _timed("TFLite graph"):
+            save_tflite_graph(config, model_dir, Path(graph_dir), max_detections)
+        for quantization in quantizations:
+            with _timed(f"TFLite {quantization}"):
+                convert_saved_model_to_tflite(
+                    graph_dir,
+                    out_dir / TFLITE_FILES[quantization],
+                    quantization=quantization,
+                    representative_images=train_images if quantization == "int8" else None,
+                    labels=labels,
+                )
+
+    check = _images(config.eval_input_reader[0].tf_record_input_reader.input_path, check_images)
+    with _timed("agreement check"):
+        from livedroid.detectors import load_detector
+
+        reference = load_detector(out_dir).detect(check)
+        agreements = [
+            compare(reference, load_detector(out_dir / TFLITE_FILES[q], threads=2).detect(check), q, agreement_min_score)
+            for q in quantizations
+        ]
+    (out_dir / "export.json").write_text(json.dumps([asdict(a) for a in agreements], indent=2), encoding="utf-8")
+    print(f"\nexported to {out_dir}; TFLite agreement with the SavedModel:")
+    for agreement in agreements:
+        print(f"  {agreement}")
+    return agreements
+
+
+BATCH_INPUT = "image_batch"
+
+
+def _batch_module_class(tf, exporter_lib_v2):
+    """The exporter's ``image_tensor`` module takes one frame ([1, H, W, 3]); this one takes a
+    batch of same-sized uint8 frames, which ``livedroid run --batch`` feeds in one call."""
+
+    class DetectionFromImageBatchModule(exporter_lib_v2.DetectionInferenceModule):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="input_tensor")])
+        def __call__(self, input_tensor):
+            images, true_shapes = self._preprocess_input(input_tensor, lambda image: image)
+            return self._run_inference_on_images(images, true_shapes)
+
+    return DetectionFromImageBatchModule
+
+
+def save_tflite_graph(config, model_dir: Path, out_dir: Path, max_detections: int) -> None:
+    """What the API's ``export_tflite_graph_tf2`` writes (its ``SSDModule``: image in, the
+    ``TFLite_Detection_PostProcess`` placeholder out), with the outputs named in the signature.
+
+    The API's own export returns them as an unnamed tuple, which the converter lists as
+    ``output_0..3``; livedroid's TFLite runtime finds outputs by name (``detection_boxes`` …).
+    """
+    from training.compat import tf
+    from object_detection.builders import model_builder
+    from object_detection.export_tflite_graph_lib_tf2 import SSDModule
+
+    from training.ssd_tflite_graph import OUTPUT_NAMES
+
+    model = model_builder.build(config.model, is_training=False)
+    tf.train.Checkpoint(model=model).restore(tf.train.latest_checkpoint(str(model_dir))).expect_partial()
+    ssd = SSDModule(config, model, max_detections, False)  # False: fast NMS, see ssd_tflite_graph
+
+    class NamedOutputs(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.ssd = ssd  # tracks the model's variables
+
+        @tf.function(input_signature=[tf.TensorSpec(ssd.input_shape(), tf.float32, name="input")])
+        def detect(self, image):
+            # inference_fn returns the post-process outputs reversed (count, scores, classes, boxes).
+            return dict(zip(reversed(OUTPUT_NAMES), self.ssd.inference_fn(image)))
+
+    module = NamedOutputs()
+    tf.saved_model.save(module, str(out_dir), signatures={"serving_default": module.detect})
+
+
+def compare(reference: list[Detections], candidate: list[Detections], variant: str, min_score: float) -> Agreement:
+    """Match each image's reference detections (score >= ``min_score``) with the candidate's."""
+    found, ious = 0, []
+    for expected, got in zip(reference, candidate):
+        expected = expected.select(min_score=min_score)
+        got = got.select(min_score=min_score / 2)
+        found += len(expected)
+        for box, class_id in zip(expected.xyxy, expected.class_ids):
+            overlaps = np.where(got.class_ids == class_id, _iou(box, got.xyxy), 0.0)
+            if overlaps.size and overlaps.max() >= AGREEMENT_MIN_IOU:
+                ious.append(float(overlaps.max()))
+    return Agreement(variant, len(reference), found, len(ious), float(np.mean(ious)) if ious else None, min_score)
+
+
+@contextmanager
+def _timed(what: str):
+    print(f"{what} …", flush=True)
+    began = time.perf_counter()
+    yield
+    print(f"{what}: {time.perf_counter() - began:.0f} s", flush=True)
+
+
+def _images(patterns, limit: int) -> list[np.ndarray]:
+    paths = sorted(Path(p) for pattern in patterns for p in glob.glob(pattern))
+    return [np.asarray(Image.open(io.BytesIO(s.image_bytes)).convert("RGB")) for s in read_records(paths, limit)]
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one (x1, y1, x2, y2) box with each row of ``boxes``."""
+    if not len(boxes):
+        return np.zeros(0)
+    low = np.maximum(box[:2], boxes[:, :2])
+    high = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(high - low, 0, None), axis=1)
+    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    return inter / (np.prod(box[2:] - box[:2]) + areas - inter + 1e-9)
