@@ -48,7 +48,7 @@ def _import_interpreter() -> tuple[type, str]:
 
 Interpreter, INTERPRETER_NAME = _import_interpreter()
 
-# Output roles, found by signature name keywords or by the post-process op's output index.
+# Output roles in the post-process op's output order; signature names hold these keywords.
 _ROLES = ("boxes", "classes", "scores", "count")
 _ROLE_KEYWORDS = {"boxes": "box", "classes": "class", "scores": "score", "count": "num"}
 
@@ -153,11 +153,16 @@ class TFLiteDetector(Detector):
 def _map_outputs(interpreter: object, model: Path) -> dict[str, int]:
     """Tensor index of each output role, never by position in the output list.
 
-    Models converted from a TF2 SavedModel name their outputs in the signature
-    (``detection_boxes`` …); TF1-style graphs name the op's outputs
-    ``TFLite_Detection_PostProcess:k`` with k = 0 boxes, 1 classes, 2 scores, 3 count.
+    In order of trust: the ``TFLite_Detection_PostProcess`` op's own outputs (always boxes,
+    classes, scores, count — whatever the exporter named them, e.g. ``output_0..3``); signature
+    names (``detection_boxes`` …); tensor names ``TFLite_Detection_PostProcess:k``.
     """
-    details = interpreter.get_output_details()
+    outputs = {detail["index"] for detail in interpreter.get_output_details()}
+    ops = interpreter._get_ops_details() if hasattr(interpreter, "_get_ops_details") else []
+    for op in ops:
+        produced = [int(index) for index in op["outputs"]]
+        if op["op_name"] == "TFLite_Detection_PostProcess" and len(produced) == 4 and set(produced) <= outputs:
+            return dict(zip(_ROLES, produced))
     signatures = interpreter.get_signature_list()
     if signatures:
         key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
@@ -171,15 +176,15 @@ def _map_outputs(interpreter: object, model: Path) -> dict[str, int]:
         if len(found) == 4:
             return found
     found = {}
-    for detail in details:
+    for detail in interpreter.get_output_details():
         op, _, index = detail["name"].partition(":")
         if op.endswith("TFLite_Detection_PostProcess") and int(index or 0) < 4:
             found[_ROLES[int(index or 0)]] = detail["index"]
     if len(found) == 4:
         return found
     raise UserError(
-        f"{model}: unknown output layout {_shapes(details)}; expected the Object Detection API's "
-        "4 outputs of TFLite_Detection_PostProcess (boxes, classes, scores, count)"
+        f"{model}: unknown output layout {_shapes(interpreter.get_output_details())}; expected the "
+        "Object Detection API's 4 outputs of TFLite_Detection_PostProcess (boxes, classes, scores, count)"
     )
 
 

@@ -84,3 +84,18 @@ def test_unsupported_or_missing_model(tmp_path: Path, name: str, message: str) -
         (tmp_path / name).write_bytes(b"x")
     with pytest.raises(UserError, match=message):
         load_detector(tmp_path / name)
+
+
+def test_outputs_are_found_through_the_postprocess_op_whatever_their_names(tmp_path: Path, monkeypatch) -> None:
+    """Models converted straight from an Object Detection API export name outputs output_0..3."""
+    pytest.importorskip("tensorflow", reason="building a TFLite model needs TensorFlow")
+    import training.ssd_tflite_graph as graph
+    from tests.tiny_detector import build_tiny_tflite, red_square_image
+
+    monkeypatch.setattr(graph, "OUTPUT_NAMES", ("output_0", "output_1", "output_2", "output_3"))
+    model = build_tiny_tflite(tmp_path / "anonymous.tflite")
+    detector = load_detector(model)
+    (found,) = detector.detect([red_square_image((128, 128), (40, 40, 88, 88))])
+    assert found.labels == ["red-square"]
+    assert found.scores[0] > 0.5
+    assert iou(found.xyxy[0].tolist(), [40, 40, 88, 88]) > 0.5
