@@ -49,3 +49,41 @@ def make_voc_dataset(root: Path, count: int = 8, size: tuple[int, int] = (96, 72
 @pytest.fixture
 def voc_dataset(tmp_path: Path) -> Path:
     return make_voc_dataset(tmp_path / "data")
+
+
+@pytest.fixture
+def http_folder(tmp_path: Path):
+    """Serve a fresh folder on 127.0.0.1; yields (folder, base URL). Quiet, stopped afterwards."""
+    import functools
+    import http.server
+    import threading
+
+    folder = tmp_path / "served"
+    folder.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def make_zoo_archive(folder: Path, name: str, checkpoint_files: dict[str, bytes]) -> Path:
+    """A Detection Zoo style archive: ``name/checkpoint/<files>`` and ``name/pipeline.config``."""
+    import io
+    import tarfile
+
+    archive = folder / f"{name}.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for member, data in {**{f"checkpoint/{k}": v for k, v in checkpoint_files.items()}, "pipeline.config": b""}.items():
+            info = tarfile.TarInfo(f"{name}/{member}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive

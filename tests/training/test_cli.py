@@ -1,0 +1,47 @@
+"""``livedroid train`` argument handling and error reporting (no training here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.training.conftest import make_voc_dataset
+from training.cli import main
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["prepare", "--help"], ["fit", "--help"], ["eval", "--help"], ["export", "--help"]])
+def test_help_exits_zero(argv, capsys):
+    assert main(argv) == 0
+    assert "livedroid train" in capsys.readouterr().out
+
+
+def test_prepare_through_the_cli(tmp_path, capsys):
+    data = make_voc_dataset(tmp_path / "data")
+    assert main(["prepare", str(data), "--out", str(tmp_path / "out"), "--val-fraction", "0.25", "--label-alias", "red=red"]) == 0
+    assert "images        6        2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["prepare", "missing", "--out", "x"], "error: dataset not found: missing"),
+        (["prepare", ".", "--out", "x", "--label-alias", "r2d2"], "expected NAME=LABEL"),
+        (["eval", "--run", "nowhere"], "nowhere has no pipeline.config: run 'livedroid train fit' first"),
+        (["fit", "--out", "nowhere"], "give --data"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_1(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_usage_error_exits_2(capsys):
+    assert main(["prepare"]) == 2
+
+
+def test_package_imports_without_tensorflow():
+    code = "import sys, training.cli, training.fit, training.evaluate, training.export, training.dataset.prepare; print(any(m.startswith('tensorflow') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -1,0 +1,221 @@
+"""``livedroid train``: from a folder of annotated photos to a detector ``livedroid run`` plays.
+
+``livedroid/cli.py`` hands everything after ``train`` to :func:`main`. TensorFlow is imported only
+by the steps that need it, so ``--help`` and argument errors are instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from livedroid.errors import UserError
+
+STEPS = ("prepare", "fit", "eval", "export")
+
+OVERVIEW = """\
+Turn a folder of annotated photos into a detector, in one command or step by step.
+
+one command:
+  livedroid train DATA_DIR --out models/NAME [options of the steps below]
+
+step by step:
+  livedroid train prepare DATA_DIR --out runs/NAME/dataset     validate, split, write TFRecords
+  livedroid train fit --data runs/NAME/dataset --out runs/NAME/training
+  livedroid train eval --run runs/NAME/training                COCO mAP, contact sheet, loss curve
+  livedroid train export --run runs/NAME/training --out models/NAME
+
+then:  livedroid run --model models/NAME VIDEO
+
+DATA_DIR is a labelImg folder (Pascal VOC XML beside the images or in annotations/), a VOC or
+Oxford-IIIT-Pets layout, a COCO .json, or Object Detection API .record files. A label_map.pbtxt in
+DATA_DIR fixes the class names and ids. Run 'livedroid train STEP --help' for a step's options.
+"""
+
+EXAMPLES = """\
+examples:
+  livedroid train ../shared/datasets/star-wars --out models/star-wars \\
+      --label-alias bb8=BB-8 --label-alias r2d2=R2-D2 --label-alias r2-d2=R2-D2 \\
+      --pretrained ssd_mobilenet_v2_fpnlite_320x320_coco17_tpu-8 --steps 2000
+  livedroid train prepare photos/ --out runs/pets/dataset --match-label-names --val-fraction 0.15
+"""
+
+
+def main(argv: list[str]) -> int:
+    """Run ``livedroid train ARGV``; returns the exit status (1 after a UserError, 130 on Ctrl-C)."""
+    try:
+        if argv and argv[0] in STEPS:
+            args = _step_parser(argv[0]).parse_args(argv[1:])
+        else:
+            args = _all_in_one_parser().parse_args(argv)
+        args.handler(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exit:  # argparse: --help (0) or a usage error (2)
+        return exit.code if isinstance(exit.code, int) else 1
+    return 0
+
+
+# Options -------------------------------------------------------------------------------------
+
+
+def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("dataset (prepare)")
+    group.add_argument("--label-map", type=Path, help="label_map.pbtxt with the class names and ids (default: DATA_DIR/label_map.pbtxt, else derived from the names found)")
+    group.add_argument("--label-alias", action="append", default=[], metavar="NAME=LABEL", help="read annotation class NAME as label-map class LABEL (repeatable), e.g. r2d2=R2-D2")
+    group.add_argument("--match-label-names", action="store_true", help="map annotation names that differ from the label map's only in case and punctuation (bb8 → BB-8)")
+    group.add_argument("--val-fraction", type=float, default=0.2, help="share of each class's images kept for validation (default 0.2)")
+    group.add_argument("--seed", type=int, default=0, help="seed of the train/validation split (default 0)")
+    group.add_argument("--images", type=Path, help="image folder of a COCO .json (default: images/ beside it, else its folder)")
+
+
+def _add_fit_options(parser: argparse.ArgumentParser) -> None:
+    from training.pipeline import TrainSettings, template_names
+    from training.zoo import ZOO_MODELS
+
+    defaults = TrainSettings()
+    group = parser.add_argument_group("training (fit)")
+    model = group.add_mutually_exclusive_group()
+    model.add_argument("--model", choices=template_names(), help="architecture template (default: the --pretrained zoo model's, else ssd_mobilenet_v2_fpnlite_320)")
+    model.add_argument("--config", type=Path, help="your own Object Detection API pipeline.config (its model, optimizer and augmentations are kept)")
+    group.add_argument("--pretrained", metavar="NAME|DIR", help="start from a checkpoint folder or a TF2 Detection Zoo model, downloaded once into ~/.cache/livedroid: " + ", ".join(ZOO_MODELS) + " (default: train from scratch)")
+    group.add_argument("--steps", type=int, help=f"training steps (default {defaults.steps}; when resuming, the run's own)")
+    group.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"images per step (default {defaults.batch_size})")
+    group.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help=f"peak of the warm-up + cosine schedule (default {defaults.learning_rate})")
+    group.add_argument("--checkpoint-every", type=int, default=500, help="save a checkpoint every N steps (default 500; also at the end and on Ctrl-C)")
+
+
+def _add_export_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("export")
+    group.add_argument("--quantization", nargs="+", choices=("float32", "float16", "int8"), default=["float32", "float16", "int8"], help="TFLite variants to write (default: all three)")
+    group.add_argument("--max-detections", type=int, default=100, help="detections the TFLite model returns at most (default 100)")
+
+
+# Parsers -------------------------------------------------------------------------------------
+
+
+def _all_in_one_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livedroid train", description=OVERVIEW, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("data", type=Path, metavar="DATA_DIR", help="annotated photos (see above)")
+    parser.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/NAME (SavedModel, .tflite files, label map, eval/)")
+    parser.add_argument("--work-dir", type=Path, help="where the dataset and checkpoints go (default runs/NAME); rerun to resume")
+    _add_prepare_options(parser)
+    _add_fit_options(parser)
+    _add_export_options(parser)
+    parser.set_defaults(handler=_run_all)
+    return parser
+
+
+def _step_parser(step: str) -> argparse.ArgumentParser:
+    descriptions = {
+        "prepare": "Validate annotations and write sharded TFRecords, label_map.pbtxt and dataset.json. Every image or box left out is reported (and listed in problems.txt).",
+        "fit": "Fine-tune a detector on a prepared dataset. Rerunning on the same --out resumes from its newest checkpoint (--steps can extend the run); Ctrl-C saves a checkpoint. TensorBoard: tensorboard --logdir OUT/train",
+        "eval": "COCO metrics of the newest checkpoint on the validation split (metrics.json), a contact sheet of predictions and the loss curve.",
+        "export": "Write a SavedModel (batch input) and TFLite float32/float16/int8 files with labels packed, then check that the TFLite files agree with the SavedModel.",
+    }
+    parser = argparse.ArgumentParser(prog=f"livedroid train {step}", description=descriptions[step])
+    if step == "prepare":
+        parser.add_argument("data", type=Path, metavar="DATA_DIR", help="labelImg/VOC folder, COCO .json or .record files")
+        parser.add_argument("--out", type=Path, required=True, help="output folder for the TFRecords")
+        _add_prepare_options(parser)
+        parser.set_defaults(handler=_run_prepare)
+    elif step == "fit":
+        parser.add_argument("--data", type=Path, help="folder written by 'prepare' (not needed to resume)")
+        parser.add_argument("--out", type=Path, required=True, help="training folder: pipeline.config, checkpoints, TensorBoard logs")
+        _add_fit_options(parser)
+        parser.set_defaults(handler=_run_fit)
+    elif step == "eval":
+        parser.add_argument("--run", type=Path, required=True, help="training folder written by 'fit'")
+        parser.add_argument("--out", type=Path, help="where to save the results (default RUN/eval)")
+        parser.add_argument("--min-score", type=float, default=0.5, help="score from which predictions are drawn on the contact sheet (default 0.5)")
+        parser.set_defaults(handler=_run_eval)
+    else:
+        parser.add_argument("--run", type=Path, required=True, help="training folder written by 'fit'")
+        parser.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/NAME")
+        _add_export_options(parser)
+        parser.set_defaults(handler=_run_export)
+    return parser
+
+
+# Steps ---------------------------------------------------------------------------------------
+
+
+def _run_prepare(args: argparse.Namespace) -> None:
+    from training.dataset.class_names import parse_aliases
+    from training.dataset.prepare import prepare_dataset
+
+    prepare_dataset(
+        args.data,
+        args.out,
+        label_map_path=args.label_map,
+        aliases=parse_aliases(args.label_alias),
+        match_label_names=args.match_label_names,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        images_dir=args.images,
+    )
+
+
+def _run_fit(args: argparse.Namespace) -> None:
+    from training.dataset.prepare import PreparedDataset
+    from training.fit import fit
+    from training.pipeline import PIPELINE_FILE, TrainSettings, build_pipeline, load_pipeline, save_pipeline
+    from training.zoo import resolve_pretrained
+
+    if (args.out / PIPELINE_FILE).is_file():
+        config = load_pipeline(args.out)
+        if args.steps and config.train_config.num_steps != args.steps:
+            config.train_config.num_steps = args.steps
+            save_pipeline(config, args.out)
+        print(f"continuing the run in {args.out} (its {PIPELINE_FILE} is kept; use a new --out to start over)")
+    else:
+        if args.data is None:
+            raise UserError(f"{args.out} holds no run yet: give --data, the folder 'livedroid train prepare' wrote")
+        pretrained = resolve_pretrained(args.pretrained) if args.pretrained else None
+        template = args.model or (pretrained.template if pretrained and not args.config else None)
+        config = build_pipeline(
+            PreparedDataset.load(args.data),
+            TrainSettings(batch_size=args.batch_size, steps=args.steps or TrainSettings.steps, learning_rate=args.learning_rate),
+            template=template,
+            config_path=args.config,
+            checkpoint=pretrained.prefix if pretrained else None,
+        )
+        save_pipeline(config, args.out)
+    result = fit(args.out, checkpoint_every=args.checkpoint_every)
+    if result.seconds_per_step:
+        print(f"step {result.step}: {result.seconds_per_step:.2f} s/step after the first")
+    if result.interrupted:
+        raise KeyboardInterrupt
+
+
+def _run_eval(args: argparse.Namespace) -> None:
+    from training.evaluate import evaluate
+
+    evaluate(args.run, args.out, min_score=args.min_score)
+
+
+def _run_export(args: argparse.Namespace) -> None:
+    from training.export import export
+
+    export(args.run, args.out, quantizations=tuple(args.quantization), max_detections=args.max_detections)
+
+
+def _run_all(args: argparse.Namespace) -> None:
+    work = args.work_dir or Path("runs") / args.out.name
+    steps = [
+        ("prepare", lambda: _run_prepare(argparse.Namespace(**{**vars(args), "out": work / "dataset"}))),
+        ("fit", lambda: _run_fit(argparse.Namespace(**{**vars(args), "data": work / "dataset", "out": work / "training"}))),
+        ("eval", lambda: _run_eval(argparse.Namespace(run=work / "training", out=args.out / "eval", min_score=0.5))),
+        ("export", lambda: _run_export(argparse.Namespace(**{**vars(args), "run": work / "training"}))),
+    ]
+    for number, (name, run) in enumerate(steps, start=1):
+        print(f"\n== {number}/{len(steps)} {name} ==")
+        run()
+    print(f"\ndone: livedroid run --model {args.out} VIDEO")
