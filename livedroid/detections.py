@@ -7,6 +7,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def box_iou(box: np.ndarray | list[float], boxes: np.ndarray | list[list[float]]) -> np.ndarray:
+    """Intersection over union of one box with each of ``boxes``.
+
+    Any corner layout works — (x1, y1, x2, y2) or the Object Detection API's (ymin, xmin, ymax,
+    xmax) — as long as both sides use the same one.
+    """
+    box = np.asarray(box, np.float64).reshape(4)
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    low = np.maximum(box[:2], boxes[:, :2])
+    high = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(high - low, 0, None), axis=1)
+    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)  # noqa: E731
+    union = area(box) + area(boxes) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
 @dataclass
 class Detections:
     """Boxes found in one frame, as parallel arrays.

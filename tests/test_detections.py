@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from livedroid.detections import Detections
+from livedroid.detections import Detections, box_iou
 
 LABELS = {1: "person", 2: "dog", 3: "car"}
 
@@ -53,3 +53,16 @@ def test_records_hold_pixel_and_normalized_boxes() -> None:
 def test_empty_detections() -> None:
     assert len(Detections()) == 0
     assert Detections().to_records(10, 10) == []
+
+
+@pytest.mark.parametrize(
+    "box, boxes, expected",
+    [
+        ([0, 0, 10, 10], [[0, 0, 10, 10]], [1.0]),
+        ([0, 0, 10, 10], [[5, 0, 15, 10], [20, 20, 30, 30]], [50 / 150, 0.0]),
+        ([0, 0, 10, 10], [[2, 2, 4, 4]], [4 / 100]),
+        ([0, 0, 0, 0], [[0, 0, 0, 0]], [0.0]),  # empty boxes never match
+    ],
+)
+def test_box_iou(box, boxes, expected) -> None:
+    np.testing.assert_allclose(box_iou(box, boxes), expected)

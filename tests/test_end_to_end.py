@@ -5,15 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from livedroid.detections import box_iou
 from tests.conftest import probe, run_cli, square_position, write_clip
 
 SIZE, SIDE, FRAMES = 128, 48, 24
-
-
-def iou(a, b) -> float:
-    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0, x2 - x1) * max(0, y2 - y1)
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def assert_tracks_the_square(jsonl: Path) -> None:
@@ -23,7 +18,7 @@ def assert_tracks_the_square(jsonl: Path) -> None:
         x, y = square_position(record["frame"], SIZE, SIZE, SIDE)
         boxes = [d for d in record["detections"] if d["label"] == "red-square"]
         assert boxes, f"frame {record['frame']}: nothing found"
-        best = max(iou(d["box"], [x, y, x + SIDE, y + SIDE]) for d in boxes)
+        best = max(float(box_iou(d["box"], [x, y, x + SIDE, y + SIDE])[0]) for d in boxes)
         assert best > 0.5, f"frame {record['frame']}: {boxes} vs square at {x},{y}"
 
 

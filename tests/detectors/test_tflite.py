@@ -7,19 +7,12 @@ import av
 import numpy as np
 import pytest
 
+from livedroid.detections import box_iou
 from livedroid.detectors import load_detector
 from livedroid.errors import UserError
-from tests.conftest import REPO, SHARED, shared_path
+from tests.conftest import REPO, shared_path
 
 GOLDEN = json.loads((REPO / "tests" / "data" / "golden_intel_coco_v1.json").read_text())
-
-
-def iou(a, b) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
 
 
 def golden_frames() -> dict[int, np.ndarray]:
@@ -44,7 +37,7 @@ def test_coco_model_finds_the_expected_people_on_real_frames(coco_v1: Path) -> N
         expected = GOLDEN["frames"][str(index)]
         assert len(people) == len(expected), f"frame {index}: {people.labels}"
         for want, box in zip(expected, people.xyxy):
-            assert iou(want["box"], box.tolist()) > 0.85, f"frame {index}: {box} vs {want['box']}"
+            assert box_iou(want["box"], box.tolist()) > 0.85, f"frame {index}: {box} vs {want['box']}"
 
 
 def test_batch_request_falls_back_to_one_when_the_model_cannot_resize(coco_v1: Path) -> None:
@@ -98,4 +91,4 @@ def test_outputs_are_found_through_the_postprocess_op_whatever_their_names(tmp_p
     (found,) = detector.detect([red_square_image((128, 128), (40, 40, 88, 88))])
     assert found.labels == ["red-square"]
     assert found.scores[0] > 0.5
-    assert iou(found.xyxy[0].tolist(), [40, 40, 88, 88]) > 0.5
+    assert box_iou(found.xyxy[0].tolist(), [40, 40, 88, 88]) > 0.5
