@@ -65,10 +65,11 @@ def measure(work: Callable[[], int], repeat: int) -> Measurement:
 class Bench:
     """The measurements of ``livedroid bench``, each a method, sharing the decoded clip."""
 
-    def __init__(self, clip: str, detector: Detector, *, batch: int, max_frames: int, workdir: Path) -> None:
+    def __init__(self, clip: str, detectors: list[Detector], *, batch: int, max_frames: int, workdir: Path) -> None:
         self.clip = clip
-        self.detector = detector
-        self.batch = max(1, min(batch, detector.max_batch))
+        self.detectors = detectors
+        self.detector = detectors[0]  # the isolated stages and the naive loop use one
+        self.batch = max(1, min(batch, self.detector.max_batch))
         self.max_frames = max_frames
         self.workdir = workdir
         probe = VideoSource(clip, max_frames=max_frames)
@@ -120,14 +121,14 @@ class Bench:
 
     def pipeline(self) -> int:
         source = VideoSource(self.clip, max_frames=self.max_frames)
-        summary = Pipeline(source, self.detector, [self._sink("pipeline.mp4")], self.selection,
+        summary = Pipeline(source, self.detectors, [self._sink("pipeline.mp4")], self.selection,
                            batch=self.batch, progress=False).run()
         source.close()
         return summary.frames_processed
 
     def live(self, seconds: float) -> LiveMeasurement:
         source = MemorySource(self.frames, self.fps, live=True, seconds=seconds)
-        pipeline = Pipeline(source, self.detector, [self._sink("live.mp4")], self.selection,
+        pipeline = Pipeline(source, self.detectors, [self._sink("live.mp4")], self.selection,
                             batch=1, progress=False)
         summary = pipeline.run()
         p50, p95 = summary.latency_ms or (0.0, 0.0)
@@ -149,15 +150,17 @@ def run_bench(
     *,
     threads: int | None,
     batch: int,
+    workers: int,
     repeat: int,
     max_frames: int,
     live_seconds: float,
     backend: str | None = None,
 ) -> dict:
     """Every measurement, as a JSON-ready dict."""
-    detector = load_detector(model, backend, threads=threads, batch=batch)
+    detectors = [load_detector(model, backend, threads=threads, batch=batch) for _ in range(workers)]
+    detector = detectors[0]
     with tempfile.TemporaryDirectory(prefix="livedroid-bench-") as folder:
-        bench = Bench(clip, detector, batch=batch, max_frames=max_frames, workdir=Path(folder))
+        bench = Bench(clip, detectors, batch=batch, max_frames=max_frames, workdir=Path(folder))
         stages = {
             "decode": measure(bench.decode_only, repeat),
             "inference": measure(bench.inference_only, repeat),
@@ -170,7 +173,9 @@ def run_bench(
     cpu_per_frame = sum(stages[s].cpu_ms_per_frame for s in ("decode", "inference", "annotate_encode"))
     limit = min(
         1000 * cores / cpu_per_frame,  # all cores busy with the measured work
-        *(stages[s].fps for s in ("decode", "inference", "annotate_encode")),  # slowest stage alone
+        stages["decode"].fps,  # a stage is no faster in the pipeline than alone ...
+        stages["annotate_encode"].fps,
+        stages["inference"].fps * workers,  # ... inference at best once per worker
     )
     return {
         "clip": clip,
@@ -178,6 +183,7 @@ def run_bench(
         "backend": detector.backend,
         "runtime": detector.runtime,
         "batch": bench.batch,
+        "workers": workers,
         "frames": len(bench.frames),
         "frame_size": list(bench.frames[0].shape[1::-1]),
         "cores": cores,
@@ -204,7 +210,8 @@ def format_table(result: dict) -> str:
             f"{live['frames_processed']} processed, {live['frames_dropped']} dropped"
         )
     header = (f"{result['clip']} ({result['frame_size'][0]}x{result['frame_size'][1]}, {result['frames']} frames) | "
-              f"{result['model']} ({result['backend']}: {result['runtime']}, batch {result['batch']})")
+              f"{result['model']} ({result['backend']}: {result['runtime']}, batch {result['batch']}, "
+              f"{result['workers']} worker{'s' * (result['workers'] > 1)})")
     return "\n".join([header, *rows])
 
 

@@ -80,6 +80,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     model.add_argument("--backend", choices=["tflite", "savedmodel"], help="default: from the model's form")
     model.add_argument("--threads", type=int, metavar="N", help="interpreter threads (default: all cores; 4 on a Raspberry Pi)")
     model.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call when the model allows it (default 1)")
+    model.add_argument("--workers", type=int, default=1, metavar="N", help="parallel inference threads, one interpreter each (default 1)")
     select = run.add_argument_group("which detections")
     select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
     select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
@@ -122,6 +123,7 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     bench.add_argument("--backend", choices=["tflite", "savedmodel"])
     bench.add_argument("--threads", type=int, metavar="N", help="interpreter threads (default: all cores)")
     bench.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call (default 1)")
+    bench.add_argument("--workers", type=int, default=1, metavar="N", help="parallel inference threads in the pipeline (default 1)")
     bench.add_argument("--frames", type=int, default=300, metavar="N", help="frames of the clip to use (default 300)")
     bench.add_argument("--repeat", type=int, default=3, metavar="N", help="runs per measurement; the median is kept (default 3)")
     bench.add_argument("--live-seconds", type=float, default=20.0, metavar="S", help="length of the simulated live run; 0 skips it (default 20)")
@@ -139,6 +141,7 @@ def command_bench(args: argparse.Namespace) -> int:
         resolve_model(args.model),
         threads=args.threads,
         batch=args.batch,
+        workers=max(1, args.workers),
         repeat=max(1, args.repeat),
         max_frames=max(1, args.frames),
         live_seconds=args.live_seconds,
@@ -158,17 +161,12 @@ def command_run(args: argparse.Namespace) -> int:
     from livedroid.sources import ImageSource, open_source
 
     model_path = resolve_model(args.model)
-    detector = load_detector(
-        model_path, args.backend, labels=args.labels, threads=args.threads, batch=max(1, args.batch)
-    )
-    if args.classes:
-        wanted = {name.strip() for name in args.classes.split(",") if name.strip()}
-        unknown = wanted - set(detector.labels.values())
-        if detector.labels and unknown:
-            raise UserError(
-                f"--classes: {', '.join(sorted(unknown))} not in the model's labels "
-                f"({', '.join(list(detector.labels.values())[:12])}{' …' if len(detector.labels) > 12 else ''})"
-            )
+    detectors = [
+        load_detector(model_path, args.backend, labels=args.labels, threads=args.threads, batch=max(1, args.batch))
+        for _ in range(max(1, args.workers))
+    ]
+    detector = detectors[0]
+    selection = Selection(args.threshold, _class_names(args.classes, detector.labels), args.max_detections)
     source = open_source(
         args.source,
         connect_timeout=args.connect_timeout,
@@ -177,14 +175,14 @@ def command_run(args: argparse.Namespace) -> int:
     )
     with source:
         sinks = make_sinks(args, source, is_images=isinstance(source, ImageSource))
-        log.info("model %s (%s: %s, batch %d)", model_path, detector.backend, detector.runtime,
-                 min(args.batch, detector.max_batch))
+        log.info("model %s (%s: %s, batch %d, %d inference worker%s)", model_path, detector.backend,
+                 detector.runtime, min(args.batch, detector.max_batch), len(detectors), "s" * (len(detectors) > 1))
         log.info("source %s%s", source.description, _describe(source))
         pipeline = Pipeline(
             source,
-            detector,
+            detectors,
             sinks,
-            Selection(args.threshold, set(wanted) if args.classes else None, args.max_detections),
+            selection,
             batch=args.batch,
             progress=not args.no_progress,
             max_frames=args.max_frames,
@@ -193,10 +191,24 @@ def command_run(args: argparse.Namespace) -> int:
             summary = pipeline.run()
     print(f"livedroid: {summary.line()}", file=sys.stderr)
     for sink in sinks:
-        path = getattr(getattr(sink, "_file", None), "path", None) or getattr(sink, "folder", None)
-        if path:
-            print(f"livedroid: wrote {path}", file=sys.stderr)
+        if sink.path:
+            print(f"livedroid: wrote {sink.path}", file=sys.stderr)
     return 130 if summary.interrupted else 0
+
+
+def _class_names(option: str | None, labels: dict[int, str]) -> set[str] | None:
+    """The ``--classes`` allow-list, checked against the model's labels (when it has any)."""
+    if not option:
+        return None
+    wanted = {name.strip() for name in option.split(",") if name.strip()}
+    unknown = wanted - set(labels.values())
+    if labels and unknown:
+        known = list(labels.values())
+        raise UserError(
+            f"--classes: {', '.join(sorted(unknown))} not in the model's labels "
+            f"({', '.join(known[:12])}{' …' if len(known) > 12 else ''})"
+        )
+    return wanted
 
 
 def make_sinks(args: argparse.Namespace, source, is_images: bool) -> list:

@@ -1,9 +1,11 @@
-"""The real-time pipeline: three stages on three threads, connected by bounded buffers.
+"""The real-time pipeline: three stages on their own threads, connected by bounded buffers.
 
-    reader thread          main thread                writer thread
-    source → frames ──▶ FrameBuffer ──▶ detector ──▶ queue ──▶ annotate → sinks
+    reader thread          inference thread(s)            writer thread
+    source → frames ──▶ FrameBuffer ──▶ detector(s) ──▶ queue ──▶ reorder → annotate → sinks
 
 Files apply back-pressure (every frame processed); live sources keep only the newest frames.
+With several detectors (one interpreter each: interpreters are not thread-safe), batches are
+inferred in parallel and the writer puts them back in order.
 ``stop()`` (Ctrl-C, SIGTERM, the window's q) ends reading; frames already in flight are still
 processed and written, and every sink is closed, so the outputs are complete and playable.
 """
@@ -15,7 +17,9 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import count
 
 from tqdm import tqdm
 
@@ -48,8 +52,14 @@ class Selection:
 
 @dataclass
 class Pipeline:
+    """Runs ``source`` through ``detector`` into ``sinks``; ``run()`` once, ``stop()`` from anywhere.
+
+    ``detector`` may be a list of equivalent detectors: each gets an inference thread, which
+    pays on multi-core machines when one interpreter cannot use all cores.
+    """
+
     source: Source
-    detector: Detector
+    detector: Detector | Sequence[Detector]
     sinks: list[Sink]
     selection: Selection = field(default_factory=Selection)
     batch: int = 1
@@ -62,17 +72,21 @@ class Pipeline:
     ages: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
     def __post_init__(self) -> None:
-        self.batch = max(1, min(self.batch, self.detector.max_batch))
-        capacity = self.batch if self.source.live else 2 * self.batch + 2
+        self._detectors = list(self.detector) if isinstance(self.detector, Sequence) else [self.detector]
+        self.batch = max(1, min(self.batch, *(d.max_batch for d in self._detectors)))
+        workers = len(self._detectors)
+        capacity = self.batch * workers if self.source.live else (2 * self.batch + 2) * workers
         self._buffer = FrameBuffer(capacity, drop_oldest=self.source.live)
         self._reader = FrameReader(self.source, self._buffer, self.max_frames)
-        self._results: queue.Queue = queue.Queue(maxsize=2 * self.batch + 4)
+        self._results: queue.Queue = queue.Queue(maxsize=2 * self.batch * workers + 4)
+        self._dispatch = threading.Lock()  # numbers batches in the order they leave the buffer
+        self._batch_numbers = count()
         self._annotator = BoxAnnotator()
         self._inference = StageTimer()
         self._writing = StageTimer()
         self._processed = 0
         self._interrupted = False
-        self._writer_error: BaseException | None = None
+        self._errors: list[BaseException] = []
 
     @property
     def backlog(self) -> dict[str, int]:
@@ -100,22 +114,28 @@ class Pipeline:
             desc=self.source.description[-40:],
         )
         writer = threading.Thread(target=self._write_loop, args=(bar,), name="livedroid-writer", daemon=True)
+        inference = [
+            threading.Thread(target=self._infer_loop, args=(detector,), name=f"livedroid-inference-{n}", daemon=True)
+            for n, detector in enumerate(self._detectors)
+        ]
         self._reader.start()
         writer.start()
-        failure: BaseException | None = None
+        for thread in inference:
+            thread.start()
         try:
-            self._infer_loop()
-        except BaseException as error:
-            failure = error
-            raise
+            for thread in inference:
+                while thread.is_alive():  # a timed join lets the main thread run signal handlers
+                    thread.join(timeout=0.2)
         finally:
             self._reader.stop()
             self._buffer.close()
+            for thread in inference:
+                thread.join()
             self._results.put(_END)
             writer.join()
             self._reader.join(timeout=5)
             bar.close()
-            failure = failure or self._writer_error or self._reader.error
+            failure = (self._errors or [self._reader.error])[0]
             for sink in self.sinks:
                 sink.close(complete=failure is None)
         if failure is not None:
@@ -133,37 +153,54 @@ class Pipeline:
             latency_ms=_percentiles_ms(self.ages) if self.source.live else None,
         )
 
-    def _infer_loop(self) -> None:
-        while self._writer_error is None:
-            frames = self._buffer.get_batch(self.batch, self.batch_wait)
+    def _fail(self, error: BaseException) -> None:
+        """Record the first error of any stage and stop reading; the main thread re-raises it."""
+        self._errors.append(error)
+        self._reader.stop()
+
+    def _infer_loop(self, detector: Detector) -> None:
+        while not self._errors:
+            with self._dispatch:
+                frames = self._buffer.get_batch(self.batch, self.batch_wait)
+                number = next(self._batch_numbers)
             if not frames:
                 return
             began = time.perf_counter()
-            results = self.detector.detect([frame.image for frame in frames])
+            try:
+                results = detector.detect([frame.image for frame in frames])
+            except Exception as error:  # noqa: BLE001 - re-raised on the main thread
+                self._fail(error)
+                return
             self._inference.add(time.perf_counter() - began, len(frames))
-            for frame, detections in zip(frames, results):
-                self._results.put((frame, self.selection.apply(detections)))
+            self._results.put((number, [(f, self.selection.apply(d)) for f, d in zip(frames, results)]))
 
     def _write_loop(self, bar: tqdm) -> None:
         needs_scene = any(sink.needs_scene for sink in self.sinks)
+        waiting: dict[int, list[tuple[Frame, Detections]]] = {}  # batches that finished early
+        next_number = 0
         while (item := self._results.get()) is not _END:
-            if self._writer_error is not None:
-                continue  # drain so inference never blocks on a dead writer
-            frame, detections = item
-            try:
-                with self._writing:
-                    scene = self._annotator.annotate(frame.image, detections) if needs_scene else None
-                    for sink in self.sinks:
-                        sink.write(frame, detections, scene)
-            except Exception as error:  # noqa: BLE001 - re-raised on the main thread
-                self._writer_error = error
-                self._reader.stop()
-                continue
-            self._processed += 1
-            self.ages.append(time.monotonic() - frame.captured_at)
-            bar.update(1)
-            if any(getattr(sink, "quit_requested", False) for sink in self.sinks):
-                self.stop()
+            number, batch = item
+            waiting[number] = batch
+            while next_number in waiting:
+                for frame, detections in waiting.pop(next_number):
+                    if not self._errors:
+                        self._write(frame, detections, needs_scene, bar)
+                next_number += 1
+
+    def _write(self, frame: Frame, detections: Detections, needs_scene: bool, bar: tqdm) -> None:
+        try:
+            with self._writing:
+                scene = self._annotator.annotate(frame.image, detections) if needs_scene else None
+                for sink in self.sinks:
+                    sink.write(frame, detections, scene)
+        except Exception as error:  # noqa: BLE001 - re-raised on the main thread
+            self._fail(error)
+            return
+        self._processed += 1
+        self.ages.append(time.monotonic() - frame.captured_at)
+        bar.update(1)
+        if any(getattr(sink, "quit_requested", False) for sink in self.sinks):
+            self.stop()
 
 
 def _percentiles_ms(ages: deque[float]) -> tuple[float, float] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ class StageTimer:
         self.seconds = 0.0
         self.count = 0
         self._start = 0.0
+        self._lock = threading.Lock()  # several inference threads add to one timer
 
     def __enter__(self) -> "StageTimer":
         self._start = time.perf_counter()
@@ -22,8 +24,9 @@ class StageTimer:
         self.add(time.perf_counter() - self._start)
 
     def add(self, seconds: float, count: int = 1) -> None:
-        self.seconds += seconds
-        self.count += count
+        with self._lock:
+            self.seconds += seconds
+            self.count += count
 
     @property
     def mean_ms(self) -> float:

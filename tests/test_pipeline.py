@@ -49,6 +49,18 @@ class SlowDetector(Detector):
         ]
 
 
+class JitteryDetector(SlowDetector):
+    """Takes a random 0-10 ms per call, so parallel workers finish out of order."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(0.0)
+        self.rng = np.random.default_rng(seed)
+
+    def detect(self, images):
+        self.seconds = float(self.rng.uniform(0, 0.01))
+        return super().detect(images)
+
+
 class ListSink(Sink):
     needs_scene = False
 
@@ -118,3 +130,12 @@ def test_a_failed_run_keeps_its_outputs_under_the_partial_name(tmp_path: Path) -
     assert not jsonl.exists()
     partial = tmp_path / "out.jsonl.partial"
     assert len(partial.read_text().splitlines()) == 6  # frames 0..5 reached the JSON sink first
+
+
+def test_parallel_detectors_write_every_frame_in_order() -> None:
+    detectors = [JitteryDetector(seed) for seed in range(3)]
+    sink = ListSink()
+    summary = Pipeline(TickingSource(60, live=False), detectors, [sink], progress=False).run()
+    assert sink.indices == list(range(60))
+    assert summary.frames_processed == 60
+    assert all(detector.calls for detector in detectors)  # every worker took part

@@ -21,6 +21,8 @@ class Sink(ABC):
 
     #: Whether ``write`` wants the annotated picture (drawn once, shared by all sinks).
     needs_scene: bool = True
+    #: Where the output lands, for the end-of-run message (None: nothing on disk).
+    path: Path | None = None
 
     @abstractmethod
     def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:

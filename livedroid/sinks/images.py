@@ -17,7 +17,7 @@ class ImageFolderSink(Sink):
     """Writes ``FOLDER/<input name>`` (or ``frame_000042.jpg`` for unnamed frames)."""
 
     def __init__(self, folder: str | Path, *, overwrite: bool = False) -> None:
-        self.folder = Path(folder)
+        self.folder = self.path = Path(folder)
         if self.folder.is_file():
             raise UserError(f"output {self.folder} is a file; image inputs need an output folder")
         self.folder.mkdir(parents=True, exist_ok=True)

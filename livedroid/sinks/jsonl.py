@@ -23,6 +23,7 @@ class JsonLinesSink(Sink):
 
     def __init__(self, path: str | Path, *, overwrite: bool = False, inputs: tuple[str, ...] = ()) -> None:
         self._file = PartialFile(path, overwrite=overwrite, inputs=inputs)
+        self.path = self._file.path
         self._stream = None  # opened on first use, so a run that never starts leaves no file
         self._closed = False
 

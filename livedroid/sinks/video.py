@@ -50,6 +50,7 @@ class VideoSink(Sink):
         inputs: tuple[str, ...] = (),
     ) -> None:
         self._file = PartialFile(path, overwrite=overwrite, inputs=inputs)
+        self.path = self._file.path
         self._format = _format_for(self._file.path)
         self.fps = Fraction(fps).limit_denominator(100_000) if fps else Fraction(30)
         self.time_base = time_base or 1 / self.fps
