@@ -87,6 +87,20 @@ class ZooGraph:
         self.input_size: tuple[int, int] = (height, width)
         self.num_classes = int(tensor(_CLASS_LOGITS).shape[-1]) - 1
         self.anchors: np.ndarray = self._network(tf.zeros([1, height, width, 3]))[2].numpy()
+        self.path = path
+        self._graph_def = graph_def
+
+    def variables(self) -> dict[str, np.ndarray]:
+        """The trained weights, {TF1 variable name: value}: freezing turned each variable into a
+        constant that the network reads through a ``<name>/read`` identity."""
+        import tensorflow as tf
+
+        read = {node.input[0] for node in self._graph_def.node if node.op == "Identity" and node.name.endswith("/read")}
+        return {
+            node.name: tf.make_ndarray(node.attr["value"].tensor)
+            for node in self._graph_def.node
+            if node.op == "Const" and node.name in read
+        }
 
     def predict(self, image):
         """(box encodings, sigmoid class scores) for a [1, H, W, 3] image in [-1, 1]."""
@@ -107,13 +121,29 @@ class ZooGraph:
 
 @dataclass
 class Agreement:
-    """How the TFLite model's detections compare with the frozen graph's on the same images."""
+    """How another model's detections (TFLite, rebuilt TF2) compare with the frozen graph's on the
+    same images."""
 
     images: int = 0
     graph_detections: int = 0  # with score >= AGREEMENT_MIN_SCORE
     matched: int = 0
     max_box_diff: float = 0.0  # largest coordinate difference of a matched pair (normalized)
     max_score_diff: float = 0.0
+
+    def add(self, expected: dict[str, np.ndarray], boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray) -> None:
+        """Count one image: the graph's detections (:meth:`ZooGraph.detect`) against the other
+        model's normalized boxes, 1-based classes and scores."""
+        self.images += 1
+        for box, score, label_id in zip(expected["boxes"], expected["scores"], expected["classes"]):
+            if score < AGREEMENT_MIN_SCORE:
+                continue
+            self.graph_detections += 1
+            overlaps = np.where(classes == label_id, _iou(box, boxes), 0.0)
+            if overlaps.size and overlaps.max() >= AGREEMENT_MIN_IOU:
+                best = int(overlaps.argmax())
+                self.matched += 1
+                self.max_box_diff = max(self.max_box_diff, float(np.abs(boxes[best] - box).max()))
+                self.max_score_diff = max(self.max_score_diff, float(abs(scores[best] - score)))
 
     def __str__(self) -> str:
         return (
@@ -197,17 +227,7 @@ def compare_with_graph(model_path: Path, graph: ZooGraph, images: list[Path]) ->
         boxes = np.clip(out["detection_boxes"][0, :count], 0.0, 1.0)  # the graph clips, the op does not
         classes = out["detection_classes"][0, :count].astype(int) + 1
         scores = out["detection_scores"][0, :count]
-        agreement.images += 1
-        for box, score, label_id in zip(expected["boxes"], expected["scores"], expected["classes"]):
-            if score < AGREEMENT_MIN_SCORE:
-                continue
-            agreement.graph_detections += 1
-            overlaps = np.where(classes == label_id, _iou(box, boxes), 0.0)
-            if overlaps.size and overlaps.max() >= AGREEMENT_MIN_IOU:
-                best = int(overlaps.argmax())
-                agreement.matched += 1
-                agreement.max_box_diff = max(agreement.max_box_diff, float(np.abs(boxes[best] - box).max()))
-                agreement.max_score_diff = max(agreement.max_score_diff, float(abs(scores[best] - score)))
+        agreement.add(expected, boxes, classes, scores)
     return agreement
 
 
