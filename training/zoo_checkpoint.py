@@ -19,6 +19,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -26,6 +27,11 @@ import numpy as np
 from livedroid.errors import UserError
 from training.pipeline import PIPELINE_FILE, TEMPLATES_DIR, parse_pipeline
 from training.zoo_import import Agreement, ZooGraph, default_graph, find_images, read_rgb
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from object_detection.meta_architectures.ssd_meta_arch import SSDMetaArch
+    from object_detection.protos.pipeline_pb2 import TrainEvalPipelineConfig
 
 TEMPLATE = "ssd_mobilenet_v2_300_coco_tf1"
 CHECKPOINT_DIR = "checkpoint"  # as in a TF2 zoo archive: DIR/checkpoint/ckpt-0, DIR/pipeline.config
@@ -83,7 +89,7 @@ class RawDifference:
         )
 
 
-def build_model(num_classes: int, is_training: bool = False):
+def build_model(num_classes: int, is_training: bool = False) -> SSDMetaArch:
     """The template's SSD with ``num_classes`` classes, its variables created (one dummy image)."""
     from training.compat import tf
     from object_detection.builders import model_builder
@@ -96,32 +102,36 @@ def build_model(num_classes: int, is_training: bool = False):
     return model
 
 
-def template_config():
+def template_config() -> TrainEvalPipelineConfig:
+    """The pipeline config of the TF1 model's architecture (90 COCO classes)."""
     path = TEMPLATES_DIR / f"{TEMPLATE}.config"
     return parse_pipeline(path.read_text(encoding="utf-8"), str(path))
 
 
-def tf1_names(model) -> dict[str, object]:
-    """{TF1 variable name: Keras variable} for every variable of the model, one to one."""
+def tf1_names(model: SSDMetaArch) -> dict[str, tf.Variable]:
+    """{TF1 variable name: Keras variable} for every variable of the model, one to one.
+
+    Walks the API's Keras layers (private attributes of the SSD meta-architecture, its feature
+    extractor and box heads: the API has no public way to reach them)."""
     feature_extractor = model._feature_extractor
-    box_heads = model._box_predictor._prediction_heads
+    heads = model._box_predictor._prediction_heads
     scoped_layers = [
         *((_tf1_scope(layer.name), layer) for layer in feature_extractor.classification_backbone.layers),
         *((_tf1_scope(layer.name), layer) for block in feature_extractor.feature_map_generator.convolutions for layer in block),
-        *((f"BoxPredictor_{i}", head) for i, head in enumerate(box_heads["box_encodings"])),
-        *((f"BoxPredictor_{i}", head) for i, head in enumerate(box_heads["class_predictions_with_background"])),
+        *((f"BoxPredictor_{i}/{layer.name}", layer) for i, head in enumerate(heads["box_encodings"]) for layer in head._box_encoder_layers),
+        *(
+            (f"BoxPredictor_{i}/{layer.name}", layer)
+            for i, head in enumerate(heads["class_predictions_with_background"])
+            for layer in head._class_predictor_layers
+        ),
     ]
     names = {}
     for scope, layer in scoped_layers:
         if scope is None and layer.weights:
             raise AssertionError(f"no TF1 scope for the Keras layer {layer.name}")
         for variable in layer.weights:
-            layer_name, weight_name = variable.name.split(":")[0].split("/")[-2:]
-            if scope.startswith("BoxPredictor_"):  # heads hold one conv: BoxEncodingPredictor or ClassPredictor
-                scope_of_weight = f"{scope}/{layer_name}"
-            else:
-                scope_of_weight = scope
-            name = f"{scope_of_weight}/{_WEIGHTS[weight_name]}"
+            weight_name = variable.name.split(":")[0].rsplit("/", 1)[-1]
+            name = f"{scope}/{_WEIGHTS[weight_name]}"
             if name in names:
                 raise AssertionError(f"two Keras variables map to {name}: {names[name].name}, {variable.name}")
             names[name] = variable
@@ -140,7 +150,7 @@ def _tf1_scope(keras_layer_name: str) -> str | None:
     return None  # a layer without weights (activation, add, padding): checked by tf1_names
 
 
-def copy_weights(graph: ZooGraph, model) -> ImportCounts:
+def copy_weights(graph: ZooGraph, model: SSDMetaArch) -> ImportCounts:
     """Assign every frozen weight of ``graph`` to its variable in ``model``; every variable of the
     model and every weight of the graph must be used exactly once, with the same shape."""
     weights = graph.variables()
@@ -168,7 +178,7 @@ def copy_weights(graph: ZooGraph, model) -> ImportCounts:
     return counts
 
 
-def compare_with_graph(model, graph: ZooGraph, images: list[Path]) -> tuple[RawDifference, Agreement]:
+def compare_with_graph(model: SSDMetaArch, graph: ZooGraph, images: list[Path]) -> tuple[RawDifference, Agreement]:
     """Run the rebuilt model and the frozen graph on the same resized images and compare the raw
     box encodings and class scores (same input tensor) and the detections (each its own
     preprocessing from the same uint8 pixels).
@@ -207,7 +217,7 @@ def _max_diff(a, b) -> float:
     return float(np.abs(np.asarray(a) - np.asarray(b)).max())
 
 
-def save_checkpoint(model, out_dir: Path) -> Path:
+def save_checkpoint(model: SSDMetaArch, out_dir: Path) -> Path:
     """``out_dir/checkpoint/ckpt-0`` (object-based, ``model=`` root as the API's checkpoints) and
     the template, as ``out_dir/pipeline.config``; returns the checkpoint prefix."""
     from training.compat import tf
