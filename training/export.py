@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from livedroid.detections import Detections
+from livedroid.detections import Detections, box_iou
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
 from training.dataset.tfrecords import read_records
@@ -32,8 +32,8 @@ AGREEMENT_MIN_IOU = 0.5
 
 @dataclass
 class Agreement:
-    """How many SavedModel detections (score >= ``min_score``) a TFLite file finds again: same
-    class, IoU >= 0.5, its own score at least half of ``min_score`` (int8 lowers scores a bit)."""
+    """How many SavedModel detections (score >= ``min_score``, or each image's best) a TFLite file
+    finds again: same class, IoU >= 0.5, its own score at least half as high (int8 lowers scores)."""
 
     variant: str
     images: int
@@ -45,8 +45,8 @@ class Agreement:
     def __str__(self) -> str:
         iou = f"; mean IoU {self.mean_iou:.3f}" if self.mean_iou is not None else ""
         return (
-            f"{self.variant:>8}: {self.matched}/{self.reference} SavedModel detections with score >= "
-            f"{self.min_score:g} found again on {self.images} validation images{iou}"
+            f"{self.variant:>8}: {self.matched}/{self.reference} SavedModel detections (score >= "
+            f"{self.min_score:g}, or each image's best) found again on {self.images} validation images{iou}"
         )
 
 
@@ -87,13 +87,16 @@ def export(
             save_tflite_graph(config, model_dir, Path(graph_dir), max_detections)
         for quantization in quantizations:
             with _timed(f"TFLite {quantization}"):
-                convert_saved_model_to_tflite(
-                    graph_dir,
-                    out_dir / TFLITE_FILES[quantization],
-                    quantization=quantization,
-                    representative_images=train_images if quantization == "int8" else None,
-                    labels=labels,
-                )
+                try:
+                    convert_saved_model_to_tflite(
+                        graph_dir,
+                        out_dir / TFLITE_FILES[quantization],
+                        quantization=quantization,
+                        representative_images=train_images if quantization == "int8" else None,
+                        labels=labels,
+                    )
+                except ValueError as error:  # e.g. calibration images that do not span 0..255
+                    raise UserError(f"TFLite {quantization} conversion: {error}") from None
 
     check = _images(config.eval_input_reader[0].tf_record_input_reader.input_path, check_images)
     with _timed("agreement check"):
@@ -159,14 +162,16 @@ def save_tflite_graph(config, model_dir: Path, out_dir: Path, max_detections: in
 
 
 def compare(reference: list[Detections], candidate: list[Detections], variant: str, min_score: float) -> Agreement:
-    """Match each image's reference detections (score >= ``min_score``) with the candidate's."""
+    """Match each image's reference detections (score >= ``min_score``, and at least its best
+    one, so that a barely trained model is compared too) with the candidate's."""
     found, ious = 0, []
     for expected, got in zip(reference, candidate):
-        expected = expected.select(min_score=min_score)
-        got = got.select(min_score=min_score / 2)
+        best = float(expected.scores.max()) if len(expected) else 0.0
+        expected = expected.select(min_score=min(min_score, best))
+        got = got.select(min_score=min(min_score, best) / 2)
         found += len(expected)
         for box, class_id in zip(expected.xyxy, expected.class_ids):
-            overlaps = np.where(got.class_ids == class_id, _iou(box, got.xyxy), 0.0)
+            overlaps = np.where(got.class_ids == class_id, box_iou(box, got.xyxy), 0.0)
             if overlaps.size and overlaps.max() >= AGREEMENT_MIN_IOU:
                 ious.append(float(overlaps.max()))
     return Agreement(variant, len(reference), found, len(ious), float(np.mean(ious)) if ious else None, min_score)
@@ -183,14 +188,3 @@ def _timed(what: str):
 def _images(patterns, limit: int) -> list[np.ndarray]:
     paths = sorted(Path(p) for pattern in patterns for p in glob.glob(pattern))
     return [np.asarray(Image.open(io.BytesIO(s.image_bytes)).convert("RGB")) for s in read_records(paths, limit)]
-
-
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one (x1, y1, x2, y2) box with each row of ``boxes``."""
-    if not len(boxes):
-        return np.zeros(0)
-    low = np.maximum(box[:2], boxes[:, :2])
-    high = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(high - low, 0, None), axis=1)
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    return inter / (np.prod(box[2:] - box[:2]) + areas - inter + 1e-9)

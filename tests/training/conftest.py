@@ -39,6 +39,7 @@ def make_voc_dataset(root: Path, count: int = 8, size: tuple[int, int] = (96, 72
         w, h = int(rng.integers(width // 4, width // 2)), int(rng.integers(height // 4, height // 2))
         x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
         pixels[y : y + h, x : x + w] = COLOURS[name]
+        pixels[:3], pixels[-3:] = 0, 255  # full pixel range, as int8 calibration expects of photos
         filename = f"{name}_{index}.jpg"
         Image.fromarray(pixels).save(root / "images" / filename, quality=95)
         xml = voc_xml(filename, width, height, [(name, (x, y, x + w, y + h))])

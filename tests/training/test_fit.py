@@ -1,0 +1,19 @@
+"""The training loop's Ctrl-C handling (the loop itself runs in the end-to-end test)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from training.fit import _stop_on_interrupt
+
+
+def test_first_ctrl_c_asks_to_stop_and_the_second_interrupts():
+    with _stop_on_interrupt() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
