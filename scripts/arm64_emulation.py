@@ -206,7 +206,11 @@ def build_root(root: Path, timings: dict) -> None:
     # With binfmt's fix-binary flag the host's qemu is used anyway; the copy makes the root usable without it.
     shutil.copy2(QEMU, root / "usr/bin" / QEMU.name)
     start = time.monotonic()
-    run(["chroot", root, "/debootstrap/debootstrap", "--second-stage"])
+    try:
+        run(["chroot", root, "/debootstrap/debootstrap", "--second-stage"])
+    except subprocess.CalledProcessError:
+        log(f"the second stage failed (see {root}/debootstrap/debootstrap.log); delete {root} to start over")
+        raise
     timings["debootstrap_second_stage_s"] = round(time.monotonic() - start, 1)
     (root / READY).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
 
