@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from livedroid.errors import UserError
@@ -13,9 +14,14 @@ _MODEL_FILES = ("detect.tflite", "model_int8.tflite", "model.tflite", "saved_mod
 
 
 def model_dirs() -> list[Path]:
-    """``$LIVEDROID_MODELS`` (colon-separated), ``./models``, then the repository's ``models/``."""
+    """``$LIVEDROID_MODELS`` (colon-separated), ``./models``, the repository's ``models/`` (an
+    editable install), then ``<prefix>/share/livedroid/models`` (where a wheel puts them)."""
     dirs = [Path(p) for p in os.environ.get("LIVEDROID_MODELS", "").split(os.pathsep) if p]
-    dirs += [Path.cwd() / "models", Path(__file__).resolve().parents[1] / "models"]
+    dirs += [
+        Path.cwd() / "models",
+        Path(__file__).resolve().parents[1] / "models",
+        Path(sys.prefix) / "share" / "livedroid" / "models",
+    ]
     return list(dict.fromkeys(dirs))
 
 
