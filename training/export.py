@@ -7,7 +7,6 @@ from __future__ import annotations
 import glob
 import io
 import json
-import shutil
 import tempfile
 import time
 from contextlib import contextmanager
@@ -26,6 +25,8 @@ from training.pipeline import load_pipeline
 
 #: Output file of each TFLite variant; ``livedroid run`` prefers model_int8.tflite, then model.tflite.
 TFLITE_FILES = {"float32": "model.tflite", "float16": "model_float16.tflite", "int8": "model_int8.tflite"}
+#: Name under which the batch-input module is registered with the API's exporter.
+BATCH_INPUT = "image_batch"
 AGREEMENT_MIN_SCORE = 0.5
 AGREEMENT_MIN_IOU = 0.5
 
@@ -112,9 +113,6 @@ def export(
     for agreement in agreements:
         print(f"  {agreement}")
     return agreements
-
-
-BATCH_INPUT = "image_batch"
 
 
 def _batch_module_class(tf, exporter_lib_v2):

@@ -14,7 +14,7 @@ from training.dataset import coco, tfrecords, voc
 from training.dataset.annotations import AnnotatedImage, Problem
 from training.dataset.class_names import apply_label_map
 from training.dataset.split import stratified_split
-from training.dataset.validate import CheckedImage, validate_images
+from training.dataset.validate import validate_images
 from training.dataset.writer import format_label_map, shard_pattern, write_split
 
 DATASET_FILE = "dataset.json"
@@ -98,10 +98,11 @@ def prepare_dataset(
     summary = {"source": str(source), "val_fraction": val_fraction, "seed": seed}
     for split, images in (("train", train), ("val", val)):
         paths = write_split(images, out_dir, split, class_ids)
+        boxes = Counter(box.label for image in images for box in image.boxes)
         summary[split] = {
             "pattern": shard_pattern(split, len(paths)),
             "images": len(images),
-            "boxes": {name: _boxes_per_class(images)[name] for name in label_map.values()},
+            "boxes": {name: boxes[name] for name in label_map.values()},
         }
     (out_dir / DATASET_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     (out_dir / PROBLEMS_FILE).write_text("".join(f"{p}\n" for p in problems), encoding="utf-8")
@@ -162,10 +163,6 @@ def _print_problems(problems: list[Problem], saved_to: Path | None = None) -> No
             print(f"  {problem.where}: {problem.what}")
         if len(found) > PROBLEMS_SHOWN_PER_KIND:
             print(f"  … and {len(found) - PROBLEMS_SHOWN_PER_KIND} more" + (f" (all in {saved_to})" if saved_to else ""))
-
-
-def _boxes_per_class(images: list[CheckedImage]) -> Counter:
-    return Counter(box.label for image in images for box in image.boxes)
 
 
 def _label_map_beside(source: Path) -> Path | None:
