@@ -43,7 +43,8 @@ examples:
 
 
 def main(argv: list[str]) -> int:
-    """Run ``livedroid train ARGV``; returns the exit status (1 after a UserError, 130 on Ctrl-C)."""
+    """Run ``livedroid train ARGV``; returns the exit status (2 after a UserError or a usage
+    error, as ``livedroid`` does; 130 on Ctrl-C)."""
     try:
         if argv and argv[0] in STEPS:
             args = _step_parser(argv[0]).parse_args(argv[1:])
@@ -51,8 +52,11 @@ def main(argv: list[str]) -> int:
             args = _all_in_one_parser().parse_args(argv)
         args.handler(args)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        print(f"livedroid: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:  # TensorFlow and the API are imported by the steps only
+        print(f"livedroid: error: 'livedroid train' needs {error.name}: pip install 'livedroid[train]'", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -26,20 +26,36 @@ def test_prepare_through_the_cli(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["prepare", "missing", "--out", "x"], "error: dataset not found: missing"),
+        (["prepare", "missing", "--out", "x"], "livedroid: error: dataset not found: missing"),
         (["prepare", ".", "--out", "x", "--label-alias", "r2d2"], "expected NAME=LABEL"),
         (["eval", "--run", "nowhere"], "nowhere has no pipeline.config: run 'livedroid train fit' first"),
         (["fit", "--out", "nowhere"], "give --data"),
     ],
 )
-def test_user_errors_are_one_line_and_exit_1(argv, message, capsys, tmp_path, monkeypatch):
+def test_user_errors_are_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(argv) == 1
+    assert main(argv) == 2
     assert message in capsys.readouterr().err
 
 
 def test_usage_error_exits_2(capsys):
     assert main(["prepare"]) == 2
+
+
+def test_missing_training_extra_is_named(monkeypatch, capsys, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_tensorflow(name, *args, **kwargs):
+        if name.split(".")[0] == "tensorflow":
+            raise ModuleNotFoundError(f"No module named {name!r}", name="tensorflow")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_tensorflow)
+    monkeypatch.delitem(sys.modules, "training.compat", raising=False)
+    assert main(["prepare", str(make_voc_dataset(tmp_path / "d")), "--out", str(tmp_path / "o")]) == 2
+    assert "needs tensorflow: pip install 'livedroid[train]'" in capsys.readouterr().err
 
 
 def test_package_imports_without_tensorflow():
