@@ -55,8 +55,9 @@ WORK = "/srv/livedroid-check"
 READY = ".livedroid-root-ready"  # written once the second stage has finished
 QEMU = Path("/usr/bin/qemu-aarch64-static")
 # The CPU qemu emulates (QEMU_CPU). qemu's default, "max", offers every feature it knows, SVE
-# included, and under qemu 7.2 (Debian 12) XNNPACK's SVE int8 kernels then return garbage (no
-# detections). A Pi has no SVE: cortex-a76 is the Pi 5's core, cortex-a72 the Pi 4's.
+# included, and under qemu 7.2 (Debian 12) ai-edge-litert's XNNPACK path then returns garbage for the
+# int8 model (no detections); with "max,sve=off", or without XNNPACK, the outputs are right. A Pi has
+# no SVE: cortex-a76 is the Pi 5's core, cortex-a72 the Pi 4's.
 DEFAULT_CPU = "cortex-a76"
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 
