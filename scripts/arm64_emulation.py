@@ -328,8 +328,8 @@ def run_host(work: Path, threads: int) -> tuple[float, str]:
 def run_emulated(root: Path, threads: int, cpu: str) -> tuple[float, str]:
     args = livedroid_args(f"{WORK}/clip.mp4", f"{WORK}/arm64.jsonl", f"{WORK}/arm64.mp4", threads)
     start = time.monotonic()
-    # From the source folder, so the default model resolves through ./models as in a cloned checkout.
-    done = in_root(root, f"cd {SRC} && uname -m && livedroid {args}", capture=True, cpu=cpu)
+    # From a folder without ./models: the default model must come with the installed package.
+    done = in_root(root, f"cd {WORK} && uname -m && livedroid {args}", capture=True, cpu=cpu)
     return time.monotonic() - start, done.stdout + done.stderr
 
 
@@ -478,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"ok": not problems, "problems": problems, "comparison": stats, "timings": timings,
               "arm64_summary": summary_line(arm_output), "host_summary": summary_line(host_output),
               "arm64_machine": arm_output.splitlines()[0].strip() if arm_output else "",
+              "arm64_model": next((l.strip() for l in arm_output.splitlines() if l.startswith("livedroid: model")), ""),
               "arm64_packages": freeze.split("\n"), "frames": args.frames, "threads": args.threads, "qemu_cpu": args.cpu}
     (work / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     log("arm64 run:  " + result["arm64_summary"])
