@@ -54,7 +54,9 @@ def fit(model_dir: Path, *, checkpoint_every: int = 500, keep_checkpoints: int =
         raise UserError(f"batch size {train_config.batch_size} must be a multiple of the {strategy.num_replicas_in_sync} GPUs")
 
     with strategy.scope():
-        model = model_builder.build(config.model, is_training=True)
+        # The model's own TF1 summaries (histograms) would warn and slow every step; the losses,
+        # learning rate and speed are logged below.
+        model = model_builder.build(config.model, is_training=True, add_summaries=False)
         dataset = strategy.distribute_datasets_from_function(
             lambda context: inputs.train_input(
                 train_config=train_config,
