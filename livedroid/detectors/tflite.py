@@ -79,6 +79,11 @@ class TFLiteDetector(Detector):
         for size in dict.fromkeys((batch, 1)):
             try:
                 interpreter = Interpreter(model_path=str(self.model), num_threads=self.threads)
+            except SystemError as error:  # tflite-runtime 2.14 was built against numpy 1
+                raise UserError(
+                    f"{INTERPRETER_NAME} cannot run with numpy {np.__version__} ({_first_line(error)}): "
+                    "install ai-edge-litert, or numpy<2 for tflite-runtime"
+                ) from None
             except (ValueError, RuntimeError) as error:
                 raise UserError(f"{self.model}: not a valid TFLite model ({_first_line(error)})") from None
             details = interpreter.get_input_details()
