@@ -215,3 +215,27 @@ def _annotated(root: Path) -> list[AnnotatedImage]:
 def test_validate_keeps_input_order(tmp_path):
     annotated = _annotated(make_voc_dataset(tmp_path / "d"))
     assert [c.source for c in validate_images(annotated, [])] == [a.source for a in annotated]
+
+
+@pytest.mark.parametrize(
+    "xml_folder, image_folder",
+    [
+        ("annotations", "images"),  # labelImg with separate folders (star-wars, raccoon)
+        ("photos", "photos"),  # labelImg's default: the XML beside its image
+        ("annotations/xmls", "images"),  # Oxford-IIIT Pets
+        ("Annotations", "JPEGImages"),  # Pascal VOC
+    ],
+)
+def test_voc_layouts_find_their_images(tmp_path, xml_folder, image_folder):
+    from training.dataset.voc import read_voc_folder
+
+    made = make_voc_dataset(tmp_path / "made", count=2)
+    root = tmp_path / "data"
+    (root / xml_folder).mkdir(parents=True)
+    (root / image_folder).mkdir(parents=True, exist_ok=True)
+    for xml in (made / "annotations").glob("*.xml"):
+        xml.rename(root / xml_folder / xml.name)
+    for image in (made / "images").glob("*.jpg"):
+        image.rename(root / image_folder / image.name)
+    images = read_voc_folder(root, [])
+    assert len(images) == 2 and all(image.image_path.parent == root / image_folder for image in images)
