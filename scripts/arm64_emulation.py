@@ -41,6 +41,8 @@ import urllib.request
 from fractions import Fraction
 from pathlib import Path
 
+from livedroid.detections import box_iou
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = Path(os.environ.get("LIVEDROID_ARM64_ROOT", "/var/tmp/livedroid-arm64-root"))
 DEFAULT_CLIP = REPO.parent / "shared" / "videos" / "intel_one-by-one-person-detection.mp4"
@@ -333,13 +335,6 @@ def run_emulated(root: Path, threads: int, cpu: str) -> tuple[float, str]:
     return time.monotonic() - start, done.stdout + done.stderr
 
 
-def iou(a: list[float], b: list[float]) -> float:
-    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def compare_detections(host: list[dict], arm: list[dict], threshold: float = 0.5) -> tuple[list[str], dict]:
     """Problems (empty when they agree) and statistics. Per frame, detections are matched greedily by
     class and IoU; one found on one side only is tolerated when its score is within SCORE_TOL of the
@@ -356,7 +351,7 @@ def compare_detections(host: list[dict], arm: list[dict], threshold: float = 0.5
         stats["detections_arm64"] += len(a["detections"])
         left = list(a["detections"])
         for d in sorted(h["detections"], key=lambda d: -d["score"]):
-            candidates = [(iou(d["box"], o["box"]), o) for o in left if o["class_id"] == d["class_id"]]
+            candidates = [(float(box_iou(d["box"], o["box"])[0]), o) for o in left if o["class_id"] == d["class_id"]]
             best = max(candidates, key=lambda c: c[0], default=None)
             if best is None or best[0] <= IOU_MIN:
                 if d["score"] < threshold + SCORE_TOL:

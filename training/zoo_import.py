@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livedroid.detections import box_iou
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
 from training.ssd_tflite_graph import PostprocessSettings, save_ssd_tflite_graph
@@ -138,7 +139,7 @@ class Agreement:
             if score < AGREEMENT_MIN_SCORE:
                 continue
             self.graph_detections += 1
-            overlaps = np.where(classes == label_id, _iou(box, boxes), 0.0)
+            overlaps = np.where(classes == label_id, box_iou(box, boxes), 0.0)
             if overlaps.size and overlaps.max() >= AGREEMENT_MIN_IOU:
                 best = int(overlaps.argmax())
                 self.matched += 1
@@ -245,15 +246,6 @@ def find_images(folders: list[Path]) -> list[Path]:
             raise UserError(f"image folder not found: {folder}")
         images += [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
     return images
-
-
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one (ymin, xmin, ymax, xmax) box with each of ``boxes``."""
-    low = np.maximum(box[:2], boxes[:, :2])
-    high = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(high - low, 0, None), axis=1)
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    return inter / (np.prod(box[2:] - box[:2]) + areas - inter)
 
 
 def _parser() -> argparse.ArgumentParser:
