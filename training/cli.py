@@ -179,20 +179,20 @@ def _run_fit(args: argparse.Namespace) -> None:
             config.train_config.num_steps = args.steps
             save_pipeline(config, args.out)
         print(f"continuing the run in {args.out} (its {PIPELINE_FILE} is kept; use a new --out to start over)")
+        new_run = None
     else:
         if args.data is None:
             raise UserError(f"{args.out} holds no run yet: give --data, the folder 'livedroid train prepare' wrote")
         pretrained = resolve_pretrained(args.pretrained) if args.pretrained else None
         template = args.model or (pretrained.template if pretrained and not args.config else None)
-        config = build_pipeline(
+        new_run = build_pipeline(
             PreparedDataset.load(args.data),
             TrainSettings(batch_size=args.batch_size, steps=args.steps or TrainSettings.steps, learning_rate=args.learning_rate),
             template=template,
             config_path=args.config,
             checkpoint=pretrained.prefix if pretrained else None,
         )
-        save_pipeline(config, args.out)
-    result = fit(args.out, checkpoint_every=args.checkpoint_every)
+    result = fit(args.out, new_run, checkpoint_every=args.checkpoint_every)
     if result.seconds_per_step:
         print(f"step {result.step}: {result.seconds_per_step:.2f} s/step after the first")
     if result.interrupted:

@@ -23,7 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from livedroid.errors import UserError
-from training.pipeline import load_pipeline
+from training.pipeline import load_pipeline, save_pipeline
 
 TRAIN_LOG_DIR = "train"  # TensorBoard event files, and the loss table below
 LOSS_TABLE = "losses.csv"
@@ -38,16 +38,17 @@ class FitResult:
     seconds_per_step: float | None  # mean after the first step of this run (which traces the graph)
 
 
-def fit(model_dir: Path, *, checkpoint_every: int = 500, keep_checkpoints: int = 5) -> FitResult:
-    """Train the pipeline saved in ``model_dir`` up to its ``num_steps``, resuming from the
-    newest checkpoint there if any. Uses every visible GPU (MirroredStrategy) when there are
-    several."""
+def fit(model_dir: Path, config=None, *, checkpoint_every: int = 500, keep_checkpoints: int = 5) -> FitResult:
+    """Train up to the pipeline's ``num_steps``. ``config`` starts a new run (saved in
+    ``model_dir`` once its start checkpoint has loaded, so a failed start leaves no run behind);
+    without it the run saved in ``model_dir`` resumes from its newest checkpoint. Uses every
+    visible GPU (MirroredStrategy) when there are several."""
     from training.compat import tf
     from object_detection import inputs, model_lib_v2
     from object_detection.builders import model_builder, optimizer_builder
 
     model_dir = Path(model_dir)
-    config = load_pipeline(model_dir)
+    new_run, config = config is not None, config or load_pipeline(model_dir)
     train_config = config.train_config
     strategy = _strategy(tf)
     if train_config.batch_size % strategy.num_replicas_in_sync:
@@ -75,15 +76,24 @@ def fit(model_dir: Path, *, checkpoint_every: int = 500, keep_checkpoints: int =
             print(f"resuming from {manager.latest_checkpoint}")
         elif train_config.fine_tune_checkpoint:
             print(f"starting from {train_config.fine_tune_checkpoint} ({train_config.fine_tune_checkpoint_type})")
-            model_lib_v2.load_fine_tune_checkpoint(
-                model,
-                train_config.fine_tune_checkpoint,
-                train_config.fine_tune_checkpoint_type,
-                train_config.fine_tune_checkpoint_version,
-                train_config.run_fine_tune_checkpoint_dummy_computation,
-                dataset,
-                train_config.unpad_groundtruth_tensors,
-            )
+            try:
+                model_lib_v2.load_fine_tune_checkpoint(
+                    model,
+                    train_config.fine_tune_checkpoint,
+                    train_config.fine_tune_checkpoint_type,
+                    train_config.fine_tune_checkpoint_version,
+                    train_config.run_fine_tune_checkpoint_dummy_computation,
+                    dataset,
+                    train_config.unpad_groundtruth_tensors,
+                )
+            except (AssertionError, ValueError, OSError, tf.errors.OpError) as error:
+                raise UserError(
+                    f"cannot start from {train_config.fine_tune_checkpoint}: it does not fit this model's "
+                    f"architecture ({str(error).splitlines()[0][:200]}); pass the --model template the "
+                    "checkpoint was trained with, or a --config of its pipeline"
+                ) from None
+        if new_run:
+            save_pipeline(config, model_dir)
 
         @tf.function
         def train_step(iterator):

@@ -78,7 +78,11 @@ def test_fine_tune_from_a_served_zoo_archive_then_resume(trained, http_folder, t
     monkeypatch.setitem(zoo.ZOO_MODELS, ZOO_NAME, zoo.ZooModel(ZOO_NAME, "ssd_mobilenet_v2_320", hashlib.sha256(archive.read_bytes()).hexdigest()))
 
     run = tmp_path / "run"
-    assert main(["fit", "--data", str(work / "dataset"), "--out", str(run), "--pretrained", ZOO_NAME, "--steps", "1", *TINY[2:]]) == 0
+    start = ["fit", "--data", str(work / "dataset"), "--out", str(run), "--pretrained", ZOO_NAME, "--steps", "1", *TINY[2:]]
+    assert main(start + ["--model", "ssd_mobilenet_v2_fpnlite_320"]) == 2  # not the checkpoint's architecture
+    assert "does not fit this model's architecture" in capsys.readouterr().err
+    assert not run.exists()  # a failed start leaves no run to resume
+    assert main(start) == 0  # the zoo model's own template
     assert f"starting from {tmp_path / 'cache' / 'zoo' / ZOO_NAME / 'checkpoint' / 'ckpt-0'} (detection)" in capsys.readouterr().out
     assert main(["fit", "--out", str(run), "--steps", "2"]) == 0
     assert "resuming from" in capsys.readouterr().out
