@@ -62,7 +62,8 @@ def export(
     agreement_min_score: float = AGREEMENT_MIN_SCORE,
 ) -> list[Agreement]:
     """Write ``out_dir/saved_model``, ``out_dir/model*.tflite`` and ``out_dir/label_map.pbtxt``;
-    return the agreement of each TFLite file with the SavedModel (also saved as export.json)."""
+    return the agreement of each TFLite file with the SavedModel (also saved as export.json).
+    Models whose TFLite graph livedroid cannot feed (see ``_tflite_ready``) get the SavedModel only."""
     from training.compat import tf
     from object_detection import exporter_lib_v2
 
@@ -72,9 +73,10 @@ def export(
     config = load_pipeline(model_dir)
     if tf.train.latest_checkpoint(str(model_dir)) is None:
         raise UserError(f"{model_dir} has no checkpoint: run 'livedroid train fit' first")
-    if config.model.WhichOneof("model") != "ssd":
-        raise UserError(f"{model_dir}: TFLite export supports SSD models only, this is {config.model.WhichOneof('model')}")
     labels = load_labels(config.train_input_reader.label_map_path)
+    if quantizations and not _tflite_ready(config):
+        print("note: TFLite export needs an SSD with a MobileNet feature extractor: writing the SavedModel only")
+        quantizations = ()
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with _timed("SavedModel"):
@@ -82,6 +84,8 @@ def export(
         exporter_lib_v2.export_inference_graph(BATCH_INPUT, config, str(model_dir), str(out_dir))
     (out_dir / "label_map.pbtxt").write_text(format_label_map(labels), encoding="utf-8")
 
+    if not quantizations:
+        return []
     train_images = _images(config.train_input_reader.tf_record_input_reader.input_path, calibration_images)
     with tempfile.TemporaryDirectory(prefix="livedroid-tflite-graph-") as graph_dir:
         with _timed("TFLite graph"):
@@ -126,6 +130,13 @@ def _batch_module_class(tf, exporter_lib_v2):
             return self._run_inference_on_images(images, true_shapes)
 
     return DetectionFromImageBatchModule
+
+
+def _tflite_ready(config) -> bool:
+    """Whether the TFLite graph's input is the image scaled to [-1, 1], as livedroid's TFLite
+    runtime and the int8 calibration feed it: true of SSDs with MobileNet feature extractors (the
+    API's TFLite graph takes the preprocessed input, and ResNet's subtracts channel means)."""
+    return config.model.WhichOneof("model") == "ssd" and "mobilenet" in config.model.ssd.feature_extractor.type
 
 
 def save_tflite_graph(config, model_dir: Path, out_dir: Path, max_detections: int) -> None:

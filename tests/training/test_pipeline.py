@@ -69,3 +69,10 @@ def test_saved_pipeline_loads_back(prepared, tmp_path):
     assert load_pipeline(tmp_path).train_config.num_steps == 5
     with pytest.raises(UserError, match="run 'livedroid train fit' first"):
         load_pipeline(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("template", template_names())
+def test_tflite_export_is_offered_for_mobilenet_ssds_only(prepared, template):
+    from training.export import _tflite_ready
+
+    assert _tflite_ready(build_pipeline(prepared, TrainSettings(), template=template)) == ("mobilenet" in template)
