@@ -12,6 +12,11 @@ import av
 import numpy as np
 import pytest
 
+# One pytest process runs the runtime's tests, which build small models with tf.keras, and the
+# training tests, which need the Object Detection API: both must see Keras 2 (tf-keras), and the
+# choice is made once, at TensorFlow's first import (see training/compat.py).
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 COCO_V1 = SHARED / "models" / "coco-ssd-mobilenet-v1-quant" / "detect.tflite"

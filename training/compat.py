@@ -20,9 +20,12 @@ import warnings
 # Fix 1 - Keras 3: "module 'keras._tf_keras.keras.layers' has no attribute 'experimental'".
 # The API is written for Keras 2; this makes tf.keras resolve to tf-keras. It only works when set
 # before TensorFlow's first import, hence the check below.
+if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
+    raise ImportError(
+        "training.compat must be imported before TensorFlow, or TF_USE_LEGACY_KERAS=1 set before it: "
+        "TensorFlow was imported with Keras 3, which the Object Detection API cannot use"
+    )
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-if "tensorflow" in sys.modules and os.environ["TF_USE_LEGACY_KERAS"] != "1":
-    raise ImportError("training.compat must be imported before TensorFlow (TF_USE_LEGACY_KERAS)")
 
 # Not a fix: TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) would bury the CLI's output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
