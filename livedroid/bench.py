@@ -20,7 +20,7 @@ from pathlib import Path
 
 from livedroid.annotate import BoxAnnotator
 from livedroid.detections import Detections
-from livedroid.detectors import load_detector
+from livedroid.detectors import backend_for, load_detector, plan_parallelism
 from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.frames import Frame
@@ -65,10 +65,13 @@ def measure(work: Callable[[], int], repeat: int) -> Measurement:
 class Bench:
     """The measurements of ``livedroid bench``, each a method, sharing the decoded clip."""
 
-    def __init__(self, clip: str, detectors: list[Detector], *, batch: int, max_frames: int, workdir: Path) -> None:
+    def __init__(
+        self, clip: str, detectors: list[Detector], naive_detector: Detector, *, batch: int, max_frames: int, workdir: Path
+    ) -> None:
         self.clip = clip
         self.detectors = detectors
-        self.detector = detectors[0]  # the isolated stages and the naive loop use one
+        self.detector = detectors[0]  # the isolated inference stage uses one
+        self.naive_detector = naive_detector
         self.batch = max(1, min(batch, self.detector.max_batch))
         self.max_frames = max_frames
         self.workdir = workdir
@@ -111,7 +114,7 @@ class Bench:
         source = VideoSource(self.clip, max_frames=self.max_frames)
         count = 0
         for frame in source.frames():
-            detections = self.selection.apply(self.detector.detect([frame.image])[0])
+            detections = self.selection.apply(self.naive_detector.detect([frame.image])[0])
             scene = annotator.annotate(frame.image, detections)
             sink.write(frame, detections, scene)
             count += 1
@@ -150,17 +153,22 @@ def run_bench(
     *,
     threads: int | None,
     batch: int,
-    workers: int,
+    workers: int | None,
     repeat: int,
     max_frames: int,
     live_seconds: float,
     backend: str | None = None,
 ) -> dict:
     """Every measurement, as a JSON-ready dict."""
+    key = backend or backend_for(model)
+    workers, threads = plan_parallelism(key, workers, threads)
     detectors = [load_detector(model, backend, threads=threads, batch=batch) for _ in range(workers)]
     detector = detectors[0]
+    # The naive loop gets one interpreter with every core, its best setting (the TFLite Raspberry
+    # Pi example runs all four of a Pi's cores).
+    naive_detector = load_detector(model, backend, threads=os.cpu_count() if key == "tflite" else None, batch=batch)
     with tempfile.TemporaryDirectory(prefix="livedroid-bench-") as folder:
-        bench = Bench(clip, detectors, batch=batch, max_frames=max_frames, workdir=Path(folder))
+        bench = Bench(clip, detectors, naive_detector, batch=batch, max_frames=max_frames, workdir=Path(folder))
         stages = {
             "decode": measure(bench.decode_only, repeat),
             "inference": measure(bench.inference_only, repeat),
@@ -182,6 +190,7 @@ def run_bench(
         "model": str(model),
         "backend": detector.backend,
         "runtime": detector.runtime,
+        "naive_runtime": naive_detector.runtime,
         "batch": bench.batch,
         "workers": workers,
         "frames": len(bench.frames),
@@ -197,7 +206,7 @@ def run_bench(
 
 
 def format_table(result: dict) -> str:
-    rows = [f"{'stage':<18}{'frames/s':>10}{'CPU ms/frame':>14}   runs"]
+    rows = [f"{'stage':<18}{'frames/s':>10}{'CPU ms/frame':>14}   runs   (naive loop: {result['naive_runtime']})"]
     for name, stage in result["stages"].items():
         rows.append(f"{name:<18}{stage['fps']:>10.1f}{stage['cpu_ms_per_frame']:>14.1f}   {stage['runs']}")
     rows.append(f"{'limit':<18}{result['limit_fps']:>10.1f}   ({result['cores']} cores, measured CPU cost per stage)")

@@ -82,9 +82,9 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     )
     model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
     model.add_argument("--backend", choices=["tflite", "savedmodel"], help="default: from the model's form")
-    model.add_argument("--threads", type=int, metavar="N", help="interpreter threads (default: all cores; 4 on a Raspberry Pi)")
+    model.add_argument("--threads", type=int, metavar="N", help="threads per interpreter (default: the cores shared among the workers)")
     model.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call when the model allows it (default 1)")
-    model.add_argument("--workers", type=int, default=1, metavar="N", help="parallel inference threads, one interpreter each (default 1)")
+    model.add_argument("--workers", type=int, metavar="N", help="interpreters running in parallel (default: 2 for TFLite on 2+ cores, else 1)")
     select = run.add_argument_group("which detections")
     select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
     select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
@@ -125,9 +125,9 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     bench.add_argument("source", metavar="CLIP", help="a video file")
     bench.add_argument("-m", "--model", metavar="MODEL", help="as for run (default: coco-ssd-mobilenet-v2)")
     bench.add_argument("--backend", choices=["tflite", "savedmodel"])
-    bench.add_argument("--threads", type=int, metavar="N", help="interpreter threads (default: all cores)")
+    bench.add_argument("--threads", type=int, metavar="N", help="threads per interpreter, as for run")
     bench.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call (default 1)")
-    bench.add_argument("--workers", type=int, default=1, metavar="N", help="parallel inference threads in the pipeline (default 1)")
+    bench.add_argument("--workers", type=int, metavar="N", help="interpreters in parallel in the pipeline, as for run")
     bench.add_argument("--frames", type=int, default=300, metavar="N", help="frames of the clip to use (default 300)")
     bench.add_argument("--repeat", type=int, default=3, metavar="N", help="runs per measurement; the median is kept (default 3)")
     bench.add_argument("--live-seconds", type=float, default=20.0, metavar="S", help="length of the simulated live run; 0 skips it (default 20)")
@@ -145,7 +145,7 @@ def command_bench(args: argparse.Namespace) -> int:
         resolve_model(args.model),
         threads=args.threads,
         batch=args.batch,
-        workers=max(1, args.workers),
+        workers=args.workers,
         repeat=max(1, args.repeat),
         max_frames=max(1, args.frames),
         live_seconds=args.live_seconds,
@@ -159,15 +159,16 @@ def command_bench(args: argparse.Namespace) -> int:
 
 def command_run(args: argparse.Namespace) -> int:
     # Imported here so that `livedroid --help` and the training commands start fast.
-    from livedroid.detectors import load_detector
+    from livedroid.detectors import backend_for, load_detector, plan_parallelism
     from livedroid.models import resolve_model
     from livedroid.pipeline import Pipeline, Selection
     from livedroid.sources import ImageSource, open_source
 
     model_path = resolve_model(args.model)
+    workers, threads = plan_parallelism(args.backend or backend_for(model_path), args.workers, args.threads)
     detectors = [
-        load_detector(model_path, args.backend, labels=args.labels, threads=args.threads, batch=max(1, args.batch))
-        for _ in range(max(1, args.workers))
+        load_detector(model_path, args.backend, labels=args.labels, threads=threads, batch=max(1, args.batch))
+        for _ in range(workers)
     ]
     detector = detectors[0]
     selection = Selection(args.threshold, _class_names(args.classes, detector.labels), args.max_detections)
