@@ -57,6 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The model and how it runs: the same options for ``run`` and ``bench``."""
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "-m", "--model", metavar="MODEL",
+        help="a .tflite file, a SavedModel folder, or a model name under models/ (default: coco-ssd-mobilenet-v2)",
+    )
+    model.add_argument("--backend", choices=["tflite", "savedmodel"], help="default: from the model's form")
+    model.add_argument("--threads", type=int, metavar="N", help="threads per interpreter (default: the cores shared among the workers)")
+    model.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call when the model allows it (default 1)")
+    model.add_argument("--workers", type=int, metavar="N", help="interpreters running in parallel (default: 2 for TFLite on 2+ cores, else 1)")
+    return model
+
+
 def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
@@ -75,16 +89,8 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
         metavar="SOURCE",
         help="video file, image, folder or glob of images, camera index (0) or /dev/videoN, or rtsp:// http:// URL",
     )
-    model = run.add_argument_group("model")
-    model.add_argument(
-        "-m", "--model", metavar="MODEL",
-        help="a .tflite file, a SavedModel folder, or a model name under models/ (default: coco-ssd-mobilenet-v2)",
-    )
+    model = _add_model_options(run)
     model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
-    model.add_argument("--backend", choices=["tflite", "savedmodel"], help="default: from the model's form")
-    model.add_argument("--threads", type=int, metavar="N", help="threads per interpreter (default: the cores shared among the workers)")
-    model.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call when the model allows it (default 1)")
-    model.add_argument("--workers", type=int, metavar="N", help="interpreters running in parallel (default: 2 for TFLite on 2+ cores, else 1)")
     select = run.add_argument_group("which detections")
     select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
     select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
@@ -123,11 +129,7 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
         epilog="example:\n  livedroid bench ../shared/videos/intel_one-by-one-person-detection.mp4 --json bench.json\n",
     )
     bench.add_argument("source", metavar="CLIP", help="a video file")
-    bench.add_argument("-m", "--model", metavar="MODEL", help="as for run (default: coco-ssd-mobilenet-v2)")
-    bench.add_argument("--backend", choices=["tflite", "savedmodel"])
-    bench.add_argument("--threads", type=int, metavar="N", help="threads per interpreter, as for run")
-    bench.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call (default 1)")
-    bench.add_argument("--workers", type=int, metavar="N", help="interpreters in parallel in the pipeline, as for run")
+    _add_model_options(bench)
     bench.add_argument("--frames", type=int, default=300, metavar="N", help="frames of the clip to use (default 300)")
     bench.add_argument("--repeat", type=int, default=3, metavar="N", help="runs per measurement; the median is kept (default 3)")
     bench.add_argument("--live-seconds", type=float, default=20.0, metavar="S", help="length of the simulated live run; 0 skips it (default 20)")
