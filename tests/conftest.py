@@ -19,7 +19,6 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-COCO_V1 = SHARED / "models" / "coco-ssd-mobilenet-v1-quant" / "detect.tflite"
 
 
 def shared_path(relative: str) -> Path:

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from livedroid.detections import box_iou
 from livedroid.labels import load_labels, read_packed_labels
 from tests.tiny_detector import LABELS, build_tiny_savedmodel, build_tiny_tflite, red_square_image
 
@@ -14,12 +15,6 @@ Interpreter = pytest.importorskip("ai_edge_litert.interpreter").Interpreter
 
 IMAGE_SIZE = (96, 128)  # height, width: not the model's 64x64, so resizing is exercised
 SQUARES = [(32, 24, 80, 60), (70, 40, 118, 76)]  # x1, y1, x2, y2 in pixels
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two (ymin, xmin, ymax, xmax) boxes."""
-    inter = np.prod(np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None))
-    return float(inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter))
 
 
 def normalized_yxyx(box_xyxy: tuple[int, int, int, int]) -> np.ndarray:
@@ -49,7 +44,7 @@ def test_tflite_finds_the_square(tflite_model, square):
     assert int(out["num_detections"][0]) >= 1
     assert out["detection_scores"][0, 0] > 0.5
     assert out["detection_classes"][0, 0] == 0  # 0-based: label-map id 1
-    assert iou(out["detection_boxes"][0, 0], normalized_yxyx(square)) > 0.5
+    assert box_iou(out["detection_boxes"][0, 0], normalized_yxyx(square))[0] > 0.5
 
 
 def test_tflite_finds_nothing_without_red(tflite_model):
@@ -71,5 +66,5 @@ def test_savedmodel_finds_the_square_in_each_frame_of_a_batch(tmp_path):
         assert int(out["num_detections"][frame]) >= 1
         assert out["detection_scores"][frame, 0] > 0.5
         assert out["detection_classes"][frame, 0] == 1.0  # 1-based label-map id
-        assert iou(out["detection_boxes"][frame, 0], normalized_yxyx(square)) > 0.5
+        assert box_iou(out["detection_boxes"][frame, 0], normalized_yxyx(square))[0] > 0.5
     assert load_labels(model_dir / "label_map.pbtxt") == LABELS
