@@ -25,10 +25,10 @@ examples:
 
 # Commands served by the training package, which needs TensorFlow (pip install 'livedroid[train]').
 TRAINING_COMMANDS = {
-    "train": ("training.cli", "fine-tune a detector on your labelImg folder (prepare, fit, eval, export)"),
-    "import-zoo": ("training.zoo_import", "convert a TF1 Detection Zoo frozen graph to TFLite"),
+    "train": ("livedroid.training.cli", "fine-tune a detector on your labelImg folder (prepare, fit, eval, export)"),
+    "import-zoo": ("livedroid.training.zoo_import", "convert a TF1 Detection Zoo frozen graph to TFLite"),
     "import-zoo-checkpoint": (
-        "training.zoo_checkpoint",
+        "livedroid.training.zoo_checkpoint",
         "convert a TF1 Detection Zoo SSD MobileNetV2 frozen graph to a TF2 checkpoint to fine-tune from",
     ),
 }

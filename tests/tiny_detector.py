@@ -9,7 +9,7 @@ IoU > 0.7 anywhere.
 
 Two builds, both with label-map id 1 "red-square":
 - :func:`build_tiny_tflite`: the Object Detection API TFLite layout, through the same
-  ``training.ssd_tflite_graph`` + ``training.tflite_export`` path as real models;
+  ``livedroid.training.ssd_tflite_graph`` + ``livedroid.training.tflite_export`` path as real models;
 - :func:`build_tiny_savedmodel`: the API's SavedModel export layout (``input_tensor`` uint8 of any
   batch and size; ``detection_boxes`` [N, 100, 4] …) with a ``label_map.pbtxt`` inside.
 """
@@ -77,8 +77,8 @@ def build_tiny_tflite(path: str | Path, quantization: str = "float32") -> Path:
     """Write the tiny detector as a ``.tflite`` (float32 or full int8, labels packed) at ``path``."""
     import tempfile
 
-    from training.ssd_tflite_graph import PostprocessSettings, save_ssd_tflite_graph
-    from training.tflite_export import convert_saved_model_to_tflite
+    from livedroid.training.ssd_tflite_graph import PostprocessSettings, save_ssd_tflite_graph
+    from livedroid.training.tflite_export import convert_saved_model_to_tflite
 
     settings = PostprocessSettings(
         num_classes=len(LABELS),

@@ -8,14 +8,14 @@ import numpy as np
 
 from livedroid.detections import Detections
 from livedroid.errors import UserError
-from training.pipeline import load_pipeline
+from livedroid.training.pipeline import load_pipeline
 
 
 class CheckpointDetector:
     """The newest checkpoint of a ``fit`` folder, built for inference from its pipeline config."""
 
     def __init__(self, model_dir: Path, labels: dict[int, str]):
-        from training.compat import tf
+        from livedroid.training.compat import tf
         from object_detection.builders import model_builder
 
         latest = tf.train.latest_checkpoint(str(model_dir))

@@ -79,15 +79,15 @@ def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:
-    from training.pipeline import TrainSettings, template_names
-    from training.zoo import ZOO_MODELS
+    from livedroid.training.pipeline import TrainSettings, template_names
+    from livedroid.training.zoo import COCO_START, COCO_START_TEMPLATE, NO_START, ZOO_MODELS
 
     defaults = TrainSettings()
     group = parser.add_argument_group("training (fit)")
     model = group.add_mutually_exclusive_group()
     model.add_argument("--model", choices=template_names(), help="architecture template (default: the --pretrained zoo model's, else ssd_mobilenet_v2_fpnlite_320)")
     model.add_argument("--config", type=Path, help="your own Object Detection API pipeline.config (its model, optimizer and augmentations are kept)")
-    group.add_argument("--pretrained", metavar="NAME|DIR", help="start from a checkpoint folder or a TF2 Detection Zoo model, downloaded once into ~/.cache/livedroid: " + ", ".join(ZOO_MODELS) + " (default: train from scratch)")
+    group.add_argument("--pretrained", metavar="coco|none|NAME|DIR", default=COCO_START, help=f"start point: '{COCO_START}' (default; COCO detection weights imported offline once into ~/.cache/livedroid, template {COCO_START_TEMPLATE}), '{NO_START}' (random weights: needs thousands of photos), a checkpoint folder, or a TF2 Detection Zoo model downloaded once: " + ", ".join(ZOO_MODELS))
     group.add_argument("--steps", type=int, help=f"training steps (default {defaults.steps}; when resuming, the run's own)")
     group.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"images per step (default {defaults.batch_size})")
     group.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help=f"peak of the warm-up + cosine schedule (default {defaults.learning_rate})")
@@ -152,8 +152,8 @@ def _step_parser(step: str) -> argparse.ArgumentParser:
 
 
 def _run_prepare(args: argparse.Namespace) -> None:
-    from training.dataset.class_names import parse_aliases
-    from training.dataset.prepare import prepare_dataset
+    from livedroid.training.dataset.class_names import parse_aliases
+    from livedroid.training.dataset.prepare import prepare_dataset
 
     prepare_dataset(
         args.data,
@@ -168,10 +168,10 @@ def _run_prepare(args: argparse.Namespace) -> None:
 
 
 def _run_fit(args: argparse.Namespace) -> None:
-    from training.dataset.prepare import PreparedDataset
-    from training.fit import fit
-    from training.pipeline import PIPELINE_FILE, TrainSettings, build_pipeline, load_pipeline, save_pipeline
-    from training.zoo import resolve_pretrained
+    from livedroid.training.dataset.prepare import PreparedDataset
+    from livedroid.training.fit import fit
+    from livedroid.training.pipeline import PIPELINE_FILE, TrainSettings, build_pipeline, load_pipeline, save_pipeline
+    from livedroid.training.zoo import resolve_pretrained
 
     if (args.out / PIPELINE_FILE).is_file():
         config = load_pipeline(args.out)
@@ -183,10 +183,11 @@ def _run_fit(args: argparse.Namespace) -> None:
     else:
         if args.data is None:
             raise UserError(f"{args.out} holds no run yet: give --data, the folder 'livedroid train prepare' wrote")
-        pretrained = resolve_pretrained(args.pretrained) if args.pretrained else None
+        dataset = PreparedDataset.load(args.data)
+        pretrained = resolve_pretrained(args.pretrained, lambda: _some_images(dataset))
         template = args.model or (pretrained.template if pretrained and not args.config else None)
         new_run = build_pipeline(
-            PreparedDataset.load(args.data),
+            dataset,
             TrainSettings(batch_size=args.batch_size, steps=args.steps or TrainSettings.steps, learning_rate=args.learning_rate),
             template=template,
             config_path=args.config,
@@ -199,14 +200,27 @@ def _run_fit(args: argparse.Namespace) -> None:
         raise KeyboardInterrupt
 
 
+def _some_images(dataset, count: int = 3) -> list:
+    """A few of the dataset's training images (RGB arrays), to check an imported start point on."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from livedroid.training.dataset.tfrecords import read_records
+
+    samples = read_records(sorted(Path(dataset.train_pattern).parent.glob(Path(dataset.train_pattern).name)), limit=count)
+    return [np.asarray(Image.open(io.BytesIO(s.image_bytes)).convert("RGB")) for s in samples]
+
+
 def _run_eval(args: argparse.Namespace) -> None:
-    from training.evaluate import evaluate
+    from livedroid.training.evaluate import evaluate
 
     evaluate(args.run, args.out, min_score=args.min_score)
 
 
 def _run_export(args: argparse.Namespace) -> None:
-    from training.export import export
+    from livedroid.training.export import export
 
     export(args.run, args.out, quantizations=tuple(args.quantization), max_detections=args.max_detections)
 

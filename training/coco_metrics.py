@@ -8,7 +8,7 @@ import io
 import numpy as np
 
 from livedroid.detections import Detections
-from training.dataset.annotations import Box
+from livedroid.training.dataset.annotations import Box
 
 
 def coco_metrics(ground_truth: list[list[Box]], detections: list[Detections], labels: dict[int, str]) -> dict:

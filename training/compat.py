@@ -1,7 +1,7 @@
 """Make the TensorFlow Object Detection API (PyPI ``tf-models-research-object-detection``
 2.8.0.post1, written for TF 2.8) import and run on TensorFlow 2.20.
 
-Import this module before anything from ``object_detection`` (``import training.compat``); it
+Import this module before anything from ``object_detection`` (``import livedroid.training.compat``); it
 imports TensorFlow itself. Each fix below names the error it prevents; the errors were measured on
 TF 2.20, Python 3.11.
 """
@@ -22,13 +22,13 @@ import warnings
 # before TensorFlow's first import, hence the check below.
 if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
     raise ImportError(
-        "training.compat must be imported before TensorFlow, or TF_USE_LEGACY_KERAS=1 set before it: "
+        "livedroid.training.compat must be imported before TensorFlow, or TF_USE_LEGACY_KERAS=1 set before it: "
         "TensorFlow was imported with Keras 3, which the Object Detection API cannot use"
     )
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 # Not a fix: TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) would bury the CLI's output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402  (after the environment variable, on purpose)
 

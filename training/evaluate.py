@@ -15,12 +15,12 @@ from tqdm import tqdm
 
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
-from training.checkpoint_detector import CheckpointDetector
-from training.coco_metrics import coco_metrics
-from training.dataset.tfrecords import read_records
-from training.fit import LOSS_TABLE, TRAIN_LOG_DIR
-from training.pipeline import load_pipeline
-from training.plots import contact_sheet, loss_curve
+from livedroid.training.checkpoint_detector import CheckpointDetector
+from livedroid.training.coco_metrics import coco_metrics
+from livedroid.training.dataset.tfrecords import read_records
+from livedroid.training.fit import LOSS_TABLE, TRAIN_LOG_DIR
+from livedroid.training.pipeline import load_pipeline
+from livedroid.training.plots import contact_sheet, loss_curve
 
 EVAL_DIR = "eval"
 SHEET_IMAGES = 16

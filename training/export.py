@@ -19,9 +19,9 @@ from PIL import Image
 from livedroid.detections import Detections, box_iou
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
-from training.dataset.tfrecords import read_records
-from training.dataset.writer import format_label_map
-from training.pipeline import load_pipeline
+from livedroid.training.dataset.tfrecords import read_records
+from livedroid.training.dataset.writer import format_label_map
+from livedroid.training.pipeline import load_pipeline
 
 #: Output file of each TFLite variant; ``livedroid run`` prefers model_int8.tflite, then model.tflite.
 TFLITE_FILES = {"float32": "model.tflite", "float16": "model_float16.tflite", "int8": "model_int8.tflite"}
@@ -64,10 +64,10 @@ def export(
     """Write ``out_dir/saved_model``, ``out_dir/model*.tflite`` and ``out_dir/label_map.pbtxt``;
     return the agreement of each TFLite file with the SavedModel (also saved as export.json).
     Models whose TFLite graph livedroid cannot feed (see ``_tflite_ready``) get the SavedModel only."""
-    from training.compat import tf
+    from livedroid.training.compat import tf
     from object_detection import exporter_lib_v2
 
-    from training.tflite_export import convert_saved_model_to_tflite
+    from livedroid.training.tflite_export import convert_saved_model_to_tflite
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     config = load_pipeline(model_dir)
@@ -146,11 +146,11 @@ def save_tflite_graph(config, model_dir: Path, out_dir: Path, max_detections: in
     The API's own export returns them as an unnamed tuple, which the converter lists as
     ``output_0..3``; livedroid's TFLite runtime finds outputs by name (``detection_boxes`` …).
     """
-    from training.compat import tf
+    from livedroid.training.compat import tf
     from object_detection.builders import model_builder
     from object_detection.export_tflite_graph_lib_tf2 import SSDModule
 
-    from training.ssd_tflite_graph import OUTPUT_NAMES
+    from livedroid.training.ssd_tflite_graph import OUTPUT_NAMES
 
     model = model_builder.build(config.model, is_training=False)
     tf.train.Checkpoint(model=model).restore(tf.train.latest_checkpoint(str(model_dir))).expect_partial()

@@ -23,7 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from livedroid.errors import UserError
-from training.pipeline import load_pipeline, save_pipeline
+from livedroid.training.pipeline import load_pipeline, save_pipeline
 
 TRAIN_LOG_DIR = "train"  # TensorBoard event files, and the loss table below
 LOSS_TABLE = "losses.csv"
@@ -43,7 +43,7 @@ def fit(model_dir: Path, config=None, *, checkpoint_every: int = 500, keep_check
     ``model_dir`` once its start checkpoint has loaded, so a failed start leaves no run behind);
     without it the run saved in ``model_dir`` resumes from its newest checkpoint. Uses every
     visible GPU (MirroredStrategy) when there are several."""
-    from training.compat import tf
+    from livedroid.training.compat import tf
     from object_detection import inputs, model_lib_v2
     from object_detection.builders import model_builder, optimizer_builder
 
@@ -92,6 +92,10 @@ def fit(model_dir: Path, config=None, *, checkpoint_every: int = 500, keep_check
                     f"architecture ({str(error).splitlines()[0][:200]}); pass the --model template the "
                     "checkpoint was trained with, or a --config of its pipeline"
                 ) from None
+            _restore_box_encoder(tf, model, train_config.fine_tune_checkpoint)
+        frozen = _freeze_layers(model, train_config.freeze_variables)
+        if frozen:
+            print(f"frozen: the first {frozen} layers of the backbone (generic features; faster steps)")
         if new_run:
             save_pipeline(config, model_dir)
 
@@ -183,6 +187,43 @@ def _stop_on_interrupt():
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _restore_box_encoder(tf, model, checkpoint_prefix: str) -> None:
+    """Also start the SSD box-regression head from the checkpoint when its shapes fit.
+
+    The API's ``detection`` fine-tuning restores the feature extractor only. The box encoder is
+    class-agnostic (4 offsets per anchor), so COCO's localisation carries over to any classes;
+    only the class head has to be learnt from the new photos."""
+    heads = getattr(getattr(model, "_box_predictor", None), "_prediction_heads", None)
+    if not heads or "box_encodings" not in heads:
+        return
+    box_encodings = list(heads["box_encodings"])
+    predictor = tf.train.Checkpoint(_prediction_heads=tf.train.Checkpoint(box_encodings=box_encodings))
+    try:
+        status = tf.train.Checkpoint(model=tf.train.Checkpoint(_box_predictor=predictor)).restore(checkpoint_prefix)
+        status.expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        print(f"box-regression head: not restored ({str(error).splitlines()[0][:120]}); it starts from random values")
+        return
+    print("box-regression head: restored from the start checkpoint")
+
+
+def _freeze_layers(model, patterns) -> int:
+    """Mark the backbone layers whose weights match ``train_config.freeze_variables`` (regular
+    expressions) as not trainable; returns how many. Gradients then stop above them, which makes
+    each step cheaper (the early, high-resolution layers cost the most)."""
+    import re
+
+    backbone = getattr(getattr(model, "_feature_extractor", None), "classification_backbone", None)
+    if not patterns or backbone is None:
+        return 0
+    frozen = 0
+    for layer in backbone.layers:
+        if layer.weights and any(re.search(p, w.name) for p in patterns for w in layer.weights):
+            layer.trainable = False
+            frozen += 1
+    return frozen
 
 
 def _strategy(tf):

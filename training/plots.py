@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from livedroid.detections import Detections
-from training.dataset.annotations import Box
+from livedroid.training.dataset.annotations import Box
 
 TRUTH_COLOUR = (40, 200, 60)
 PREDICTION_COLOUR = (230, 40, 40)

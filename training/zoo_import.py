@@ -26,8 +26,8 @@ import numpy as np
 from livedroid.detections import box_iou
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
-from training.ssd_tflite_graph import PostprocessSettings, save_ssd_tflite_graph
-from training.tflite_export import QUANTIZATIONS, convert_saved_model_to_tflite, label_file_text
+from livedroid.training.ssd_tflite_graph import PostprocessSettings, save_ssd_tflite_graph
+from livedroid.training.tflite_export import QUANTIZATIONS, convert_saved_model_to_tflite, label_file_text
 
 COCO_LABEL_MAP = Path(__file__).parent / "data" / "mscoco_label_map.pbtxt"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")

@@ -82,7 +82,7 @@ def test_unsupported_or_missing_model(tmp_path: Path, name: str, message: str) -
 def test_outputs_are_found_through_the_postprocess_op_whatever_their_names(tmp_path: Path, monkeypatch) -> None:
     """Models converted straight from an Object Detection API export name outputs output_0..3."""
     pytest.importorskip("tensorflow", reason="building a TFLite model needs TensorFlow")
-    import training.ssd_tflite_graph as graph
+    import livedroid.training.ssd_tflite_graph as graph
     from tests.tiny_detector import build_tiny_tflite, red_square_image
 
     monkeypatch.setattr(graph, "OUTPUT_NAMES", ("output_0", "output_1", "output_2", "output_3"))

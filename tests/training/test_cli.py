@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.training.conftest import make_voc_dataset
-from training.cli import main
+from livedroid.training.cli import main
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["prepare", "--help"], ["fit", "--help"], ["eval", "--help"], ["export", "--help"]])
@@ -53,7 +53,7 @@ def test_missing_training_extra_is_named(monkeypatch, capsys, tmp_path):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", without_tensorflow)
-    monkeypatch.delitem(sys.modules, "training.compat", raising=False)
+    monkeypatch.delitem(sys.modules, "livedroid.training.compat", raising=False)
     assert main(["prepare", str(make_voc_dataset(tmp_path / "d")), "--out", str(tmp_path / "o")]) == 2
     assert "needs tensorflow: pip install 'livedroid[train]'" in capsys.readouterr().err
 

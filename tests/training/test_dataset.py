@@ -11,12 +11,12 @@ from PIL import Image
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
 from tests.training.conftest import make_voc_dataset, voc_xml
-from training.dataset import tfrecords
-from training.dataset.annotations import AnnotatedImage, Box, Problem
-from training.dataset.class_names import apply_label_map, parse_aliases
-from training.dataset.prepare import PreparedDataset, prepare_dataset
-from training.dataset.split import stratified_split
-from training.dataset.validate import check_image, validate_images
+from livedroid.training.dataset import tfrecords
+from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
+from livedroid.training.dataset.class_names import apply_label_map, parse_aliases
+from livedroid.training.dataset.prepare import PreparedDataset, prepare_dataset
+from livedroid.training.dataset.split import stratified_split
+from livedroid.training.dataset.validate import check_image, validate_images
 
 
 def _write(path: Path, text: str) -> None:
@@ -204,7 +204,7 @@ def test_prepared_dataset_loads_back(tmp_path):
 
 
 def _annotated(root: Path) -> list[AnnotatedImage]:
-    from training.dataset.voc import read_voc_folder
+    from livedroid.training.dataset.voc import read_voc_folder
 
     problems: list[Problem] = []
     images = read_voc_folder(root, problems)
@@ -227,7 +227,7 @@ def test_validate_keeps_input_order(tmp_path):
     ],
 )
 def test_voc_layouts_find_their_images(tmp_path, xml_folder, image_folder):
-    from training.dataset.voc import read_voc_folder
+    from livedroid.training.dataset.voc import read_voc_folder
 
     made = make_voc_dataset(tmp_path / "made", count=2)
     root = tmp_path / "data"

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from tests.training.conftest import make_voc_dataset
-from training.cli import main
+from livedroid.training.cli import main
 
 pytest.importorskip("object_detection", reason="the Object Detection API (pip install 'livedroid[train]') is not installed")
 pytestmark = pytest.mark.slow
@@ -73,7 +73,7 @@ def test_fine_tune_from_a_served_zoo_archive_then_resume(trained, http_folder, t
             tar.add(part, f"{ZOO_NAME}/checkpoint/{part.name.replace('ckpt-3', 'ckpt-0')}")
     monkeypatch.setenv("LIVEDROID_ZOO_URL", url)
     monkeypatch.setenv("LIVEDROID_CACHE", str(tmp_path / "cache"))
-    from training import zoo
+    from livedroid.training import zoo
 
     monkeypatch.setitem(zoo.ZOO_MODELS, ZOO_NAME, zoo.ZooModel(ZOO_NAME, "ssd_mobilenet_v2_320", hashlib.sha256(archive.read_bytes()).hexdigest()))
 

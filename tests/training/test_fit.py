@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from training.fit import _stop_on_interrupt
+from livedroid.training.fit import _stop_on_interrupt
 
 
 def test_first_ctrl_c_asks_to_stop_and_the_second_interrupts():

@@ -8,8 +8,8 @@ import pytest
 
 from livedroid.errors import UserError
 from tests.training.conftest import make_voc_dataset
-from training.dataset.prepare import prepare_dataset
-from training.pipeline import TrainSettings, build_pipeline, load_pipeline, save_pipeline, template_names
+from livedroid.training.dataset.prepare import prepare_dataset
+from livedroid.training.pipeline import TrainSettings, build_pipeline, load_pipeline, save_pipeline, template_names
 
 pytest.importorskip("object_detection", reason="the Object Detection API (pip install 'livedroid[train]') is not installed")
 
@@ -73,6 +73,6 @@ def test_saved_pipeline_loads_back(prepared, tmp_path):
 
 @pytest.mark.parametrize("template", template_names())
 def test_tflite_export_is_offered_for_mobilenet_ssds_only(prepared, template):
-    from training.export import _tflite_ready
+    from livedroid.training.export import _tflite_ready
 
     assert _tflite_ready(build_pipeline(prepared, TrainSettings(), template=template)) == ("mobilenet" in template)

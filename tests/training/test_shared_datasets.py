@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from livedroid.errors import UserError
-from training.cli import main
-from training.dataset.prepare import prepare_dataset
+from livedroid.training.cli import main
+from livedroid.training.dataset.prepare import prepare_dataset
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 STAR_WARS = SHARED / "datasets" / "star-wars"

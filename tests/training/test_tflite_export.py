@@ -11,7 +11,7 @@ from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter
 
 from livedroid.labels import parse_label_lines, read_packed_labels
-from training.tflite_export import label_file_text, pack_labels
+from livedroid.training.tflite_export import label_file_text, pack_labels
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 # TensorFlow's COCO SSD v1 in the Object Detection API layout, without metadata of its own.

@@ -9,7 +9,7 @@ import pytest
 
 from livedroid.errors import UserError
 from tests.training.conftest import make_zoo_archive
-from training import zoo
+from livedroid.training import zoo
 
 NAME = "ssd_mobilenet_v2_320x320_coco17_tpu-8"
 CHECKPOINT = {"ckpt-0.index": b"index", "ckpt-0.data-00000-of-00001": b"weights", "checkpoint": b"model_checkpoint_path: 'ckpt-0'"}

@@ -11,7 +11,7 @@ from livedroid.errors import UserError
 
 pytest.importorskip("tensorflow", reason="the import needs TensorFlow (train extra)")
 pytest.importorskip("object_detection", reason="the import needs the Object Detection API (train extra)")
-from training import zoo_checkpoint, zoo_import  # noqa: E402  (after the skips: needs TensorFlow)
+from livedroid.training import zoo_checkpoint, zoo_import  # noqa: E402  (after the skips: needs TensorFlow)
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 IMAGE_FOLDERS = [SHARED / "datasets" / "star-wars" / "images", SHARED / "datasets" / "raccoon" / "images"]

@@ -10,7 +10,7 @@ import pytest
 
 from livedroid.errors import UserError
 from livedroid.labels import load_labels, read_packed_labels
-from training import zoo_import
+from livedroid.training import zoo_import
 
 pytest.importorskip("tensorflow", reason="the import needs TensorFlow (train extra)")
 Interpreter = pytest.importorskip("ai_edge_litert.interpreter").Interpreter

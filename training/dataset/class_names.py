@@ -13,7 +13,7 @@ import re
 from collections import Counter, defaultdict
 
 from livedroid.errors import UserError
-from training.dataset.annotations import AnnotatedImage, Problem
+from livedroid.training.dataset.annotations import AnnotatedImage, Problem
 
 _EXAMPLES_SHOWN = 3
 

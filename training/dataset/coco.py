@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from livedroid.errors import UserError
-from training.dataset.annotations import AnnotatedImage, Box, Problem
+from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
 
 
 def is_coco_json(path: Path) -> bool:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
-from training.dataset import coco, tfrecords, voc
-from training.dataset.annotations import AnnotatedImage, Problem
-from training.dataset.class_names import apply_label_map
-from training.dataset.split import stratified_split
-from training.dataset.validate import validate_images
-from training.dataset.writer import format_label_map, shard_pattern, write_split
+from livedroid.training.dataset import coco, tfrecords, voc
+from livedroid.training.dataset.annotations import AnnotatedImage, Problem
+from livedroid.training.dataset.class_names import apply_label_map
+from livedroid.training.dataset.split import stratified_split
+from livedroid.training.dataset.validate import validate_images
+from livedroid.training.dataset.writer import format_label_map, shard_pattern, write_split
 
 DATASET_FILE = "dataset.json"
 LABEL_MAP_FILE = "label_map.pbtxt"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 
-from training.dataset.validate import CheckedImage
+from livedroid.training.dataset.validate import CheckedImage
 
 
 def stratified_split(

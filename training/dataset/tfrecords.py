@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from livedroid.errors import UserError
-from training.dataset.annotations import AnnotatedImage, Box
+from livedroid.training.dataset.annotations import AnnotatedImage, Box
 
 RECORD_SUFFIXES = (".record", ".tfrecord", ".tfrecords")
 
@@ -22,7 +22,7 @@ def find_record_files(path: Path) -> list[Path]:
 def read_records(paths: list[Path], limit: int | None = None) -> list[AnnotatedImage]:
     """Decode the tf.Examples (the first ``limit`` ones when given); boxes come back in pixels of
     the stored height and width."""
-    from training.compat import tf
+    from livedroid.training.compat import tf
 
     images = []
     for path in paths:

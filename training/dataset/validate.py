@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from training.dataset.annotations import AnnotatedImage, Box, Problem
+from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
 
 # Formats the Object Detection API decodes; others are re-encoded as PNG.
 _DECODABLE = {"JPEG": "jpeg", "PNG": "png"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from training.dataset.annotations import AnnotatedImage, Box, Problem
+from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
 
 # Where the images of an XML file may be, relative to the dataset root.
 _IMAGE_FOLDERS = ("images", "JPEGImages", "imgs", ".")

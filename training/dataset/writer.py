@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from training.dataset.validate import CheckedImage
+from livedroid.training.dataset.validate import CheckedImage
 
 IMAGES_PER_SHARD = 1000
 
@@ -25,7 +25,7 @@ def shard_pattern(split: str, num_shards: int) -> str:
 
 def write_split(images: list[CheckedImage], out_dir: Path, split: str, class_ids: dict[str, int]) -> list[Path]:
     """Write one split; image k goes to shard k mod n so shards stay balanced."""
-    from training.compat import tf
+    from livedroid.training.compat import tf
 
     num_shards = max(1, math.ceil(len(images) / IMAGES_PER_SHARD))
     paths = [out_dir / name for name in shard_names(split, num_shards)]
@@ -41,7 +41,7 @@ def write_split(images: list[CheckedImage], out_dir: Path, split: str, class_ids
 
 def to_tf_example(image: CheckedImage, class_ids: dict[str, int]):
     """The tf.train.Example the API's ``TfExampleDecoder`` reads: boxes normalized to [0, 1]."""
-    from training.compat import tf
+    from livedroid.training.compat import tf
 
     def ints(values):
         return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
