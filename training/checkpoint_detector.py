@@ -7,12 +7,16 @@ from pathlib import Path
 import numpy as np
 
 from livedroid.detections import Detections
+from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.training.pipeline import load_pipeline
 
 
-class CheckpointDetector:
+class CheckpointDetector(Detector):
     """The newest checkpoint of a ``fit`` folder, built for inference from its pipeline config."""
+
+    backend = "checkpoint"
+    runtime = "TensorFlow (eager checkpoint)"
 
     def __init__(self, model_dir: Path, labels: dict[int, str]):
         from livedroid.training.compat import tf
@@ -33,8 +37,11 @@ class CheckpointDetector:
 
         self._detect = detect
 
-    def detect(self, image: np.ndarray) -> Detections:
-        """Detections in one RGB uint8 image, every score (the API keeps up to 100)."""
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        """Detections in RGB uint8 images, every score (the API keeps up to 100 per image)."""
+        return [self._detect_one(image) for image in images]
+
+    def _detect_one(self, image: np.ndarray) -> Detections:
         out = self._detect(image[np.newaxis])
         count = int(out["num_detections"][0])
         return Detections.from_normalized(

@@ -1,5 +1,6 @@
-"""``livedroid train eval``: COCO metrics of the newest checkpoint on the validation split,
-printed and saved as JSON, with a contact sheet and the loss curve."""
+"""``livedroid train eval``: COCO metrics on the validation split, and the mistakes at the
+deployment threshold (confusions, misses, duplicates, false alarms), printed and saved as JSON,
+with a contact sheet that shows the mistakes first and the loss curve."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from livedroid.training.checkpoint_detector import CheckpointDetector
 from livedroid.training.coco_metrics import coco_metrics
 from livedroid.training.dataset.tfrecords import read_records
 from livedroid.training.fit import LOSS_TABLE, TRAIN_LOG_DIR
+from livedroid.training.mistakes import format_report, mistake_report
 from livedroid.training.pipeline import load_pipeline
 from livedroid.training.plots import contact_sheet, loss_curve
 
@@ -34,8 +36,10 @@ class EvalResult:
     loss_curve: Path | None
 
 
-def evaluate(model_dir: Path, out_dir: Path | None = None, *, min_score: float = 0.5) -> EvalResult:
-    """Evaluate on the pipeline's eval input (the validation split ``prepare`` wrote)."""
+def evaluate(model_dir: Path, out_dir: Path | None = None, *, model: Path | None = None, min_score: float = 0.5) -> EvalResult:
+    """Evaluate on the pipeline's eval input (the validation split ``prepare`` wrote): the newest
+    checkpoint, or ``model`` (an exported .tflite or SavedModel, run by livedroid's own backends,
+    exactly as ``livedroid run`` will)."""
     model_dir = Path(model_dir)
     out_dir = Path(out_dir or model_dir / EVAL_DIR)
     config = load_pipeline(model_dir)
@@ -48,27 +52,41 @@ def evaluate(model_dir: Path, out_dir: Path | None = None, *, min_score: float =
     if not samples:
         raise UserError(f"the validation split is empty ({records[0].parent}): prepare with --val-fraction above 0")
 
-    detector = CheckpointDetector(model_dir, labels)
+    if model is None:
+        detector, evaluated = CheckpointDetector(model_dir, labels), None
+        evaluated = Path(detector.checkpoint).name
+    else:
+        from livedroid.detectors import load_detector
+
+        detector, evaluated = load_detector(model), str(model)
     images = [np.asarray(Image.open(io.BytesIO(s.image_bytes)).convert("RGB")) for s in samples]
-    detections = [detector.detect(image) for image in tqdm(images, desc="evaluating", unit="img")]
+    detections = [detector.detect([image])[0] for image in tqdm(images, desc="evaluating", unit="img")]
     truth = [s.boxes for s in samples]
-    metrics = coco_metrics(truth, detections, labels) | {"checkpoint": Path(detector.checkpoint).name}
+    report, per_image = mistake_report(truth, detections, list(labels.values()), min_score)
+    metrics = coco_metrics(truth, detections, labels) | {"model": evaluated, "mistakes": report.as_dict()}
 
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
     metrics_path.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    shown = np.linspace(0, len(images) - 1, min(SHEET_IMAGES, len(images))).round().astype(int)  # spread over classes
+    # Mistakes first (most first), then a spread of the right ones, up to SHEET_IMAGES.
+    order = sorted(range(len(images)), key=lambda i: (-per_image[i].mistakes, i))[:SHEET_IMAGES]
     sheet = contact_sheet(
-        [images[i] for i in shown], [truth[i] for i in shown], [detections[i] for i in shown], out_dir / "contact_sheet.png", min_score=min_score
+        [images[i] for i in order],
+        [truth[i] for i in order],
+        [detections[i] for i in order],
+        out_dir / "contact_sheet.png",
+        min_score=min_score,
+        captions=[f"{Path(samples[i].filename).stem}: {per_image[i].summary()}" for i in order],
     )
     curve = loss_curve(model_dir / TRAIN_LOG_DIR / LOSS_TABLE, out_dir / "loss_curve.png")
     print_metrics(metrics)
-    print(f"saved {metrics_path}, {sheet}" + (f", {curve}" if curve else ""))
+    print(format_report(report))
+    print(f"saved {metrics_path}, {sheet} (mistakes first)" + (f", {curve}" if curve else ""))
     return EvalResult(metrics, metrics_path, sheet, curve)
 
 
 def print_metrics(metrics: dict) -> None:
-    print(f"\n{metrics['checkpoint']} on {metrics['images']} validation images:")
+    print(f"\n{metrics['model']} on {metrics['images']} validation images:")
     print(f"  mAP (IoU 0.50:0.95) {metrics['mAP']:.3f}   mAP@0.5 {metrics['mAP@0.5']:.3f}   mAP@0.75 {metrics['mAP@0.75']:.3f}")
     width = max(len(name) for name in metrics["per_class_AP"])
     for name, ap in metrics["per_class_AP"].items():

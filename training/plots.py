@@ -23,11 +23,12 @@ def contact_sheet(
     path: Path,
     *,
     min_score: float = 0.5,
+    captions: list[str] | None = None,
     columns: int = 4,
     tile: int = 320,
 ) -> Path:
     """Tile the images (each fitted in ``tile`` x ``tile``): ground truth in green, predictions
-    with score >= ``min_score`` in red with their label and score."""
+    with score >= ``min_score`` in red with their label and score, and a caption under each."""
     rows = max(1, -(-len(images) // columns))
     sheet = Image.new("RGB", (columns * tile, rows * tile), (24, 24, 24))
     for index, (image, truth, found) in enumerate(zip(images, ground_truth, detections)):
@@ -41,6 +42,8 @@ def contact_sheet(
             corners = [float(v) * scale for v in xyxy]
             draw.rectangle(corners, outline=PREDICTION_COLOUR, width=2)
             draw.text((corners[0] + 3, corners[1] + 2), f"{label} {score:.2f}", fill=PREDICTION_COLOUR)
+        if captions:
+            ImageDraw.Draw(picture).text((3, picture.height - 13), captions[index], fill=(255, 255, 0), stroke_width=1, stroke_fill=(0, 0, 0))
         sheet.paste(picture, ((index % columns) * tile, (index // columns) * tile))
     ImageDraw.Draw(sheet).text((4, sheet.height - 14), f"green: ground truth   red: predicted (score >= {min_score})", fill=(255, 255, 255))
     sheet.save(path)

@@ -14,7 +14,7 @@ from tests.training.conftest import make_voc_dataset, voc_xml
 from livedroid.training.dataset import tfrecords
 from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
 from livedroid.training.dataset.class_names import apply_label_map, parse_aliases
-from livedroid.training.dataset.prepare import PreparedDataset, prepare_dataset
+from livedroid.training.dataset.prepare import PreparedDataset, check_split, prepare_dataset
 from livedroid.training.dataset.split import stratified_split
 from livedroid.training.dataset.validate import check_image, validate_images
 
@@ -239,3 +239,43 @@ def test_voc_layouts_find_their_images(tmp_path, xml_folder, image_folder):
         image.rename(root / image_folder / image.name)
     images = read_voc_folder(root, [])
     assert len(images) == 2 and all(image.image_path.parent == root / image_folder for image in images)
+
+
+def _one_blue_image(root: Path) -> None:
+    for path in sorted((root / "annotations").glob("blue_*.xml"))[1:]:
+        path.unlink()
+
+
+def _label_map_with_an_unused_class(root: Path) -> None:
+    _write(root / "label_map.pbtxt", "item { id: 1 name: 'red' }\nitem { id: 2 name: 'blue' }\nitem { id: 3 name: 'green' }\n")
+
+
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (_one_blue_image, r"too few images to train and validate: blue \(1\)"),
+        (_label_map_with_an_unused_class, r"the label map names green but no image has a box of it"),
+    ],
+)
+def test_datasets_that_cannot_be_trained_and_measured_are_one_clear_error(tmp_path, breakage, message):
+    root = make_voc_dataset(tmp_path / "data")
+    breakage(root)
+    with pytest.raises(UserError, match=message):
+        prepare_dataset(root, tmp_path / "out", val_fraction=0.25)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()  # nothing half-written
+
+
+def test_a_class_missing_from_validation_is_one_clear_error():
+    """Its images all went to training with a rarer class they also show."""
+    image = lambda *labels: AnnotatedImage("x.xml", "x.jpg", [Box(label, 0, 0, 9, 9) for label in labels])  # noqa: E731
+    train, val = [image("green", "blue"), image("green", "blue")], [image("green")]
+    with pytest.raises(UserError, match="class blue has no image on one side of the train/validation split"):
+        check_split({1: "green", 2: "blue"}, train, val, Path("data"))
+
+
+def test_a_rerun_replaces_the_dataset_whole(tmp_path):
+    root = make_voc_dataset(tmp_path / "data")
+    prepare_dataset(root, tmp_path / "out", val_fraction=0.25)
+    (tmp_path / "out" / "stale.record").write_bytes(b"")
+    prepare_dataset(root, tmp_path / "out", val_fraction=0.25)
+    assert not (tmp_path / "out" / "stale.record").exists() and not (tmp_path / "out.partial").exists()

@@ -22,7 +22,7 @@ pytest.importorskip("object_detection", reason="the Object Detection API (pip in
 pytestmark = pytest.mark.slow
 
 ZOO_NAME = "ssd_mobilenet_v2_320x320_coco17_tpu-8"
-TINY = ["--model", "ssd_mobilenet_v2_320", "--batch-size", "2", "--checkpoint-every", "2"]
+TINY = ["--model", "ssd_mobilenet_v2_320", "--batch-size", "2", "--checkpoint-every", "2", "--pretrained", "none"]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,9 @@ def test_all_in_one_writes_a_playable_model(trained, capsys):
     assert list((work / "training" / "train").glob("events.out.tfevents.*"))
 
     metrics = json.loads((model / "eval" / "metrics.json").read_text())
-    assert set(metrics) >= {"mAP", "mAP@0.5", "per_class_AP", "images"} and metrics["images"] == 2
+    assert set(metrics) >= {"mAP", "mAP@0.5", "per_class_AP", "images", "mistakes"} and metrics["images"] == 2
+    assert metrics["model"] == str(model / "model_int8.tflite")  # the deployed file is what eval measures
+    assert sum(sum(row.values()) for row in metrics["mistakes"]["confusion"].values()) == 2  # one object each
     assert set(metrics["per_class_AP"]) == {"red", "blue"}
     for picture in ("contact_sheet.png", "loss_curve.png"):
         assert Image.open(model / "eval" / picture).size[0] > 300
@@ -57,11 +59,12 @@ def test_all_in_one_writes_a_playable_model(trained, capsys):
 
     assert load_labels(model / "label_map.pbtxt") == {1: "blue", 2: "red"}
     image = np.asarray(Image.open(next((work.parent / "data" / "images").glob("*.jpg"))))
-    for path in (model / "model.tflite", model / "model_int8.tflite", model):
+    assert not (model / "saved_model").exists()  # the model folder holds what livedroid run plays
+    for path in (model / "model.tflite", model / "model_int8.tflite", work / "export"):
         detector = load_detector(path)
         (found,) = detector.detect([image])
         assert set(found.labels) <= {"blue", "red"}
-    assert load_detector(model, batch=2).max_batch == 2  # the SavedModel takes a batch of frames
+    assert load_detector(work / "export", batch=2).max_batch == 2  # the SavedModel takes a batch of frames
 
 
 def test_fine_tune_from_a_served_zoo_archive_then_resume(trained, http_folder, tmp_path, monkeypatch, capsys):
@@ -78,7 +81,7 @@ def test_fine_tune_from_a_served_zoo_archive_then_resume(trained, http_folder, t
     monkeypatch.setitem(zoo.ZOO_MODELS, ZOO_NAME, zoo.ZooModel(ZOO_NAME, "ssd_mobilenet_v2_320", hashlib.sha256(archive.read_bytes()).hexdigest()))
 
     run = tmp_path / "run"
-    start = ["fit", "--data", str(work / "dataset"), "--out", str(run), "--pretrained", ZOO_NAME, "--steps", "1", *TINY[2:]]
+    start = ["fit", "--data", str(work / "dataset"), "--out", str(run), "--steps", "1", *TINY[2:-2], "--pretrained", ZOO_NAME]
     assert main(start + ["--model", "ssd_mobilenet_v2_fpnlite_320"]) == 2  # not the checkpoint's architecture
     assert "does not fit this model's architecture" in capsys.readouterr().err
     assert not run.exists()  # a failed start leaves no run to resume

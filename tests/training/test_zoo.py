@@ -74,3 +74,7 @@ def test_checkpoint_folder_resolves_to_newest_prefix(tmp_path, layout):
 def test_unknown_name_lists_the_zoo_models():
     with pytest.raises(UserError, match="ssd_mobilenet_v2_fpnlite_320x320_coco17_tpu-8"):
         zoo.resolve_pretrained("ssd_mobilenet_v3")
+
+
+def test_none_means_random_weights():
+    assert zoo.resolve_pretrained("none") is None

@@ -4,6 +4,7 @@ them and write TFRecords, ``label_map.pbtxt`` and ``dataset.json`` (what later s
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ DATASET_FILE = "dataset.json"
 LABEL_MAP_FILE = "label_map.pbtxt"
 PROBLEMS_FILE = "problems.txt"
 PROBLEMS_SHOWN_PER_KIND = 8
+MIN_IMAGES_PER_CLASS = 2  # one to train on, one to measure on
 
 
 @dataclass
@@ -91,8 +93,12 @@ def prepare_dataset(
         _print_problems(problems)
         raise UserError(f"{source}: no usable images left after validation (see the problems above)")
     train, val = stratified_split(checked, val_fraction, seed)
+    check_split(label_map, train, val, source)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # Written aside and moved in place when complete: an interrupted run leaves no half dataset.
+    final_dir, out_dir = out_dir, out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
     class_ids = {name: i for i, name in label_map.items()}
     (out_dir / LABEL_MAP_FILE).write_text(format_label_map(label_map), encoding="utf-8")
     summary = {"source": str(source), "val_fraction": val_fraction, "seed": seed}
@@ -106,11 +112,42 @@ def prepare_dataset(
         }
     (out_dir / DATASET_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     (out_dir / PROBLEMS_FILE).write_text("".join(f"{p}\n" for p in problems), encoding="utf-8")
+    shutil.rmtree(final_dir, ignore_errors=True)
+    out_dir.replace(final_dir)
 
-    _print_problems(problems, out_dir / PROBLEMS_FILE)
-    prepared = PreparedDataset.load(out_dir)
+    _print_problems(problems, final_dir / PROBLEMS_FILE)
+    prepared = PreparedDataset.load(final_dir)
     print_counts(prepared, len(annotated))
     return prepared
+
+
+def check_split(label_map: dict[int, str], train: list, val: list, source: Path) -> None:
+    """One clear line for a dataset a detector cannot be trained and measured on: a label-map
+    class without any box, a class too rare to split, or a class missing from either side."""
+    def boxes(images: list) -> Counter:
+        return Counter(box.label for image in images for box in image.boxes)
+
+    in_train, in_val = boxes(train), boxes(val)
+    images_of = Counter(label for image in train + val for label in {box.label for box in image.boxes})
+    absent = [name for name in label_map.values() if not images_of[name]]
+    if absent:
+        raise UserError(
+            f"{source}: the label map names {', '.join(absent)} but no image has a box of "
+            f"{'it' if len(absent) == 1 else 'them'}: annotate some, or remove {'it' if len(absent) == 1 else 'them'} from the label map"
+        )
+    too_few = [f"{name} ({images_of[name]})" for name in label_map.values() if images_of[name] < MIN_IMAGES_PER_CLASS]
+    if too_few:
+        raise UserError(
+            f"{source}: too few images to train and validate: {', '.join(too_few)}; each class needs at "
+            f"least {MIN_IMAGES_PER_CLASS} images (a few dozen for a useful detector)"
+        )
+    if val:
+        unseen = [name for name in label_map.values() if not in_val[name] or not in_train[name]]
+        if unseen:
+            raise UserError(
+                f"{source}: class {', '.join(unseen)} has no image on one side of the train/validation split "
+                "(its images all carry rarer classes too); annotate more images of it, or raise --val-fraction"
+            )
 
 
 def read_annotations(source: Path, images_dir: Path | None, problems: list[Problem]) -> list[AnnotatedImage]:
@@ -147,9 +184,6 @@ def print_counts(prepared: PreparedDataset, images_read: int) -> None:
     for name in names:
         print(f"{name:<{width}}  {prepared.counts['train'][name]:>7}  {prepared.counts['val'][name]:>7}")
     print(f"{'images':<{width}}  {prepared.images['train']:>7}  {prepared.images['val']:>7}")
-    for name in names:
-        if prepared.counts["train"][name] == 0:
-            print(f"warning: class '{name}' has no training boxes; the model cannot learn it")
 
 
 def _print_problems(problems: list[Problem], saved_to: Path | None = None) -> None:
