@@ -30,7 +30,8 @@ step by step:
 then:  livedroid run --model models/NAME VIDEO
 
 DATA_DIR is a labelImg folder (Pascal VOC XML beside the images or in annotations/), a VOC or
-Oxford-IIIT-Pets layout, a COCO .json, or Object Detection API .record files. A label_map.pbtxt in
+Oxford-IIIT-Pets layout, a COCO .json, a tutorial-style labels .csv (filename,width,height,class,
+xmin,ymin,xmax,ymax), or Object Detection API .record files. A label_map.pbtxt in
 DATA_DIR fixes the class names and ids. Run 'livedroid train STEP --help' for a step's options.
 """
 
@@ -79,7 +80,7 @@ def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--match-label-names", action="store_true", help="map annotation names that differ from the label map's only in case and punctuation (bb8 → BB-8)")
     group.add_argument("--val-fraction", type=float, default=0.2, help="share of each class's images kept for validation (default 0.2)")
     group.add_argument("--seed", type=int, default=0, help="seed of the train/validation split (default 0)")
-    group.add_argument("--images", type=Path, help="image folder of a COCO .json (default: images/ beside it, else its folder)")
+    group.add_argument("--images", type=Path, help="image folder of a COCO .json or labels .csv (default: images/ beside it or beside its folder, else its folder)")
 
 
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:
@@ -144,6 +145,8 @@ def _step_parser(step: str) -> argparse.ArgumentParser:
         parser.add_argument("--run", type=Path, required=True, help="training folder written by 'fit'")
         parser.add_argument("--out", type=Path, help="where to save the results (default RUN/eval)")
         parser.add_argument("--model", type=Path, help="an exported .tflite file or SavedModel to evaluate, run as 'livedroid run' runs it (default: the newest checkpoint)")
+        parser.add_argument("--data", type=Path, help="evaluate on these annotated photos instead of the validation split, e.g. a held-out test set (any format 'prepare' reads; names matched to the model's labels)")
+        parser.add_argument("--images", type=Path, help="image folder of a --data .json or .csv")
         parser.add_argument("-t", "--threshold", type=float, default=0.5, help="the deployment threshold, as 'livedroid run -t': confusions, duplicates and the contact sheet count boxes from this score (default 0.5)")
         parser.set_defaults(handler=_run_eval)
     else:
@@ -227,7 +230,7 @@ def _some_images(dataset, count: int = 3) -> list:
 def _run_eval(args: argparse.Namespace) -> None:
     from livedroid.training.evaluate import evaluate
 
-    evaluate(args.run, args.out, model=args.model, min_score=args.threshold)
+    evaluate(args.run, args.out, model=args.model, min_score=args.threshold, data=args.data, images_dir=args.images)
 
 
 def _run_export(args: argparse.Namespace) -> None:
@@ -239,10 +242,14 @@ def _run_export(args: argparse.Namespace) -> None:
 def _run_all(args: argparse.Namespace) -> None:
     """prepare → fit → export (into the work folder) → the int8 file and label map copied into
     ``--out`` → eval of that very file, as ``livedroid run`` will play it."""
+    import json
     import shutil
     import time
 
+    from livedroid.training.dataset.prepare import PreparedDataset
     from livedroid.training.export import TFLITE_FILES
+    from livedroid.training.model_card import write_model_card
+    from livedroid.training.pipeline import load_pipeline
 
     began = time.monotonic()
     work = args.work_dir or Path("runs") / args.out.name
@@ -258,11 +265,19 @@ def _run_all(args: argparse.Namespace) -> None:
         ("prepare", lambda: _run_prepare(argparse.Namespace(**{**vars(args), "out": work / "dataset"}))),
         ("fit", lambda: _run_fit(argparse.Namespace(**{**vars(args), "data": work / "dataset", "out": work / "training"}))),
         ("export", lambda: (_run_export(argparse.Namespace(**{**vars(args), "run": work / "training", "out": export_dir})), copy_model())),
-        ("eval", lambda: _run_eval(argparse.Namespace(run=work / "training", out=args.out / "eval", model=deployed, threshold=0.5))),
+        ("eval", lambda: _run_eval(argparse.Namespace(run=work / "training", out=args.out / "eval", model=deployed, threshold=0.5, data=None, images=None))),
     ]
     for number, (name, run) in enumerate(steps, start=1):
         print(f"\n== {number}/{len(steps)} {name} ==")
         run()
     minutes = (time.monotonic() - began) / 60
-    print(f"\ndone in {minutes:.1f} min: {deployed} (SavedModel and checkpoints in {work})")
+    card = write_model_card(
+        args.out,
+        PreparedDataset.load(work / "dataset"),
+        load_pipeline(work / "training"),
+        json.loads((args.out / "eval" / "metrics.json").read_text(encoding="utf-8")),
+        deployed,
+        minutes,
+    )
+    print(f"\ndone in {minutes:.1f} min: {deployed}, {card} (SavedModel and checkpoints in {work})")
     print(f"play it: livedroid run VIDEO --model {args.out}")

@@ -18,6 +18,7 @@ from livedroid.errors import UserError
 from livedroid.labels import load_labels
 from livedroid.training.checkpoint_detector import CheckpointDetector
 from livedroid.training.coco_metrics import coco_metrics
+from livedroid.training.dataset.annotations import AnnotatedImage
 from livedroid.training.dataset.tfrecords import read_records
 from livedroid.training.fit import LOSS_TABLE, TRAIN_LOG_DIR
 from livedroid.training.mistakes import format_report, mistake_report
@@ -36,21 +37,23 @@ class EvalResult:
     loss_curve: Path | None
 
 
-def evaluate(model_dir: Path, out_dir: Path | None = None, *, model: Path | None = None, min_score: float = 0.5) -> EvalResult:
-    """Evaluate on the pipeline's eval input (the validation split ``prepare`` wrote): the newest
-    checkpoint, or ``model`` (an exported .tflite or SavedModel, run by livedroid's own backends,
-    exactly as ``livedroid run`` will)."""
+def evaluate(
+    model_dir: Path,
+    out_dir: Path | None = None,
+    *,
+    model: Path | None = None,
+    min_score: float = 0.5,
+    data: Path | None = None,
+    images_dir: Path | None = None,
+) -> EvalResult:
+    """Evaluate the newest checkpoint of ``model_dir``, or ``model`` (an exported .tflite or
+    SavedModel, run by livedroid's own backends exactly as ``livedroid run`` will), on the
+    validation split ``prepare`` wrote, or on the annotated photos ``data`` (a held-out test set)."""
     model_dir = Path(model_dir)
     out_dir = Path(out_dir or model_dir / EVAL_DIR)
-    config = load_pipeline(model_dir)
-    reader = config.eval_input_reader[0]
-    records = sorted(Path(p) for pattern in reader.tf_record_input_reader.input_path for p in glob.glob(pattern))
-    if not records:
-        raise UserError(f"no validation records match {list(reader.tf_record_input_reader.input_path)}")
+    reader = load_pipeline(model_dir).eval_input_reader[0]
     labels = load_labels(reader.label_map_path)
-    samples = read_records(records)
-    if not samples:
-        raise UserError(f"the validation split is empty ({records[0].parent}): prepare with --val-fraction above 0")
+    samples = _annotated_set(data, images_dir, labels) if data else _validation_split(reader)
 
     if model is None:
         detector, evaluated = CheckpointDetector(model_dir, labels), None
@@ -63,7 +66,11 @@ def evaluate(model_dir: Path, out_dir: Path | None = None, *, model: Path | None
     detections = [detector.detect([image])[0] for image in tqdm(images, desc="evaluating", unit="img")]
     truth = [s.boxes for s in samples]
     report, per_image = mistake_report(truth, detections, list(labels.values()), min_score)
-    metrics = coco_metrics(truth, detections, labels) | {"model": evaluated, "mistakes": report.as_dict()}
+    metrics = coco_metrics(truth, detections, labels) | {
+        "model": evaluated,
+        "evaluated_on": str(data) if data else "validation",
+        "mistakes": report.as_dict(),
+    }
 
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
@@ -85,8 +92,35 @@ def evaluate(model_dir: Path, out_dir: Path | None = None, *, model: Path | None
     return EvalResult(metrics, metrics_path, sheet, curve)
 
 
+def _validation_split(reader) -> list:
+    records = sorted(Path(p) for pattern in reader.tf_record_input_reader.input_path for p in glob.glob(pattern))
+    if not records:
+        raise UserError(f"no validation records match {list(reader.tf_record_input_reader.input_path)}")
+    samples = read_records(records)
+    if not samples:
+        raise UserError(f"the validation split is empty ({records[0].parent}): prepare with --val-fraction above 0")
+    return samples
+
+
+def _annotated_set(data: Path, images_dir: Path | None, labels: dict[int, str]) -> list[AnnotatedImage]:
+    """Photos read and checked as ``prepare`` does, their class names matched to the model's."""
+    from livedroid.training.dataset.class_names import apply_label_map
+    from livedroid.training.dataset.prepare import read_annotations
+    from livedroid.training.dataset.validate import validate_images
+
+    problems: list = []
+    annotated = read_annotations(Path(data), images_dir, problems)
+    apply_label_map(annotated, labels, {}, True, problems)
+    checked = validate_images(annotated, problems)
+    if not checked:
+        raise UserError(f"{data}: no usable annotated images")
+    if problems:
+        print(f"{len(problems)} problems in {data} (left out): " + "; ".join(f"{p.where}: {p.what}" for p in problems[:3]))
+    return [AnnotatedImage(c.source, c.filename, c.boxes, image_bytes=c.encoded) for c in checked]
+
+
 def print_metrics(metrics: dict) -> None:
-    print(f"\n{metrics['model']} on {metrics['images']} validation images:")
+    print(f"\n{metrics['model']} on {metrics['images']} {metrics['evaluated_on']} images:")
     print(f"  mAP (IoU 0.50:0.95) {metrics['mAP']:.3f}   mAP@0.5 {metrics['mAP@0.5']:.3f}   mAP@0.75 {metrics['mAP@0.75']:.3f}")
     width = max(len(name) for name in metrics["per_class_AP"])
     for name, ap in metrics["per_class_AP"].items():

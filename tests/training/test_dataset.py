@@ -11,7 +11,7 @@ from PIL import Image
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
 from tests.training.conftest import make_voc_dataset, voc_xml
-from livedroid.training.dataset import tfrecords
+from livedroid.training.dataset import tfrecords, voc
 from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
 from livedroid.training.dataset.class_names import apply_label_map, parse_aliases
 from livedroid.training.dataset.prepare import PreparedDataset, check_split, prepare_dataset
@@ -279,3 +279,14 @@ def test_a_rerun_replaces_the_dataset_whole(tmp_path):
     (tmp_path / "out" / "stale.record").write_bytes(b"")
     prepare_dataset(root, tmp_path / "out", val_fraction=0.25)
     assert not (tmp_path / "out" / "stale.record").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_tutorial_labels_csv_is_read_with_images_beside_its_folder(tmp_path):
+    root = make_voc_dataset(tmp_path / "data", count=4)
+    rows = ["filename,width,height,class,xmin,ymin,xmax,ymax"]
+    for annotated in voc.read_voc_folder(root, []):
+        rows += [f"{annotated.filename},96,72,{b.label},{b.xmin},{b.ymin},{b.xmax},{b.ymax}" for b in annotated.boxes]
+    (root / "csv").mkdir()
+    (root / "csv" / "train_labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    prepared = prepare_dataset(root / "csv" / "train_labels.csv", tmp_path / "out", val_fraction=0.5)
+    assert prepared.label_map == {1: "blue", 2: "red"} and sum(prepared.images.values()) == 4

@@ -47,6 +47,8 @@ def test_all_in_one_writes_a_playable_model(trained, capsys):
     assert metrics["model"] == str(model / "model_int8.tflite")  # the deployed file is what eval measures
     assert sum(sum(row.values()) for row in metrics["mistakes"]["confusion"].values()) == 2  # one object each
     assert set(metrics["per_class_AP"]) == {"red", "blue"}
+    card = (model / "MODEL_CARD.md").read_text()
+    assert "validation photos" in card and "| annotated \\ found as |" in card and "livedroid train" in card
     for picture in ("contact_sheet.png", "loss_curve.png"):
         assert Image.open(model / "eval" / picture).size[0] > 300
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
-from livedroid.training.dataset import coco, tfrecords, voc
+from livedroid.training.dataset import coco, csv_labels, tfrecords, voc
 from livedroid.training.dataset.annotations import AnnotatedImage, Problem
 from livedroid.training.dataset.class_names import apply_label_map
 from livedroid.training.dataset.split import stratified_split
@@ -155,9 +155,11 @@ def read_annotations(source: Path, images_dir: Path | None, problems: list[Probl
     if source.is_file():
         if coco.is_coco_json(source):
             return coco.read_coco(source, images_dir, problems)
+        if csv_labels.is_labels_csv(source):
+            return csv_labels.read_labels_csv(source, images_dir, problems)
         if tfrecords.find_record_files(source):
             return tfrecords.read_records([source])
-        raise UserError(f"{source}: not a COCO .json or a .record file; pass the dataset folder instead")
+        raise UserError(f"{source}: not a COCO .json, a labels .csv or a .record file; pass the dataset folder instead")
     coco_files = [p for p in sorted(source.rglob("*.json")) if coco.is_coco_json(p)]
     if len(coco_files) > 1:
         listing = ", ".join(str(p) for p in coco_files)
