@@ -36,7 +36,7 @@ class Shape:
         if self.kind == "line" and len(self.points) != 2:
             raise UserError(f"{where}: a line needs exactly 2 points (x1,y1,x2,y2), got {len(self.points)}")
         if self.kind == "line" and self.points[0] == self.points[1]:
-            raise UserError(f"{where}: the line has zero length (both ends at {self.points[0]})")
+            raise UserError(f"{where}: the line has zero length (both ends at {_format(self.points[0])})")
         if any(v < 0 for point in self.points for v in point):
             raise UserError(f"{where}: negative coordinate; use pixels or 0–1 fractions of the frame")
         return self

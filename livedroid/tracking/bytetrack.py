@@ -85,13 +85,14 @@ class ByteTracker(Stage):
         gap = 1 if self._frame is None else frame.index - self._frame
         self._frame = frame.index
         self._kalman.predict(gap)
+        self._keep(frame.index - self._last_seen <= self.lost_frames)
         detections = detections.filter(detections.scores >= self.low_threshold)
         rows = self._associate(detections)
         matched = rows >= 0
         self._refresh(rows[matched], detections.filter(matched), frame.index)
         track_ids = np.zeros(len(detections), int)
         track_ids[matched] = self._public_ids[rows[matched]]
-        self._forget(frame.index)
+        self._keep(self._matched | (self._hits >= self.min_hits))  # new tracks must be seen again at once
         self._start(detections.filter(~matched & (detections.scores >= self.threshold)), frame.index)
         tracked = track_ids > 0
         output = detections.filter(tracked)
@@ -138,9 +139,7 @@ class ByteTracker(Stage):
                 self.tracks_started += 1
                 self._public_ids[row] = self.tracks_started
 
-    def _forget(self, index: int) -> None:
-        """Drop new tracks that missed a frame and confirmed ones lost longer than ``lost_frames``."""
-        keep = self._matched | ((self._hits >= self.min_hits) & (index - self._last_seen <= self.lost_frames))
+    def _keep(self, keep: np.ndarray) -> None:
         if keep.all():
             return
         self._kalman.keep(keep)
