@@ -135,8 +135,8 @@ def anchors(xyxy: np.ndarray) -> np.ndarray:
 def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """(N,) whether each point lies inside the polygon (even-odd rule), vectorized over both."""
     x, y = points[:, :1], points[:, 1:2]
-    x1, y1 = polygon[:, 0], polygon[:, 1]
-    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
+    closed = np.concatenate([polygon, polygon[:1]])
+    x1, y1, x2, y2 = closed[:-1, 0], closed[:-1, 1], closed[1:, 0], closed[1:, 1]
     spans = (y1 > y) != (y2 > y)
     with np.errstate(divide="ignore", invalid="ignore"):
         crossing_x = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
