@@ -18,18 +18,21 @@ def class_colour(class_id: int) -> tuple[int, int, int]:
 
 
 class BoxAnnotator:
-    """Draws boxes in place on an RGB uint8 image; line and text scale with the image size."""
+    """Draws boxes in place on an RGB uint8 image; line and text scale with the image size.
+
+    Tagged "label score", or "label #track score" once tracked."""
 
     def annotate(self, scene: np.ndarray, detections: Detections) -> np.ndarray:
         height, width = scene.shape[:2]
         thickness = max(1, round(min(width, height) / 240))
         font_scale = max(0.4, min(width, height) / 900)
-        for (x1, y1, x2, y2), score, class_id, label in zip(
-            detections.xyxy.astype(int), detections.scores, detections.class_ids, detections.labels
+        tracks = detections.tracker_id if detections.tracker_id is not None else [None] * len(detections)
+        for (x1, y1, x2, y2), score, class_id, label, track in zip(
+            detections.xyxy.astype(int), detections.scores, detections.class_ids, detections.labels, tracks
         ):
             colour = class_colour(class_id)
             cv2.rectangle(scene, (x1, y1), (x2, y2), colour, thickness)
-            text = f"{label} {score:.2f}"
+            text = f"{label} {score:.2f}" if track is None else f"{label} #{track} {score:.2f}"
             (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
             top = y1 - text_h - baseline - 2 if y1 - text_h - baseline - 2 >= 0 else y1
             cv2.rectangle(scene, (x1, top), (x1 + text_w + 4, top + text_h + baseline + 2), colour, cv2.FILLED)

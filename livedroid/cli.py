@@ -21,6 +21,8 @@ examples:
   livedroid run 0 --show                       webcam 0 in a window (q quits)
   livedroid run rtsp://user:pass@cam/stream --output cam.mp4 --jsonl cam.jsonl
   livedroid run photos/ -o annotated/          a folder of images
+  livedroid run door.mp4 --line gate=0,0.6,1,0.6 --zone desk=0.1,0.1,0.5,0.1,0.5,0.5:person --events ev.jsonl
+                                               track, count crossings and desk visits, log each event
 """
 
 # Commands served by the training package, which needs TensorFlow (pip install 'livedroid[train]').
@@ -104,12 +106,29 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     out.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--max-frames", type=int, metavar="N", help="stop after reading N frames (a trial run, or a bounded recording)")
+    _add_tracking_options(run)
     live = run.add_argument_group("streams")
     live.add_argument("--connect-timeout", type=float, default=10.0, metavar="S", help="seconds to keep trying to open a stream at start (default 10)")
     live.add_argument("--reconnect-timeout", type=float, default=60.0, metavar="S", help="seconds to keep reconnecting after a stream drops (default 60)")
     live.add_argument("--read-timeout", type=float, default=10.0, metavar="S", help="seconds without data before a stream counts as lost (default 10)")
     run.set_defaults(handler=command_run)
     return run
+
+
+def _add_tracking_options(run: argparse.ArgumentParser) -> None:
+    tracking = run.add_argument_group(
+        "tracking, zones and events",
+        "Coordinates are pixels, or fractions of the frame when all lie within 0-1. A track's position is "
+        "the bottom centre of its box. A line counts 'in' when crossed from its left to its right, looking "
+        "from its first point to its second (drawn left to right: moving down is 'in').",
+    )
+    tracking.add_argument("--track", action="store_true", help="persistent ids (ByteTrack): 'person #3' on the video, \"track_id\" in --jsonl; only tracked objects are kept")
+    tracking.add_argument("--track-buffer", type=int, default=30, metavar="FRAMES", help="frames a lost track is kept for its return (default 30)")
+    tracking.add_argument("--zone", action="append", default=[], metavar="NAME=X,Y,X,Y,X,Y[:CLASS,..]", help="a polygon zone counting enters and exits (repeatable; implies --track)")
+    tracking.add_argument("--line", action="append", default=[], metavar="NAME=X1,Y1,X2,Y2[:CLASS,..]", help="a line counting crossings in and out (repeatable; implies --track)")
+    tracking.add_argument("--analytics", metavar="FILE", help="zones and lines from a YAML or JSON file (see README)")
+    tracking.add_argument("--events", metavar="FILE", help="enter, exit and crossing events as JSON Lines, each written as it happens")
+    tracking.add_argument("--snapshots", metavar="DIR", help="the best crop of each track as DIR/track-0001-LABEL.jpg (implies --track)")
 
 
 def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -166,6 +185,7 @@ def command_run(args: argparse.Namespace) -> int:
     from livedroid.pipeline import Pipeline, Selection
     from livedroid.sources import ImageSource, open_source
 
+    shapes = _shapes(args)  # bad zones and lines fail before anything loads
     model_path = resolve_model(args.model)
     workers, threads = plan_parallelism(args.backend or backend_for(model_path), args.workers, args.threads)
     detectors = [
@@ -173,7 +193,12 @@ def command_run(args: argparse.Namespace) -> int:
         for _ in range(workers)
     ]
     detector = detectors[0]
-    selection = Selection(args.threshold, _class_names(args.classes, detector.labels), args.max_detections)
+    tracking = bool(args.track or shapes or args.snapshots)
+    for shape in shapes:
+        shape.check_classes(set(detector.labels.values()))
+    # The tracker sees unconfident detections too: they keep an occluded object's track alive.
+    min_score = min(args.threshold, LOW_SCORE) if tracking else args.threshold
+    selection = Selection(min_score, _class_names(args.classes, detector.labels), args.max_detections)
     source = open_source(
         args.source,
         connect_timeout=args.connect_timeout,
@@ -181,6 +206,7 @@ def command_run(args: argparse.Namespace) -> int:
         reconnect_timeout=args.reconnect_timeout,
     )
     with source:
+        stages = make_stages(args, source, shapes) if tracking else []
         sinks = make_sinks(args, source, is_images=isinstance(source, ImageSource))
         log.info("model %s (%s: %s, batch %d, %d inference worker%s)", model_path, detector.backend,
                  detector.runtime, min(args.batch, detector.max_batch), len(detectors), "s" * (len(detectors) > 1))
@@ -190,6 +216,7 @@ def command_run(args: argparse.Namespace) -> int:
             detectors,
             sinks,
             selection,
+            stages,
             batch=args.batch,
             progress=not args.no_progress,
             max_frames=args.max_frames,
@@ -197,6 +224,9 @@ def command_run(args: argparse.Namespace) -> int:
         with _stop_on_signals(pipeline):
             summary = pipeline.run()
     print(f"livedroid: {summary.line()}", file=sys.stderr)
+    for stage in stages:
+        for line in stage.summary():
+            print(f"livedroid: {line}", file=sys.stderr)
     for sink in sinks:
         if sink.path:
             print(f"livedroid: wrote {sink.path}", file=sys.stderr)
@@ -216,6 +246,42 @@ def _class_names(option: str | None, labels: dict[int, str]) -> set[str] | None:
             f"({', '.join(known[:12])}{' …' if len(known) > 12 else ''})"
         )
     return wanted
+
+
+#: The least score the tracker is shown (ByteTrack's low threshold).
+LOW_SCORE = 0.1
+
+
+def _shapes(args: argparse.Namespace) -> list:
+    """The zones and lines of --zone, --line and --analytics, checked."""
+    from livedroid.analytics import check_unique, load_shapes, parse_shape
+
+    shapes = [parse_shape("zone", text) for text in args.zone] + [parse_shape("line", text) for text in args.line]
+    if args.analytics:
+        shapes += load_shapes(args.analytics)
+    if args.events and not shapes:
+        raise UserError("--events records zone and line events: add --zone, --line or --analytics")
+    return check_unique(shapes)
+
+
+def make_stages(args: argparse.Namespace, source, shapes: list) -> list:
+    """Tracker, then zones and lines, then snapshots; shapes are placed on the source's frame
+    size now when it is known, so coordinates outside it fail before any frame is read."""
+    from livedroid.analytics import Snapshots, ZoneAnalytics
+    from livedroid.sinks import JsonLinesFile
+    from livedroid.tracking import ByteTracker
+
+    stages = [ByteTracker(args.threshold, LOW_SCORE, lost_frames=args.track_buffer)]
+    if shapes:
+        analytics = ZoneAnalytics(shapes, lost_frames=args.track_buffer)
+        if source.size:
+            analytics.place(*source.size)
+        if args.events:
+            analytics.log = JsonLinesFile(args.events, overwrite=args.overwrite, inputs=(args.source,))
+        stages.append(analytics)
+    if args.snapshots:
+        stages.append(Snapshots(args.snapshots, lost_frames=args.track_buffer, overwrite=args.overwrite))
+    return stages
 
 
 def make_sinks(args: argparse.Namespace, source, is_images: bool) -> list:

@@ -7,20 +7,23 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-def box_iou(box: np.ndarray | list[float], boxes: np.ndarray | list[list[float]]) -> np.ndarray:
-    """Intersection over union of one box with each of ``boxes``.
+def box_iou_matrix(a: np.ndarray | list[list[float]], b: np.ndarray | list[list[float]]) -> np.ndarray:
+    """Intersection over union of every box of ``a`` (N, 4) with every box of ``b`` (M, 4): (N, M).
 
     Any corner layout works — (x1, y1, x2, y2) or the Object Detection API's (ymin, xmin, ymax,
     xmax) — as long as both sides use the same one.
     """
-    box = np.asarray(box, np.float64).reshape(4)
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    low = np.maximum(box[:2], boxes[:, :2])
-    high = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(high - low, 0, None), axis=1)
-    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)  # noqa: E731
-    union = area(box) + area(boxes) - inter
+    a = np.asarray(a, np.float64).reshape(-1, 1, 4)
+    b = np.asarray(b, np.float64).reshape(1, -1, 4)
+    inter = np.prod(np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0, None), axis=-1)
+    area = lambda boxes: np.prod(np.clip(boxes[..., 2:] - boxes[..., :2], 0, None), axis=-1)  # noqa: E731
+    union = area(a) + area(b) - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def box_iou(box: np.ndarray | list[float], boxes: np.ndarray | list[list[float]]) -> np.ndarray:
+    """Intersection over union of one box with each of ``boxes`` (any corner layout, see above)."""
+    return box_iou_matrix(np.asarray(box).reshape(1, 4), boxes)[0]
 
 
 @dataclass
@@ -29,13 +32,14 @@ class Detections:
 
     ``xyxy`` holds pixel corners (x1, y1, x2, y2), float32 (N, 4), clipped to the image;
     ``class_ids`` are label-map ids (1-based, as in the Object Detection API's label_map.pbtxt);
-    ``labels`` are their names.
+    ``labels`` are their names; ``tracker_id`` (int, (N,)) is set by the tracker, else None.
     """
 
     xyxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
     labels: list[str] = field(default_factory=list)
+    tracker_id: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -69,6 +73,7 @@ class Detections:
             self.scores[mask],
             self.class_ids[mask],
             [label for label, keep in zip(self.labels, mask) if keep],
+            None if self.tracker_id is None else self.tracker_id[mask],
         )
 
     def select(
@@ -93,9 +98,10 @@ class Detections:
         return kept
 
     def to_records(self, width: int, height: int) -> list[dict]:
-        """JSON-ready dicts: pixel and normalized (x1, y1, x2, y2) boxes, class id, label, score."""
+        """JSON-ready dicts: pixel and normalized (x1, y1, x2, y2) boxes, class id, label, score,
+        and ``track_id`` once tracked."""
         scale = np.array([width, height, width, height], np.float32)
-        return [
+        records = [
             {
                 "class_id": int(class_id),
                 "label": label,
@@ -105,3 +111,7 @@ class Detections:
             }
             for box, score, class_id, label in zip(self.xyxy, self.scores, self.class_ids, self.labels)
         ]
+        if self.tracker_id is not None:
+            for record, track in zip(records, self.tracker_id):
+                record["track_id"] = int(track)
+        return records

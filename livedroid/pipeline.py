@@ -1,7 +1,9 @@
 """The real-time pipeline: three stages on their own threads, connected by bounded buffers.
 
     reader thread          inference thread(s)            writer thread
-    source → frames ──▶ FrameBuffer ──▶ detector(s) ──▶ queue ──▶ reorder → annotate → sinks
+    source → frames ──▶ FrameBuffer ──▶ detector(s) ──▶ queue ──▶ reorder → stages → annotate → sinks
+
+Stages (tracking, zones, snapshots) run on the writer thread, in frame order.
 
 Files apply back-pressure (every frame processed); live sources keep only the newest frames.
 With several detectors (one interpreter each: interpreters are not thread-safe), batches are
@@ -31,6 +33,7 @@ from livedroid.frames import Frame
 from livedroid.sinks.base import Sink
 from livedroid.sources.base import Source
 from livedroid.sources.reader import FrameBuffer, FrameReader
+from livedroid.stages import Stage
 from livedroid.stats import RunSummary, StageTimer
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,8 @@ class Pipeline:
     detector: Detector | Sequence[Detector]
     sinks: list[Sink]
     selection: Selection = field(default_factory=Selection)
+    #: Steps after selection, in order: e.g. a tracker, then zones (see livedroid/stages.py).
+    stages: list[Stage] = field(default_factory=list)
     batch: int = 1
     #: How long inference waits for a batch to fill once its first frame is there.
     batch_wait: float = 0.005
@@ -136,6 +141,8 @@ class Pipeline:
             self._reader.join(timeout=5)
             bar.close()
             failure = (self._errors or [self._reader.error])[0]
+            for stage in self.stages:  # before the sinks: closing a stage may still write records
+                stage.close(complete=failure is None)
             for sink in self.sinks:
                 sink.close(complete=failure is None)
         if failure is not None:
@@ -190,7 +197,11 @@ class Pipeline:
     def _write(self, frame: Frame, detections: Detections, needs_scene: bool, bar: tqdm) -> None:
         try:
             with self._writing:
+                for stage in self.stages:
+                    detections = stage.update(detections, frame)
                 scene = self._annotator.annotate(frame.image, detections) if needs_scene else None
+                for stage in self.stages if needs_scene else ():
+                    stage.draw(scene)
                 for sink in self.sinks:
                     sink.write(frame, detections, scene)
         except Exception as error:  # noqa: BLE001 - re-raised on the main thread

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -55,8 +56,10 @@ def write_clip(
     side: int = 32,
     audio_first: bool = False,
     format: str | None = None,
+    draw: Callable[[int], np.ndarray] | None = None,
 ) -> Path:
-    """A real clip: a red square moving over gray, H.264 by default, with a 440 Hz audio track."""
+    """A real clip: a red square moving over gray (or ``draw(index)``'s pictures), H.264 by default,
+    with a 440 Hz audio track."""
     width, height = size
     with av.open(str(path), "w", format=format) as container:
         sound = None
@@ -70,7 +73,8 @@ def write_clip(
         if sound is not None:
             sound.layout = "stereo"
         for index in range(frames):
-            picture = av.VideoFrame.from_ndarray(draw_square_frame(index, width, height, side), format="rgb24")
+            image = draw(index) if draw else draw_square_frame(index, width, height, side)
+            picture = av.VideoFrame.from_ndarray(image, format="rgb24")
             picture.pts = index
             picture.time_base = Fraction(1, fps)
             for packet in video.encode(picture):

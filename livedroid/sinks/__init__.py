@@ -2,8 +2,8 @@
 
 from livedroid.sinks.base import PartialFile, Sink
 from livedroid.sinks.images import ImageFolderSink
-from livedroid.sinks.jsonl import JsonLinesSink
+from livedroid.sinks.jsonl import JsonLinesFile, JsonLinesSink
 from livedroid.sinks.video import VideoSink
 from livedroid.sinks.window import WindowSink
 
-__all__ = ["ImageFolderSink", "JsonLinesSink", "PartialFile", "Sink", "VideoSink", "WindowSink"]
+__all__ = ["ImageFolderSink", "JsonLinesFile", "JsonLinesSink", "PartialFile", "Sink", "VideoSink", "WindowSink"]

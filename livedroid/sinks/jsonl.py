@@ -12,25 +12,44 @@ from livedroid.frames import Frame
 from livedroid.sinks.base import PartialFile, Sink
 
 
-class JsonLinesSink(Sink):
-    """``{"frame", "timestamp", "width", "height", "detections": [...]}`` per line.
-
-    Each line is flushed at once so that an interrupted run still has a record for every frame
-    it processed.
-    """
-
-    needs_scene = False
+class JsonLinesFile:
+    """A JSON Lines output: each ``write`` is one line, flushed at once, so an interrupted or
+    killed run keeps every record written up to then. Written as ``NAME.partial``, renamed on
+    ``close(complete=True)``; opened on first use, so a run that never starts leaves no file."""
 
     def __init__(self, path: str | Path, *, overwrite: bool = False, inputs: tuple[str, ...] = ()) -> None:
         self._file = PartialFile(path, overwrite=overwrite, inputs=inputs)
         self.path = self._file.path
-        self._stream = None  # opened on first use, so a run that never starts leaves no file
+        self.count = 0
+        self._stream = None
         self._closed = False
 
     def _open(self):
         if self._stream is None:
             self._stream = open(self._file.partial, "w", encoding="utf-8")
         return self._stream
+
+    def write(self, record: dict) -> None:
+        stream = self._open()
+        stream.write(json.dumps(record) + "\n")
+        stream.flush()
+        self.count += 1
+
+    def close(self, complete: bool = True) -> None:
+        if not self._closed:
+            self._closed = True
+            self._open().close()
+            self._file.finish(complete)
+
+
+class JsonLinesSink(Sink):
+    """``{"frame", "timestamp", "width", "height", "detections": [...]}`` per line."""
+
+    needs_scene = False
+
+    def __init__(self, path: str | Path, *, overwrite: bool = False, inputs: tuple[str, ...] = ()) -> None:
+        self._file = JsonLinesFile(path, overwrite=overwrite, inputs=inputs)
+        self.path = self._file.path
 
     def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
         width, height = frame.size
@@ -43,12 +62,7 @@ class JsonLinesSink(Sink):
         }
         if frame.name:
             record["image"] = frame.name
-        stream = self._open()
-        stream.write(json.dumps(record) + "\n")
-        stream.flush()
+        self._file.write(record)
 
     def close(self, complete: bool = True) -> None:
-        if not self._closed:
-            self._closed = True
-            self._open().close()
-            self._file.finish(complete)
+        self._file.close(complete)

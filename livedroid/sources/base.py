@@ -21,6 +21,8 @@ class Source(ABC):
     description: str = ""
     fps: float | None = None
     frame_count: int | None = None
+    #: (width, height) of the frames when known before reading (zones are checked against it).
+    size: tuple[int, int] | None = None
     #: The time base of ``Frame.pts``; the video sink writes the same timestamps in it.
     time_base: Fraction | None = None
     #: A media file whose audio the video sink may copy, or None.

@@ -58,6 +58,8 @@ class VideoSource(Source):
         self.time_base = self._stream.time_base
         rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
         self.fps = float(rate) if rate else None
+        context = self._stream.codec_context
+        self.size = (context.width, context.height) if context.width and context.height else None
 
     def frames(self) -> Iterator[Frame]:
         index = 0

@@ -1,0 +1,194 @@
+"""Zone occupancy and line crossings per track, reported as events (enter, exit, cross).
+
+A track enters a zone when its position (the bottom centre of its box) is first seen inside, and
+exits when it is seen outside, when it is lost (not seen for ``lost_frames`` frames: the exit then
+carries the time it was last seen), or when the run ends (Ctrl-C too): every enter has its exit.
+A line counts a track "in" when it crosses from the left of the line to its right, looking from
+its first point to its second (a line drawn left to right counts downward motion "in"), and
+"out" the other way.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from livedroid.analytics.shapes import Shape, anchors, inside_polygon, side_of_line
+from livedroid.detections import Detections
+from livedroid.frames import Frame
+from livedroid.sinks.jsonl import JsonLinesFile
+from livedroid.stages import Stage
+
+ZONE_COLOUR = (255, 200, 0)
+LINE_COLOUR = (0, 255, 255)
+
+
+@dataclass
+class Sighting:
+    """Where and when a track was last seen."""
+
+    frame: int
+    time: float | None
+    label: str
+    position: np.ndarray
+
+
+@dataclass
+class ZoneCount:
+    shape: Shape
+    polygon: np.ndarray | None = None  # pixels, once the frame size is known
+    inside: dict[int, Sighting] = field(default_factory=dict)  # track -> when it entered
+    entered: int = 0
+
+
+@dataclass
+class LineCount:
+    shape: Shape
+    ends: np.ndarray | None = None
+    sides: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)  # track -> last side, position
+    crossed_in: int = 0
+    crossed_out: int = 0
+
+
+class ZoneAnalytics(Stage):
+    """Counts tracked detections in zones and across lines; events go to ``log`` when given."""
+
+    def __init__(self, shapes: list[Shape], *, lost_frames: int = 30, log: JsonLinesFile | None = None) -> None:
+        self.zones = [ZoneCount(s) for s in shapes if s.kind == "zone"]
+        self.lines = [LineCount(s) for s in shapes if s.kind == "line"]
+        self.lost_frames = lost_frames
+        self.log = log
+        self._size: tuple[int, int] | None = None
+        self._last_seen: dict[int, Sighting] = {}
+
+    def place(self, width: int, height: int) -> None:
+        """Put the shapes on a ``width`` x ``height`` frame (refuses points outside it)."""
+        if self._size == (width, height):
+            return
+        for zone in self.zones:
+            zone.polygon = zone.shape.in_pixels(width, height)
+        for line in self.lines:
+            line.ends = line.shape.in_pixels(width, height)
+        self._size = (width, height)
+
+    def update(self, detections: Detections, frame: Frame) -> Detections:
+        if detections.tracker_id is None:
+            raise ValueError("zones and lines need tracked detections: put the tracker before them")
+        self.place(*frame.size)
+        now = frame.timestamp
+        positions = anchors(detections.xyxy)
+        tracks = detections.tracker_id.tolist()
+        for track, label, position in zip(tracks, detections.labels, positions):
+            self._last_seen[track] = Sighting(frame.index, now, label, position)
+        for zone in self.zones:
+            self._count_zone(zone, tracks, detections.labels, positions)
+        for line in self.lines:
+            self._count_line(line, tracks, detections.labels, positions)
+        self._end_lost(frame.index)
+        return detections
+
+    def _wanted(self, shape: Shape, labels: list[str]) -> np.ndarray:
+        return np.array([shape.classes is None or label in shape.classes for label in labels], bool)
+
+    def _count_zone(self, zone: ZoneCount, tracks: list[int], labels: list[str], positions: np.ndarray) -> None:
+        inside = inside_polygon(positions, zone.polygon) & self._wanted(zone.shape, labels) if tracks else []
+        for track, label, now_inside in zip(tracks, labels, inside):
+            if now_inside and track not in zone.inside:
+                zone.inside[track] = self._last_seen[track]
+                zone.entered += 1
+                self._emit("enter", self._last_seen[track], track, zone=zone.shape.name)
+            elif not now_inside and track in zone.inside:
+                self._exit(zone, track, self._last_seen[track], "left")
+
+    def _count_line(self, line: LineCount, tracks: list[int], labels: list[str], positions: np.ndarray) -> None:
+        if not tracks:
+            return
+        start, end = line.ends
+        sides = side_of_line(positions, start, end)
+        wanted = self._wanted(line.shape, labels)
+        for track, side, position, keep in zip(tracks, sides.tolist(), positions, wanted):
+            if not keep or side == 0:
+                continue
+            before = line.sides.get(track)
+            line.sides[track] = (side, position)
+            if before is None or before[0] == side:
+                continue
+            # The move crossed the infinite line; it counts if it passed between the line's ends.
+            ends_side = side_of_line(np.stack([start, end]), before[1], position)
+            if ends_side[0] * ends_side[1] > 0:
+                continue
+            direction = "in" if side > 0 else "out"
+            if direction == "in":
+                line.crossed_in += 1
+            else:
+                line.crossed_out += 1
+            self._emit("cross", self._last_seen[track], track, line=line.shape.name, direction=direction)
+
+    def _exit(self, zone: ZoneCount, track: int, seen: Sighting, cause: str) -> None:
+        entered = zone.inside.pop(track)
+        dwell = None if seen.time is None or entered.time is None else round(seen.time - entered.time, 3)
+        self._emit("exit", seen, track, zone=zone.shape.name, dwell_s=dwell, cause=cause)
+
+    def _end_lost(self, index: int) -> None:
+        """Tracks not seen for ``lost_frames`` frames leave every zone, at the time last seen."""
+        lost = [t for t, seen in self._last_seen.items() if index - seen.frame > self.lost_frames]
+        for track in lost:
+            self._forget(track, "lost")
+
+    def _forget(self, track: int, cause: str) -> None:
+        seen = self._last_seen.pop(track)
+        for zone in self.zones:
+            if track in zone.inside:
+                self._exit(zone, track, seen, cause)
+        for line in self.lines:
+            line.sides.pop(track, None)
+
+    def _emit(self, kind: str, seen: Sighting, track: int, **where: object) -> None:
+        event = {
+            "event": kind,
+            "time": None if seen.time is None else round(seen.time, 3),
+            "frame": seen.frame,
+            "track_id": track,
+            "label": seen.label,
+            **where,
+            "unix_time": round(time.time(), 3),
+        }
+        if self.log:
+            self.log.write(event)
+
+    def close(self, complete: bool = True) -> None:
+        """The run ended: tracks still inside a zone exit now (cause "end"), so every enter has its exit."""
+        for track in list(self._last_seen):
+            self._forget(track, "end")
+        if self.log:
+            self.log.close(complete)
+
+    def draw(self, scene: np.ndarray) -> None:
+        thickness = max(1, round(min(scene.shape[:2]) / 300))
+        for zone in self.zones:
+            if zone.polygon is not None:
+                cv2.polylines(scene, [zone.polygon.round().astype(np.int32)], True, ZONE_COLOUR, thickness, cv2.LINE_AA)
+                _tag(scene, f"{zone.shape.name}: {len(zone.inside)} in, {zone.entered} entered", zone.polygon[0], ZONE_COLOUR)
+        for line in self.lines:
+            if line.ends is not None:
+                start, end = line.ends.round().astype(int).tolist()
+                cv2.arrowedLine(scene, start, end, LINE_COLOUR, thickness, cv2.LINE_AA, tipLength=0.03)
+                _tag(scene, f"{line.shape.name}: in {line.crossed_in} out {line.crossed_out}", line.ends[0], LINE_COLOUR)
+
+    def summary(self) -> list[str]:
+        return [f"zone {z.shape.name}: {z.entered} entered" for z in self.zones] + [
+            f"line {line.shape.name}: {line.crossed_in} in, {line.crossed_out} out" for line in self.lines
+        ] + ([f"events: {self.log.count} in {self.log.path}"] if self.log else [])
+
+
+def _tag(scene: np.ndarray, text: str, at: np.ndarray, colour: tuple[int, int, int]) -> None:
+    """A filled label at ``at``, kept inside the picture."""
+    scale = max(0.4, min(scene.shape[:2]) / 900)
+    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x = int(min(max(at[0], 0), scene.shape[1] - width - 4))
+    y = int(min(max(at[1], height + baseline + 2), scene.shape[0]))
+    cv2.rectangle(scene, (x, y - height - baseline - 2), (x + width + 4, y), colour, cv2.FILLED)
+    cv2.putText(scene, text, (x + 2, y - baseline), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
