@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
+import traceback
 from pathlib import Path
 
 from livedroid.errors import UserError
+from livedroid.signals import StopOnSignals
+from livedroid.stats import plural
 
 log = logging.getLogger("livedroid")
 
@@ -180,10 +182,11 @@ def command_run(args: argparse.Namespace) -> int:
         read_timeout=args.read_timeout,
         reconnect_timeout=args.reconnect_timeout,
     )
-    with source:
+    pipeline = None
+    try:
         sinks = make_sinks(args, source, is_images=isinstance(source, ImageSource))
-        log.info("model %s (%s: %s, batch %d, %d inference worker%s)", model_path, detector.backend,
-                 detector.runtime, min(args.batch, detector.max_batch), len(detectors), "s" * (len(detectors) > 1))
+        log.info("model %s (%s: %s, batch %d, %s)", model_path, detector.backend, detector.runtime,
+                 min(args.batch, detector.max_batch), plural(len(detectors), "inference worker"))
         log.info("source %s%s", source.description, _describe(source))
         pipeline = Pipeline(
             source,
@@ -194,11 +197,14 @@ def command_run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             max_frames=args.max_frames,
         )
-        with _stop_on_signals(pipeline):
+        with StopOnSignals(pipeline.stop, pipeline.cancel):
             summary = pipeline.run()
+    finally:
+        if pipeline is None or not pipeline.reading:  # never close it under the reader's feet
+            source.close()
     print(f"livedroid: {summary.line()}", file=sys.stderr)
     for sink in sinks:
-        if sink.path:
+        if sink.path and sink.path.exists():
             print(f"livedroid: wrote {sink.path}", file=sys.stderr)
     return 130 if summary.interrupted else 0
 
@@ -253,31 +259,10 @@ def make_sinks(args: argparse.Namespace, source, is_images: bool) -> list:
 
 def _describe(source) -> str:
     parts = [f"{source.fps:.2f} fps" if source.fps else None,
-             f"{source.frame_count} frames" if source.frame_count else None,
+             plural(source.frame_count, "frame") if source.frame_count else None,
              "live" if source.live else None]
     parts = [p for p in parts if p]
     return f" ({', '.join(parts)})" if parts else ""
-
-
-class _stop_on_signals:
-    """Route SIGINT and SIGTERM to ``pipeline.stop()`` while the pipeline runs."""
-
-    def __init__(self, pipeline) -> None:
-        self.pipeline = pipeline
-        self.previous: dict[int, object] = {}
-
-    def __enter__(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self.previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, _frame) -> None:
-        log.warning("%s: finishing the frames in flight, then closing the outputs",
-                    signal.Signals(signum).name)
-        self.pipeline.stop()
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("livedroid: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - a bug: never reported as success
+        print(f"livedroid: internal error: {type(error).__name__}: {error} (a bug; the traceback follows)",
+              file=sys.stderr)
+        traceback.print_exception(error, limit=-8, file=sys.stderr)
+        return 1
 
 
 def _run_training_command(command: str, argv: list[str]) -> int:

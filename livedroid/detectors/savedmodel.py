@@ -37,7 +37,7 @@ class SavedModelDetector(Detector):
     ) -> None:
         folder = model / "saved_model" if (model / "saved_model" / "saved_model.pb").is_file() else model
         if threads:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            _set_threads_once(threads)
         try:
             loaded = tf.saved_model.load(str(folder))
         except (OSError, ValueError, tf.errors.OpError) as error:
@@ -79,6 +79,18 @@ class SavedModelDetector(Detector):
                     )
                 )
         return results
+
+
+def _set_threads_once(threads: int) -> None:
+    """TensorFlow takes its thread count once, before its runtime starts (later calls raise):
+    the first detector sets it, and the others share that runtime."""
+    if tf.config.threading.get_intra_op_parallelism_threads() == threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:
+        log.info("TensorFlow is already running with %s; --threads %d applies to a new process",
+                 tf.config.threading.get_intra_op_parallelism_threads() or "its default threads", threads)
 
 
 def _same_size_runs(images: list[np.ndarray], limit: int) -> list[list[np.ndarray]]:

@@ -18,6 +18,7 @@ from livedroid.detections import Detections
 from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.labels import find_labels
+from livedroid.stats import plural
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class TFLiteDetector(Detector):
         self.model = model
         self.threads = threads or os.cpu_count() or 1
         self.labels = find_labels(model, labels)
-        self.runtime = f"{INTERPRETER_NAME}, {self.threads} threads"
+        self.runtime = f"{INTERPRETER_NAME}, {plural(self.threads, 'thread')}"
         self._interpreter = self._load(batch)
         if batch > 1 and self.max_batch == 1:
             log.info("%s: batch dimension cannot be resized; running one frame per call", model.name)

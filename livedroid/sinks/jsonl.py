@@ -24,13 +24,7 @@ class JsonLinesSink(Sink):
     def __init__(self, path: str | Path, *, overwrite: bool = False, inputs: tuple[str, ...] = ()) -> None:
         self._file = PartialFile(path, overwrite=overwrite, inputs=inputs)
         self.path = self._file.path
-        self._stream = None  # opened on first use, so a run that never starts leaves no file
-        self._closed = False
-
-    def _open(self):
-        if self._stream is None:
-            self._stream = open(self._file.partial, "w", encoding="utf-8")
-        return self._stream
+        self._stream = None  # opened on the first record, so a run that processed nothing leaves no file
 
     def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
         width, height = frame.size
@@ -43,12 +37,12 @@ class JsonLinesSink(Sink):
         }
         if frame.name:
             record["image"] = frame.name
-        stream = self._open()
-        stream.write(json.dumps(record) + "\n")
-        stream.flush()
+        if self._stream is None:
+            self._stream = open(self._file.partial, "w", encoding="utf-8")
+        self._stream.write(json.dumps(record) + "\n")
+        self._stream.flush()
 
     def close(self, complete: bool = True) -> None:
-        if not self._closed:
-            self._closed = True
-            self._open().close()
+        if self._stream is not None and not self._stream.closed:
+            self._stream.close()
             self._file.finish(complete)
