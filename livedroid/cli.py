@@ -10,6 +10,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from livedroid.detectors import BACKENDS
 from livedroid.errors import UserError
 from livedroid.signals import StopOnSignals
 from livedroid.stats import plural
@@ -66,7 +67,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
         "-m", "--model", metavar="MODEL",
         help="a .tflite file, a SavedModel folder, or a model name under models/ (default: coco-ssd-mobilenet-v2)",
     )
-    model.add_argument("--backend", choices=["tflite", "savedmodel"], help="default: from the model's form")
+    model.add_argument("--backend", choices=sorted(BACKENDS), help="default: from the model's form")
     model.add_argument("--threads", type=int, metavar="N", help="threads per interpreter (default: the cores shared among the workers)")
     model.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call when the model allows it (default 1)")
     model.add_argument("--workers", type=int, metavar="N", help="interpreters running in parallel (default: 2 for TFLite on 2+ cores, else 1)")
@@ -89,7 +90,8 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     run.add_argument(
         "source",
         metavar="SOURCE",
-        help="video file, image, folder or glob of images, camera index (0) or /dev/videoN, or rtsp:// http:// URL",
+        nargs="+",
+        help="video file, image(s), folder or glob of images, camera index (0) or /dev/videoN, or rtsp:// http:// URL",
     )
     model = _add_model_options(run)
     model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
@@ -97,9 +99,14 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
     select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
     select.add_argument("--max-detections", type=int, default=100, metavar="N", help="per frame (default 100)")
-    out = run.add_argument_group("outputs (default for files: NAME-detections.mp4 or NAME-detections/ in the current folder)")
-    out.add_argument("-o", "--output", metavar="PATH", help="annotated video (.mp4 .mkv .mov .webm .avi), or a folder for image inputs")
-    out.add_argument("--jsonl", metavar="PATH", help="detections as JSON Lines, one record per frame")
+    out = run.add_argument_group(
+        "outputs (files and images always get an annotated copy unless --no-video: by default "
+        "NAME-detections.mp4, NAME-detections.jpg or NAME-detections/ in the current folder)"
+    )
+    out.add_argument("-o", "--output", metavar="PATH",
+                     help="annotated video (.mp4 .mkv .mov .webm .avi), an image file for one image, or a folder for images")
+    out.add_argument("--jsonl", metavar="PATH", help="detections as JSON Lines, one record per frame (besides the video)")
+    out.add_argument("--no-video", action="store_true", help="no annotated video or images (with --jsonl or --show)")
     out.add_argument("--show", action="store_true", help="preview window with live fps (q quits)")
     out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     out.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
@@ -225,17 +232,27 @@ def _class_names(option: str | None, labels: dict[int, str]) -> set[str] | None:
 
 
 def make_sinks(args: argparse.Namespace, source, is_images: bool) -> list:
-    from livedroid.sinks import ImageFolderSink, JsonLinesSink, VideoSink, WindowSink
+    """The outputs asked for. A file or images always get an annotated copy unless ``--no-video``
+    (``--jsonl`` and ``--show`` add to it); a live source writes only what is named."""
+    from livedroid.sinks import ImageFileSink, ImageFolderSink, JsonLinesSink, VideoSink, WindowSink
+    from livedroid.sources.images import IMAGE_SUFFIXES
 
-    inputs = (args.source,)
+    inputs = tuple(args.source)
     output = args.output
-    if output is None and not args.jsonl and not args.show:
-        if source.live:
-            raise UserError("a live source needs somewhere to go: --output FILE, --jsonl FILE or --show")
-        stem = Path(args.source.rstrip("/*")).stem or "images"
-        output = f"{stem}-detections" + ("" if is_images else ".mp4")
+    if output and args.no_video:
+        raise UserError("--output and --no-video contradict each other: keep one")
+    if output is None and not args.no_video and not source.live:
+        output = _default_output(args.source, is_images, source.frame_count)
+    if not (output or args.jsonl or args.show):
+        what = "a live source" if source.live else "--no-video"
+        raise UserError(f"{what} needs somewhere to go: --output FILE, --jsonl FILE or --show")
     sinks = []
-    if output and is_images:
+    single_image = is_images and Path(output or "").suffix.lower() in IMAGE_SUFFIXES
+    if single_image and source.frame_count != 1:
+        raise UserError(f"--output {output} names one image, but there are {source.frame_count} images: give a folder")
+    if single_image:
+        sinks.append(ImageFileSink(output, overwrite=args.overwrite, inputs=inputs))
+    elif output and is_images:
         sinks.append(ImageFolderSink(output, overwrite=args.overwrite))
     elif output:
         sinks.append(
@@ -255,6 +272,17 @@ def make_sinks(args: argparse.Namespace, source, is_images: bool) -> list:
     if args.show:
         sinks.append(WindowSink())
     return sinks
+
+
+def _default_output(sources: list[str], is_images: bool, count: int | None) -> str:
+    """``clip-detections.mp4``, ``photo-detections.jpg`` (one image), ``photos-detections/``."""
+    if len(sources) > 1:
+        return "images-detections"
+    path = Path(sources[0].rstrip("/*"))
+    stem = path.stem or "images"
+    if not is_images:
+        return f"{stem}-detections.mp4"
+    return f"{stem}-detections{path.suffix}" if count == 1 and path.is_file() else f"{stem}-detections"
 
 
 def _describe(source) -> str:

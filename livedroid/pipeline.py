@@ -10,8 +10,8 @@ inferred in parallel and the writer takes them back in order.
 Two ways to end early, as in Frigate's supervisor: ``stop()`` (Ctrl-C, SIGTERM, the window's q)
 ends reading, and frames already in flight are still processed and written; a failure in any
 stage, or ``cancel()`` (a second Ctrl-C), closes every buffer at once so that no thread waits
-forever, and the run ends within a bounded time with the outputs left as ``.partial``. Every
-thread body is guarded: whatever fails is re-raised on the caller's thread, never lost.
+forever, and the run ends within a bounded time (a failed run's outputs stay ``.partial``).
+Every thread body is guarded: whatever fails is re-raised on the caller's thread, never lost.
 """
 
 from __future__ import annotations
@@ -176,7 +176,8 @@ class Pipeline:
         self._reader.stop()
 
     def cancel(self) -> None:
-        """Stop at once (a second Ctrl-C): frames in flight are dropped, outputs stay ``.partial``."""
+        """Stop at once (a second Ctrl-C): frames in flight are dropped; the outputs are closed
+        with what was written, or left ``.partial`` if the writer does not stop within a second."""
         self._interrupted = True
         self._abandoned = True
         self._abort()
@@ -226,7 +227,7 @@ class Pipeline:
             if writer.is_alive():
                 log.warning("the writer did not stop: outputs left unfinished")
             else:
-                closing = self._close_sinks(complete=failure is None and not self._abandoned)
+                closing = self._close_sinks(complete=failure is None)
                 failure = failure or closing
         if failure is not None:
             raise failure
@@ -245,18 +246,17 @@ class Pipeline:
 
     def _supervise(self, inference: list[threading.Thread], writer: threading.Thread) -> None:
         """Wait for the threads with short joins (so signal handlers run on this thread); once
-        cancelled, wait at most ``CANCEL_GRACE_S`` (none after ``cancel()``)."""
+        cancelled, wait at most ``CANCEL_GRACE_S`` (a second after ``cancel()``)."""
         deadline = None
         try:
             while writer.is_alive():
-                for thread in (*inference, writer):
-                    thread.join(timeout=0.1)
+                writer.join(timeout=0.1)
                 if not any(thread.is_alive() for thread in inference):
                     self._results.finish()
                 if self._cancelled.is_set():
                     grace = 1.0 if self._abandoned else CANCEL_GRACE_S
                     deadline = deadline or time.monotonic() + grace
-                    if time.monotonic() > deadline or (self._abandoned and not writer.is_alive()):
+                    if time.monotonic() > deadline:
                         return
         except BaseException as error:  # KeyboardInterrupt outside the signal helper
             self._fail(error)

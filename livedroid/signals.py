@@ -44,7 +44,7 @@ class StopOnSignals:
             log.warning("%s: %s (again to stop at once)", name, self.finishing)
             self.stop()
         elif self.cancel is not None:
-            log.warning("%s again: stopping now; unfinished outputs are kept as .partial", name)
+            log.warning("%s again: stopping now", name)
             self.cancel()
         else:
             raise KeyboardInterrupt

@@ -122,16 +122,19 @@ def coco_v1() -> Path:
     return shared_path("models/coco-ssd-mobilenet-v1-quant/detect.tflite")
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``livedroid ARGS`` in a subprocess, as a user runs it."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 300, module: str = "livedroid", **popen: object
+) -> subprocess.CompletedProcess:
+    """``livedroid ARGS`` in a subprocess, as a user runs it (``module``: a tests-only wrapper of it)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
     return subprocess.run(
-        [sys.executable, "-m", "livedroid", *args],
+        [sys.executable, "-m", module, *args],
         cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
+        **popen,
     )
 
 
