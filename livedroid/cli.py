@@ -170,17 +170,14 @@ def command_bench(args: argparse.Namespace) -> int:
 
 def command_run(args: argparse.Namespace) -> int:
     # Imported here so that `livedroid --help` and the training commands start fast.
-    from livedroid.detectors import backend_for, load_detector, plan_parallelism
+    from livedroid.detectors import load_detectors
     from livedroid.models import resolve_model
     from livedroid.pipeline import Pipeline, Selection
     from livedroid.sources import ImageSource, open_source
 
     model_path = resolve_model(args.model)
-    workers, threads = plan_parallelism(args.backend or backend_for(model_path), args.workers, args.threads)
-    detectors = [
-        load_detector(model_path, args.backend, labels=args.labels, threads=threads, batch=max(1, args.batch))
-        for _ in range(workers)
-    ]
+    detectors = load_detectors(model_path, args.backend, workers=args.workers, threads=args.threads,
+                               batch=args.batch, labels=args.labels)
     detector = detectors[0]
     selection = Selection(args.threshold, _class_names(args.classes, detector.labels), args.max_detections)
     source = open_source(

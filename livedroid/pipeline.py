@@ -217,6 +217,11 @@ class Pipeline:
         try:
             self._supervise(inference, writer)
         finally:
+            # Threads still inside native code (an interpreter, FFmpeg) when the process exits
+            # abort it, so each gets a bounded while to leave.
+            deadline = time.monotonic() + (1.0 if self._abandoned else CANCEL_GRACE_S)
+            for thread in (*inference, writer):
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
             self._reader.stop()
             self._buffer.close(discard=self._cancelled.is_set())
             self._reader.join(timeout=0.5 if self._abandoned else READER_JOIN_S)

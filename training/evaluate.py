@@ -50,7 +50,7 @@ def evaluate(model_dir: Path, out_dir: Path | None = None, *, min_score: float =
 
     detector = CheckpointDetector(model_dir, labels)
     images = [np.asarray(Image.open(io.BytesIO(s.image_bytes)).convert("RGB")) for s in samples]
-    detections = [detector.detect(image) for image in tqdm(images, desc="evaluating", unit="img")]
+    detections = [detector.detect([image])[0] for image in tqdm(images, desc="evaluating", unit="img")]
     truth = [s.boxes for s in samples]
     metrics = coco_metrics(truth, detections, labels) | {"checkpoint": Path(detector.checkpoint).name}
 

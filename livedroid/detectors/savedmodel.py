@@ -67,15 +67,16 @@ class SavedModelDetector(Detector):
             out = self._signature(**{self._input_name: batch})
             boxes, scores, classes, counts = (out[name].numpy() for name in _OUTPUTS)
             for slot, image in enumerate(group):
-                n = int(counts[slot])
                 results.append(
-                    Detections.from_normalized(
-                        boxes[slot, :n],
-                        scores[slot, :n],
-                        np.rint(classes[slot, :n]).astype(np.int32),
+                    Detections.from_object_detection_api(
+                        boxes[slot],
+                        scores[slot],
+                        classes[slot],
+                        counts[slot],
                         width=image.shape[1],
                         height=image.shape[0],
                         labels=self.labels,
+                        class_offset=0,  # the exporter already added the label-map offset
                     )
                 )
         return results

@@ -124,14 +124,14 @@ class TFLiteDetector(Detector):
             self._interpreter.set_tensor(self._input["index"], tensor)
             self._interpreter.invoke()
             out = {role: self._interpreter.get_tensor(index) for role, index in self._outputs.items()}
+            counts = np.asarray(out["count"]).reshape(-1)
             for slot, image in enumerate(chunk):
-                count = int(np.asarray(out["count"]).reshape(-1)[slot]) if out["count"].size else 0
-                count = min(count, out["scores"].shape[-1])
                 results.append(
-                    Detections.from_normalized(
-                        out["boxes"][slot, :count],
-                        out["scores"][slot, :count],
-                        np.rint(out["classes"][slot, :count]).astype(np.int32) + 1,
+                    Detections.from_object_detection_api(
+                        out["boxes"][slot],
+                        out["scores"][slot],
+                        out["classes"][slot],
+                        counts[slot] if counts.size else 0,
                         width=image.shape[1],
                         height=image.shape[0],
                         labels=self.labels,
