@@ -21,6 +21,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def skip_unless_ci(reason: str) -> None:
+    """Skip for a missing system part, except in CI (``CI=true``), which installs it: fail there."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}, and CI must have it")
+    pytest.skip(reason)
+
+
 def shared_path(relative: str) -> Path:
     """A file of ../shared, or skip the test with the reason."""
     path = SHARED / relative
@@ -115,6 +122,12 @@ def probe(path: Path) -> dict:
 @pytest.fixture
 def clip(tmp_path: Path) -> Path:
     return write_clip(tmp_path / "square.mp4")
+
+
+@pytest.fixture
+def default_model() -> Path:
+    """The model shipped in the repository: tests that need just a model run on a bare clone."""
+    return REPO / "models" / "coco-ssd-mobilenet-v2" / "detect.tflite"
 
 
 @pytest.fixture

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -71,7 +74,8 @@ class TFLiteDetector(Detector):
         self.threads = threads or os.cpu_count() or 1
         self.labels = find_labels(model, labels)
         self.runtime = f"{INTERPRETER_NAME}, {plural(self.threads, 'thread')}"
-        self._interpreter = self._load(batch)
+        with _native_stderr_silenced():  # the runtime's "INFO: Created TensorFlow Lite XNNPACK delegate"
+            self._interpreter = self._load(batch)
         if batch > 1 and self.max_batch == 1:
             log.info("%s: batch dimension cannot be resized; running one frame per call", model.name)
 
@@ -192,6 +196,21 @@ def _map_outputs(interpreter: object, model: Path) -> dict[str, int]:
         f"{model}: unknown output layout {_shapes(interpreter.get_output_details())}; expected the "
         "Object Detection API's 4 outputs of TFLite_Detection_PostProcess (boxes, classes, scores, count)"
     )
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Native code's writes to stderr (fd 2) discarded for the duration; Python's own errors
+    still arrive as exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _shapes(details: list[dict]) -> str:
