@@ -18,8 +18,11 @@ from livedroid.sources.base import Source
 MICROSECONDS = Fraction(1, 1_000_000)
 
 
-# V4L2 directly on Linux: the default tries FFmpeg's device reader first, which logs on its own.
-_CAPTURE_API = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+def _capture_api(device: int | str) -> int:
+    """V4L2 directly for Linux devices: the default tries FFmpeg's device reader first, which
+    logs on its own. Anything else (a clip, another OS) goes through OpenCV's default choice."""
+    is_device = isinstance(device, int) or str(device).startswith("/dev/video")
+    return cv2.CAP_V4L2 if is_device and sys.platform.startswith("linux") else cv2.CAP_ANY
 
 
 @contextmanager
@@ -41,7 +44,7 @@ class CameraSource(Source):
     def __init__(self, device: int | str, width: int | None = None, height: int | None = None) -> None:
         self.description = f"camera {device}"
         with _opencv_quiet():  # its probing warnings would bury livedroid's one line
-            self._capture = cv2.VideoCapture(device, _CAPTURE_API)
+            self._capture = cv2.VideoCapture(device, _capture_api(device))
         if not self._capture.isOpened():
             raise UserError(f"cannot open {self.description}: no such camera, or it is busy")
         if width and height:
