@@ -20,7 +20,7 @@ from pathlib import Path
 
 from livedroid.annotate import BoxAnnotator
 from livedroid.detections import Detections
-from livedroid.detectors import backend_for, load_detector, plan_parallelism
+from livedroid.detectors import backend_for, load_detector, load_detectors
 from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.frames import Frame
@@ -161,8 +161,8 @@ def run_bench(
 ) -> dict:
     """Every measurement, as a JSON-ready dict."""
     key = backend or backend_for(model)
-    workers, threads = plan_parallelism(key, workers, threads)
-    detectors = [load_detector(model, backend, threads=threads, batch=batch) for _ in range(workers)]
+    detectors = load_detectors(model, backend, workers=workers, threads=threads, batch=batch)
+    workers = len(detectors)
     detector = detectors[0]
     # The naive loop gets one interpreter with every core, its best setting (the TFLite Raspberry
     # Pi example runs all four of a Pi's cores).

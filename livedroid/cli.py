@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
+import traceback
 from pathlib import Path
 
+from livedroid.detectors import BACKENDS
 from livedroid.errors import UserError
+from livedroid.signals import StopOnSignals
+from livedroid.stats import plural
 
 log = logging.getLogger("livedroid")
 
@@ -66,7 +69,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
         "-m", "--model", metavar="MODEL",
         help="a .tflite file, a SavedModel folder, or a model name under models/ (default: coco-ssd-mobilenet-v2)",
     )
-    model.add_argument("--backend", choices=["tflite", "savedmodel"], help="default: from the model's form")
+    model.add_argument("--backend", choices=sorted(BACKENDS), help="default: from the model's form")
     model.add_argument("--threads", type=int, metavar="N", help="threads per interpreter (default: the cores shared among the workers)")
     model.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call when the model allows it (default 1)")
     model.add_argument("--workers", type=int, metavar="N", help="interpreters running in parallel (default: 2 for TFLite on 2+ cores, else 1)")
@@ -89,7 +92,8 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     run.add_argument(
         "source",
         metavar="SOURCE",
-        help="video file, image, folder or glob of images, camera index (0) or /dev/videoN, or rtsp:// http:// URL",
+        nargs="+",
+        help="video file, image(s), folder or glob of images, camera index (0) or /dev/videoN, or rtsp:// http:// URL",
     )
     model = _add_model_options(run)
     model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
@@ -97,9 +101,14 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
     select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
     select.add_argument("--max-detections", type=int, default=100, metavar="N", help="per frame (default 100)")
-    out = run.add_argument_group("outputs (default for files: NAME-detections.mp4 or NAME-detections/ in the current folder)")
-    out.add_argument("-o", "--output", metavar="PATH", help="annotated video (.mp4 .mkv .mov .webm .avi), or a folder for image inputs")
-    out.add_argument("--jsonl", metavar="PATH", help="detections as JSON Lines, one record per frame")
+    out = run.add_argument_group(
+        "outputs (files and images always get an annotated copy unless --no-video: by default "
+        "NAME-detections.mp4, NAME-detections.jpg or NAME-detections/ in the current folder)"
+    )
+    out.add_argument("-o", "--output", metavar="PATH",
+                     help="annotated video (.mp4 .mkv .mov .webm .avi), an image file for one image, or a folder for images")
+    out.add_argument("--jsonl", metavar="PATH", help="detections as JSON Lines, one record per frame (besides the video)")
+    out.add_argument("--no-video", action="store_true", help="no annotated video or images (with --jsonl or --show)")
     out.add_argument("--show", action="store_true", help="preview window with live fps (q quits)")
     out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     out.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
@@ -180,18 +189,15 @@ def command_bench(args: argparse.Namespace) -> int:
 
 def command_run(args: argparse.Namespace) -> int:
     # Imported here so that `livedroid --help` and the training commands start fast.
-    from livedroid.detectors import backend_for, load_detector, plan_parallelism
+    from livedroid.detectors import load_detectors
     from livedroid.models import resolve_model
     from livedroid.pipeline import Pipeline, Selection
     from livedroid.sources import ImageSource, open_source
 
     shapes = _shapes(args)  # bad zones and lines fail before anything loads
     model_path = resolve_model(args.model)
-    workers, threads = plan_parallelism(args.backend or backend_for(model_path), args.workers, args.threads)
-    detectors = [
-        load_detector(model_path, args.backend, labels=args.labels, threads=threads, batch=max(1, args.batch))
-        for _ in range(workers)
-    ]
+    detectors = load_detectors(model_path, args.backend, workers=args.workers, threads=args.threads,
+                               batch=args.batch, labels=args.labels)
     detector = detectors[0]
     tracking = bool(args.track or shapes or args.snapshots)
     for shape in shapes:
@@ -205,11 +211,12 @@ def command_run(args: argparse.Namespace) -> int:
         read_timeout=args.read_timeout,
         reconnect_timeout=args.reconnect_timeout,
     )
-    with source:
+    pipeline = None
+    try:
         stages = make_stages(args, source, shapes) if tracking else []
         sinks = make_sinks(args, source, is_images=isinstance(source, ImageSource))
-        log.info("model %s (%s: %s, batch %d, %d inference worker%s)", model_path, detector.backend,
-                 detector.runtime, min(args.batch, detector.max_batch), len(detectors), "s" * (len(detectors) > 1))
+        log.info("model %s (%s: %s, batch %d, %s)", model_path, detector.backend, detector.runtime,
+                 min(args.batch, detector.max_batch), plural(len(detectors), "inference worker"))
         log.info("source %s%s", source.description, _describe(source))
         pipeline = Pipeline(
             source,
@@ -221,14 +228,17 @@ def command_run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             max_frames=args.max_frames,
         )
-        with _stop_on_signals(pipeline):
+        with StopOnSignals(pipeline.stop, pipeline.cancel):
             summary = pipeline.run()
+    finally:
+        if pipeline is None or not pipeline.reading:  # never close it under the reader's feet
+            source.close()
     print(f"livedroid: {summary.line()}", file=sys.stderr)
     for stage in stages:
         for line in stage.summary():
             print(f"livedroid: {line}", file=sys.stderr)
     for sink in sinks:
-        if sink.path:
+        if sink.path and sink.path.exists():
             print(f"livedroid: wrote {sink.path}", file=sys.stderr)
     return 130 if summary.interrupted else 0
 
@@ -277,7 +287,7 @@ def make_stages(args: argparse.Namespace, source, shapes: list) -> list:
         if source.size:
             analytics.place(*source.size)
         if args.events:
-            analytics.log = JsonLinesFile(args.events, overwrite=args.overwrite, inputs=(args.source,))
+            analytics.log = JsonLinesFile(args.events, overwrite=args.overwrite, inputs=tuple(args.source))
         stages.append(analytics)
     if args.snapshots:
         stages.append(Snapshots(args.snapshots, lost_frames=args.track_buffer, overwrite=args.overwrite))
@@ -285,17 +295,27 @@ def make_stages(args: argparse.Namespace, source, shapes: list) -> list:
 
 
 def make_sinks(args: argparse.Namespace, source, is_images: bool) -> list:
-    from livedroid.sinks import ImageFolderSink, JsonLinesSink, VideoSink, WindowSink
+    """The outputs asked for. A file or images always get an annotated copy unless ``--no-video``
+    (``--jsonl`` and ``--show`` add to it); a live source writes only what is named."""
+    from livedroid.sinks import ImageFileSink, ImageFolderSink, JsonLinesSink, VideoSink, WindowSink
+    from livedroid.sources.images import IMAGE_SUFFIXES
 
-    inputs = (args.source,)
+    inputs = tuple(args.source)
     output = args.output
-    if output is None and not args.jsonl and not args.show:
-        if source.live:
-            raise UserError("a live source needs somewhere to go: --output FILE, --jsonl FILE or --show")
-        stem = Path(args.source.rstrip("/*")).stem or "images"
-        output = f"{stem}-detections" + ("" if is_images else ".mp4")
+    if output and args.no_video:
+        raise UserError("--output and --no-video contradict each other: keep one")
+    if output is None and not args.no_video and not source.live:
+        output = _default_output(args.source, is_images, source.frame_count)
+    if not (output or args.jsonl or args.show):
+        what = "a live source" if source.live else "--no-video"
+        raise UserError(f"{what} needs somewhere to go: --output FILE, --jsonl FILE or --show")
     sinks = []
-    if output and is_images:
+    single_image = is_images and Path(output or "").suffix.lower() in IMAGE_SUFFIXES
+    if single_image and source.frame_count != 1:
+        raise UserError(f"--output {output} names one image, but there are {source.frame_count} images: give a folder")
+    if single_image:
+        sinks.append(ImageFileSink(output, overwrite=args.overwrite, inputs=inputs))
+    elif output and is_images:
         sinks.append(ImageFolderSink(output, overwrite=args.overwrite))
     elif output:
         sinks.append(
@@ -317,33 +337,23 @@ def make_sinks(args: argparse.Namespace, source, is_images: bool) -> list:
     return sinks
 
 
+def _default_output(sources: list[str], is_images: bool, count: int | None) -> str:
+    """``clip-detections.mp4``, ``photo-detections.jpg`` (one image), ``photos-detections/``."""
+    if len(sources) > 1:
+        return "images-detections"
+    path = Path(sources[0].rstrip("/*"))
+    stem = path.stem or "images"
+    if not is_images:
+        return f"{stem}-detections.mp4"
+    return f"{stem}-detections{path.suffix}" if count == 1 and path.is_file() else f"{stem}-detections"
+
+
 def _describe(source) -> str:
     parts = [f"{source.fps:.2f} fps" if source.fps else None,
-             f"{source.frame_count} frames" if source.frame_count else None,
+             plural(source.frame_count, "frame") if source.frame_count else None,
              "live" if source.live else None]
     parts = [p for p in parts if p]
     return f" ({', '.join(parts)})" if parts else ""
-
-
-class _stop_on_signals:
-    """Route SIGINT and SIGTERM to ``pipeline.stop()`` while the pipeline runs."""
-
-    def __init__(self, pipeline) -> None:
-        self.pipeline = pipeline
-        self.previous: dict[int, object] = {}
-
-    def __enter__(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self.previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, _frame) -> None:
-        log.warning("%s: finishing the frames in flight, then closing the outputs",
-                    signal.Signals(signum).name)
-        self.pipeline.stop()
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,6 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("livedroid: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - a bug: never reported as success
+        print(f"livedroid: internal error: {type(error).__name__}: {error} (a bug; the traceback follows)",
+              file=sys.stderr)
+        traceback.print_exception(error, limit=-8, file=sys.stderr)
+        return 1
 
 
 def _run_training_command(command: str, argv: list[str]) -> int:

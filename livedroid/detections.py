@@ -41,8 +41,47 @@ class Detections:
     labels: list[str] = field(default_factory=list)
     tracker_id: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        lengths = {"xyxy": len(self.xyxy), "scores": len(self.scores), "class_ids": len(self.class_ids),
+                   "labels": len(self.labels)}
+        if len(set(lengths.values())) > 1 or np.shape(self.xyxy)[1:] != (4,):
+            shapes = ", ".join(f"{name} {np.shape(value)}" for name, value in
+                               (("xyxy", self.xyxy), ("scores", self.scores), ("class_ids", self.class_ids)))
+            raise ValueError(f"Detections needs N boxes (N, 4), N scores, N class ids and N labels; got {shapes}, "
+                             f"{len(self.labels)} labels")
+
     def __len__(self) -> int:
         return len(self.scores)
+
+    @classmethod
+    def from_object_detection_api(
+        cls,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        classes: np.ndarray,
+        count: int | np.ndarray,
+        *,
+        width: int,
+        height: int,
+        labels: dict[int, str],
+        class_offset: int = 1,
+    ) -> "Detections":
+        """One image's Object Detection API outputs (``detection_boxes``, ``_scores``,
+        ``_classes``, ``num_detections``), in pixels of a ``width`` x ``height`` image.
+
+        ``class_offset`` turns the model's classes into label-map ids: 1 where they are 0-based
+        (a model's own ``postprocess``, TFLite's post-process op), 0 where the export already
+        added it (SavedModels from ``exporter_main_v2``).
+        """
+        count = min(int(np.asarray(count).reshape(-1)[0]), len(scores))
+        return cls.from_normalized(
+            np.asarray(boxes)[:count],
+            np.asarray(scores)[:count],
+            np.rint(np.asarray(classes)[:count]).astype(np.int32) + class_offset,
+            width=width,
+            height=height,
+            labels=labels,
+        )
 
     @classmethod
     def from_normalized(

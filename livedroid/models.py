@@ -37,6 +37,8 @@ def resolve_model(spec: str | None) -> Path:
                 return _pick_file(folder / spec)
         known = sorted({p.name for d in model_dirs() if d.is_dir() for p in d.iterdir() if p.is_dir()})
         raise UserError(f"model '{spec}' not found (known names: {', '.join(known) or 'none'}; or give a path)")
+    if any((folder / path.name).is_dir() for folder in model_dirs()):
+        raise UserError(f"model not found: {spec} (from {Path.cwd()}); the shipped model is named: -m {path.name}")
     raise UserError(f"model not found: {spec}")
 
 

@@ -7,6 +7,11 @@ import time
 from dataclasses import dataclass
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 frame``, ``2 frames``: the count with its noun agreeing."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 class StageTimer:
     """Accumulates wall time of one pipeline stage: ``with timer: work()`` or ``timer.add(s, n)``."""
 
@@ -55,7 +60,7 @@ class RunSummary:
 
     def line(self) -> str:
         text = (
-            f"{self.frames_read} frames read, {self.frames_processed} processed, "
+            f"{plural(self.frames_read, 'frame')} read, {self.frames_processed} processed, "
             f"{self.frames_dropped} dropped"
         )
         if self.frames_skipped:

@@ -22,6 +22,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def skip_unless_ci(reason: str) -> None:
+    """Skip for a missing system part, except in CI (``CI=true``), which installs it: fail there."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}, and CI must have it")
+    pytest.skip(reason)
+
+
 def shared_path(relative: str) -> Path:
     """A file of ../shared, or skip the test with the reason."""
     path = SHARED / relative
@@ -122,20 +129,29 @@ def clip(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def default_model() -> Path:
+    """The model shipped in the repository: tests that need just a model run on a bare clone."""
+    return REPO / "models" / "coco-ssd-mobilenet-v2" / "detect.tflite"
+
+
+@pytest.fixture
 def coco_v1() -> Path:
     return shared_path("models/coco-ssd-mobilenet-v1-quant/detect.tflite")
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``livedroid ARGS`` in a subprocess, as a user runs it."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 300, module: str = "livedroid", **popen: object
+) -> subprocess.CompletedProcess:
+    """``livedroid ARGS`` in a subprocess, as a user runs it (``module``: a tests-only wrapper of it)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
     return subprocess.run(
-        [sys.executable, "-m", "livedroid", *args],
+        [sys.executable, "-m", module, *args],
         cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
+        **popen,
     )
 
 

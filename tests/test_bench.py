@@ -8,9 +8,9 @@ from tests.conftest import run_cli, write_clip
 STAGES = {"decode", "inference", "annotate_encode", "naive", "pipeline"}
 
 
-def test_bench_prints_the_table_and_writes_every_field(tmp_path: Path, coco_v1: Path) -> None:
+def test_bench_prints_the_table_and_writes_every_field(tmp_path: Path, default_model: Path) -> None:
     clip = write_clip(tmp_path / "clip.mp4", frames=12, fps=24)
-    result = run_cli("bench", str(clip), "-m", str(coco_v1), "--repeat", "2", "--live-seconds", "0.5",
+    result = run_cli("bench", str(clip), "-m", str(default_model), "--repeat", "2", "--live-seconds", "0.5",
                      "--json", "bench.json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "pipeline / naive" in result.stdout and "frame age p50" in result.stdout
@@ -26,7 +26,7 @@ def test_bench_prints_the_table_and_writes_every_field(tmp_path: Path, coco_v1: 
     assert 0 < live["age_p50_ms"] <= live["age_p95_ms"] <= live["age_max_ms"]
 
 
-def test_bench_of_a_missing_clip_is_one_clear_line(tmp_path: Path, coco_v1: Path) -> None:
-    result = run_cli("bench", "nope.mp4", "-m", str(coco_v1), cwd=tmp_path)
+def test_bench_of_a_missing_clip_is_one_clear_line(tmp_path: Path, default_model: Path) -> None:
+    result = run_cli("bench", "nope.mp4", "-m", str(default_model), cwd=tmp_path)
     assert result.returncode == 2 and "video not found: nope.mp4" in result.stderr
     assert "Traceback" not in result.stderr

@@ -16,9 +16,9 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_run_writes_a_playable_video_with_audio_and_a_record_per_frame(tmp_path: Path, coco_v1: Path) -> None:
+def test_run_writes_a_playable_video_with_audio_and_a_record_per_frame(tmp_path: Path, default_model: Path) -> None:
     clip = write_clip(tmp_path / "clip.mp4", frames=40, fps=20)
-    result = run_cli("run", str(clip), "-m", str(coco_v1), "-o", "out.mp4", "--jsonl", "out.jsonl", cwd=tmp_path)
+    result = run_cli("run", str(clip), "-m", str(default_model), "-o", "out.mp4", "--jsonl", "out.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "40 frames read, 40 processed, 0 dropped" in result.stderr
     source, output = probe(clip), probe(tmp_path / "out.mp4")
@@ -30,14 +30,14 @@ def test_run_writes_a_playable_video_with_audio_and_a_record_per_frame(tmp_path:
     assert records[3]["timestamp"] == pytest.approx(3 / 20)
 
 
-def test_default_output_name_for_a_file(tmp_path: Path, coco_v1: Path) -> None:
+def test_default_output_name_for_a_file(tmp_path: Path, default_model: Path) -> None:
     clip = write_clip(tmp_path / "clip.mp4", frames=5)
-    result = run_cli("run", str(clip), "-m", str(coco_v1), "--no-progress", cwd=tmp_path)
+    result = run_cli("run", str(clip), "-m", str(default_model), "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert probe(tmp_path / "clip-detections.mp4")["frames"] == 5
 
 
-def test_images_folder_gives_annotated_images(tmp_path: Path, coco_v1: Path) -> None:
+def test_images_folder_gives_annotated_images(tmp_path: Path, default_model: Path) -> None:
     import cv2
     import numpy as np
 
@@ -45,7 +45,7 @@ def test_images_folder_gives_annotated_images(tmp_path: Path, coco_v1: Path) -> 
     photos.mkdir()
     for name in ("a.jpg", "b.png"):
         cv2.imwrite(str(photos / name), np.full((90, 120, 3), 80, np.uint8))
-    result = run_cli("run", str(photos), "-m", str(coco_v1), "-o", "annotated", "--jsonl", "d.jsonl", cwd=tmp_path)
+    result = run_cli("run", str(photos), "-m", str(default_model), "-o", "annotated", "--jsonl", "d.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["a.jpg", "b.png"]
     assert [r["image"] for r in read_jsonl(tmp_path / "d.jsonl")] == ["a.jpg", "b.png"]
@@ -63,28 +63,32 @@ def test_images_folder_gives_annotated_images(tmp_path: Path, coco_v1: Path) -> 
         (["run", "clip.mp4", "-o", "exists.mp4"], "exists: use --overwrite"),
         (["run", "/dev/video77"], "cannot open camera"),
         (["run", "clip.mp4", "--labels", "none.pbtxt"], "label file not found"),
+        (["run", "clip.mp4", "-m", "models/star-wars"], "the shipped model is named: -m star-wars"),
+        (["run", "clip.mp4", "-o", "out.mp4", "--no-video"], "--output and --no-video contradict"),
+        (["run", "clip.mp4", "a.jpg"], "several sources must all be images; not an image: clip.mp4"),
     ],
 )
-def test_user_errors_are_one_clear_line(tmp_path: Path, coco_v1: Path, args: list[str], message: str) -> None:
+def test_user_errors_are_one_clear_line(tmp_path: Path, default_model: Path, args: list[str], message: str) -> None:
     write_clip(tmp_path / "clip.mp4", frames=3)
     (tmp_path / "fake.mp4").write_text("not a video at all\n" * 50)
     (tmp_path / "fake.tflite").write_bytes(b"\0" * 64)
     (tmp_path / "exists.mp4").write_bytes(b"precious")
     if "-m" not in args:
-        args = [*args, "-m", str(coco_v1)]
+        args = [*args, "-m", str(default_model)]
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr
+    assert all(line.startswith("livedroid: ") for line in result.stderr.splitlines()), result.stderr  # no library noise
     assert (tmp_path / "exists.mp4").read_bytes() == b"precious"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_signal_mid_run_leaves_playable_video_and_complete_records(tmp_path: Path, coco_v1: Path, signum) -> None:
+def test_signal_mid_run_leaves_playable_video_and_complete_records(tmp_path: Path, default_model: Path, signum) -> None:
     clip = write_clip(tmp_path / "long.mp4", frames=600, fps=30, size=(320, 192))
     process = subprocess.Popen(
-        [sys.executable, "-m", "livedroid", "run", str(clip), "-m", str(coco_v1), "-o", "out.mp4",
+        [sys.executable, "-m", "livedroid", "run", str(clip), "-m", str(default_model), "-o", "out.mp4",
          "--jsonl", "out.jsonl", "--no-progress"],
         cwd=tmp_path, stderr=subprocess.PIPE, text=True,
     )
@@ -109,3 +113,62 @@ def test_help_teaches() -> None:
     assert result.returncode == 0
     for words in ("webcam", "rtsp://", "--threshold", "--jsonl", "--batch", "Ctrl-C"):
         assert words in result.stdout
+
+
+def write_images(folder: Path, *names: str) -> list[Path]:
+    import cv2
+    import numpy as np
+
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        cv2.imwrite(str(folder / name), np.full((90, 120, 3), 80, np.uint8))
+    return [folder / name for name in names]
+
+
+def test_jsonl_adds_to_the_default_video_and_no_video_turns_it_off(tmp_path: Path, default_model: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", frames=4)
+    both = run_cli("run", str(clip), "-m", str(default_model), "--jsonl", "a.jsonl", "--no-progress", cwd=tmp_path)
+    assert both.returncode == 0, both.stderr
+    assert probe(tmp_path / "clip-detections.mp4")["frames"] == 4 and len(read_jsonl(tmp_path / "a.jsonl")) == 4
+    assert "wrote clip-detections.mp4" in both.stderr and "wrote a.jsonl" in both.stderr
+    only = run_cli("run", str(clip), "-m", str(default_model), "--jsonl", "b.jsonl", "--no-video", cwd=tmp_path)
+    assert only.returncode == 0, only.stderr
+    assert "wrote b.jsonl" in only.stderr and "detections.mp4" not in only.stderr
+
+
+@pytest.mark.parametrize(
+    "args, written",
+    [
+        (["photos/one.png", "-o", "out.jpg"], ["out.jpg"]),  # one image to one named file
+        (["photos/one.png"], ["one-detections.png"]),  # its default name
+        (["photos/one.png", "photos/two.png", "-o", "annotated"], ["annotated/one.png", "annotated/two.png"]),
+        (["photos/one.png", "photos/two.png"], ["images-detections/one.png", "images-detections/two.png"]),
+    ],
+)
+def test_image_inputs_and_their_outputs(tmp_path: Path, default_model: Path, args: list[str], written: list[str]) -> None:
+    import cv2
+
+    write_images(tmp_path / "photos", "one.png", "two.png")
+    result = run_cli("run", *args, "-m", str(default_model), "--jsonl", "d.jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name in written:
+        assert cv2.imread(str(tmp_path / name)).shape == (90, 120, 3), name
+    inputs = [Path(arg).name for arg in args if arg.startswith("photos/")]
+    assert [r["image"] for r in read_jsonl(tmp_path / "d.jsonl")] == inputs
+
+
+def test_one_image_output_for_several_images_is_one_clear_line(tmp_path: Path, default_model: Path) -> None:
+    write_images(tmp_path / "photos", "one.png", "two.png")
+    result = run_cli("run", "photos", "-m", str(default_model), "-o", "out.jpg", cwd=tmp_path)
+    assert result.returncode == 2 and "names one image, but there are 2 images: give a folder" in result.stderr
+
+
+def test_train_help_without_the_training_extra_is_help_not_a_failure() -> None:
+    # a runtime-only venv: TensorFlow and the Object Detection API are not importable
+    blocked = "import sys; sys.modules.update(tensorflow=None, object_detection=None); "
+    result = subprocess.run(
+        [sys.executable, "-c", blocked + "from livedroid.cli import main; sys.exit(main(['train', '--help']))"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: livedroid train")

@@ -66,3 +66,27 @@ def test_empty_detections() -> None:
 )
 def test_box_iou(box, boxes, expected) -> None:
     np.testing.assert_allclose(box_iou(box, boxes), expected)
+
+
+@pytest.mark.parametrize(
+    "arrays",
+    [
+        dict(xyxy=np.zeros((2, 4)), scores=np.zeros(1), class_ids=np.zeros(2), labels=["a", "b"]),
+        dict(xyxy=np.zeros((1, 4)), scores=np.zeros(1), class_ids=np.zeros(1), labels=[]),
+        dict(xyxy=np.zeros((1, 2)), scores=np.zeros(1), class_ids=np.zeros(1), labels=["a"]),
+    ],
+)
+def test_mismatched_array_lengths_are_refused_clearly(arrays) -> None:
+    with pytest.raises(ValueError, match="needs N boxes"):
+        Detections(**arrays)
+
+
+@pytest.mark.parametrize("class_offset, expected_ids", [(1, [1, 3]), (0, [0, 2])])
+def test_object_detection_api_outputs_keep_count_and_apply_the_class_offset(class_offset, expected_ids) -> None:
+    boxes = np.array([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0], [0.1, 0.1, 0.2, 0.2]])
+    found = Detections.from_object_detection_api(
+        boxes, np.array([0.9, 0.8, 0.7]), np.array([0.0, 2.0, 5.0]), np.array([2.0]),
+        width=100, height=50, labels={1: "one"}, class_offset=class_offset,
+    )
+    assert found.class_ids.tolist() == expected_ids and len(found) == 2
+    assert found.xyxy[1].tolist() == [50, 25, 100, 50]

@@ -33,16 +33,16 @@ def damage(path: Path, at: float, size: int) -> Path:
     return damaged
 
 
-def test_corrupt_packets_mid_file_are_skipped_counted_and_warned_once(tmp_path: Path, coco_v1: Path) -> None:
+def test_corrupt_packets_mid_file_are_skipped_counted_and_warned_once(tmp_path: Path, default_model: Path) -> None:
     clip = damage(write_clip(tmp_path / "c.mp4", frames=60), at=0.5, size=3000)
-    stderr, records = run_ok(tmp_path, clip, coco_v1)
+    stderr, records = run_ok(tmp_path, clip, default_model)
     assert stderr.count("skipping undecodable data") == 1
     assert "undecodable skipped" in stderr
     assert 40 <= len(records) < 60
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
-def test_damaged_or_truncated_streamable_files_keep_what_they_have(tmp_path: Path, coco_v1: Path, suffix: str) -> None:
+def test_damaged_or_truncated_streamable_files_keep_what_they_have(tmp_path: Path, default_model: Path, suffix: str) -> None:
     clip = write_clip(tmp_path / f"c{suffix}", frames=60, format="matroska" if suffix == ".mkv" else None)
     if suffix == ".mkv":  # streamable: cut it short
         cut = tmp_path / "cut.mkv"
@@ -50,16 +50,16 @@ def test_damaged_or_truncated_streamable_files_keep_what_they_have(tmp_path: Pat
     else:  # index at the end: a cut file has no index at all
         cut = tmp_path / "cut.mp4"
         cut.write_bytes(clip.read_bytes()[: len(clip.read_bytes()) * 6 // 10])
-        result = run_cli("run", str(cut), "-m", str(coco_v1), cwd=tmp_path)
+        result = run_cli("run", str(cut), "-m", str(default_model), cwd=tmp_path)
         assert result.returncode == 2 and "cut.mp4: not a readable video: truncated" in result.stderr
         assert "Traceback" not in result.stderr
         return
-    stderr, records = run_ok(tmp_path, cut, coco_v1)
+    stderr, records = run_ok(tmp_path, cut, default_model)
     assert "truncated or damaged" in stderr
     assert len(records) < 60
 
 
-def test_header_that_lies_about_frame_count(tmp_path: Path, coco_v1: Path) -> None:
+def test_header_that_lies_about_frame_count(tmp_path: Path, default_model: Path) -> None:
     clip = write_clip(tmp_path / "c.avi", frames=30, codec="mpeg4", audio=None)
     data = bytearray(clip.read_bytes())
     strh = data.index(b"strh")
@@ -67,52 +67,52 @@ def test_header_that_lies_about_frame_count(tmp_path: Path, coco_v1: Path) -> No
     avih = data.index(b"avih")
     data[avih + 24 : avih + 28] = (5).to_bytes(4, "little")  # dwTotalFrames
     clip.write_bytes(bytes(data))
-    _, records = run_ok(tmp_path, clip, coco_v1)
+    _, records = run_ok(tmp_path, clip, default_model)
     assert len(records) == 30
 
 
-def test_stream_without_duration_or_container(tmp_path: Path, coco_v1: Path) -> None:
+def test_stream_without_duration_or_container(tmp_path: Path, default_model: Path) -> None:
     raw = write_clip(tmp_path / "c.h264", frames=20, audio=None, format="h264")
-    _, records = run_ok(tmp_path, raw, coco_v1)
+    _, records = run_ok(tmp_path, raw, default_model)
     assert len(records) == 20
 
 
-def test_audio_as_the_first_stream(tmp_path: Path, coco_v1: Path) -> None:
+def test_audio_as_the_first_stream(tmp_path: Path, default_model: Path) -> None:
     clip = write_clip(tmp_path / "c.mkv", frames=20, audio_first=True, format="matroska")
-    _, records = run_ok(tmp_path, clip, coco_v1)
+    _, records = run_ok(tmp_path, clip, default_model)
     assert len(records) == 20
     assert probe(tmp_path / "out.mp4")["audio"] == ["aac"]
 
 
-def test_odd_frame_size_input(tmp_path: Path, coco_v1: Path) -> None:
+def test_odd_frame_size_input(tmp_path: Path, default_model: Path) -> None:
     clip = write_clip(tmp_path / "c.mkv", frames=10, size=(161, 97), codec="ffv1", pix_fmt="yuv444p",
                       audio=None, format="matroska")
-    _, records = run_ok(tmp_path, clip, coco_v1)
+    _, records = run_ok(tmp_path, clip, default_model)
     assert (records[0]["width"], records[0]["height"]) == (161, 97)
     info = probe(tmp_path / "out.mp4")
     assert (info["width"], info["height"]) == (162, 98)
 
 
 @pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs the ffmpeg command to set rotation metadata")
-def test_rotation_metadata_is_applied(tmp_path: Path, coco_v1: Path) -> None:
+def test_rotation_metadata_is_applied(tmp_path: Path, default_model: Path) -> None:
     clip = write_clip(tmp_path / "c.mp4", frames=10, size=(160, 96))
     rotated = tmp_path / "phone.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", "-metadata:s:v", "rotate=90",
                     str(rotated)], check=True)
-    _, records = run_ok(tmp_path, rotated, coco_v1)
+    _, records = run_ok(tmp_path, rotated, default_model)
     assert (records[0]["width"], records[0]["height"]) == (96, 160)  # upright, as players show it
     info = probe(tmp_path / "out.mp4")
     assert (info["width"], info["height"]) == (96, 160)
 
 
-def test_grayscale_cmyk_and_alpha_images(tmp_path: Path, coco_v1: Path) -> None:
+def test_grayscale_cmyk_and_alpha_images(tmp_path: Path, default_model: Path) -> None:
     image_module = pytest.importorskip("PIL.Image", reason="Pillow writes the CMYK JPEG")
     folder = tmp_path / "images"
     folder.mkdir()
     cv2.imwrite(str(folder / "gray.png"), np.full((60, 80), 120, np.uint8))
     cv2.imwrite(str(folder / "alpha.png"), np.full((60, 80, 4), 200, np.uint8))
     image_module.new("CMYK", (80, 60), (0, 255, 255, 0)).save(folder / "cmyk.jpg")
-    result = run_cli("run", str(folder), "-m", str(coco_v1), "-o", "annotated", "--jsonl", "d.jsonl", cwd=tmp_path)
+    result = run_cli("run", str(folder), "-m", str(default_model), "-o", "annotated", "--jsonl", "d.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["alpha.png", "cmyk.jpg", "gray.png"]
     cmyk = cv2.imread(str(tmp_path / "annotated" / "cmyk.jpg"))
@@ -128,14 +128,14 @@ def test_model_with_an_unknown_output_layout(tmp_path: Path, clip: Path) -> None
     assert "Traceback" not in result.stderr
 
 
-def test_label_map_with_duplicate_ids(tmp_path: Path, clip: Path, coco_v1: Path) -> None:
+def test_label_map_with_duplicate_ids(tmp_path: Path, clip: Path, default_model: Path) -> None:
     (tmp_path / "dup.pbtxt").write_text("item { id: 1 name: 'R2-D2' }\nitem { id: 1 name: 'BB-8' }\n")
-    result = run_cli("run", str(clip), "-m", str(coco_v1), "--labels", "dup.pbtxt", cwd=tmp_path)
+    result = run_cli("run", str(clip), "-m", str(default_model), "--labels", "dup.pbtxt", cwd=tmp_path)
     assert result.returncode == 2
     assert "dup.pbtxt: id 1 is used twice ('R2-D2' and 'BB-8')" in result.stderr
 
 
-def test_empty_folder(tmp_path: Path, coco_v1: Path) -> None:
+def test_empty_folder(tmp_path: Path, default_model: Path) -> None:
     (tmp_path / "empty").mkdir()
-    result = run_cli("run", "empty", "-m", str(coco_v1), cwd=tmp_path)
+    result = run_cli("run", "empty", "-m", str(default_model), cwd=tmp_path)
     assert result.returncode == 2 and "no images" in result.stderr and "Traceback" not in result.stderr

@@ -1,5 +1,6 @@
 """The pipeline's policies with a test detector whose speed we control."""
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -139,3 +140,194 @@ def test_parallel_detectors_write_every_frame_in_order() -> None:
     assert sink.indices == list(range(60))
     assert summary.frames_processed == 60
     assert all(detector.calls for detector in detectors)  # every worker took part
+
+
+# --- failure injection: any stage failing at frame k ends the run promptly, loudly, and in order
+
+FAIL_AT = 7
+BOUND_S = 15  # far above a healthy run of these tests; a hang fails here instead of stalling
+
+
+class Boom(RuntimeError):
+    """The injected failure."""
+
+
+class DetectorFailingAt(SlowDetector):
+    """Raises (or, with ``short``, returns one result too few) for the batch holding frame k."""
+
+    def __init__(self, short: bool = False) -> None:
+        super().__init__(0.0)
+        self.short = short
+
+    def detect(self, images):
+        results = super().detect(images)
+        if any(int(image[0, 0, 0]) == FAIL_AT for image in images):
+            if self.short:
+                return results[:-1]
+            raise Boom("detector failed")
+        return results
+
+
+class SourceFailingAt(TickingSource):
+    def frames(self):
+        for frame in super().frames():
+            if frame.index == FAIL_AT:
+                raise Boom("source failed")
+            yield frame
+
+
+class SinkFailingAt(ListSink):
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def write(self, frame, detections, scene) -> None:
+        if frame.index == FAIL_AT:
+            raise self.error
+        super().write(frame, detections, scene)
+
+
+class QuitPollFailingAt(ListSink):
+    """The writer's own code (the window's quit poll) failing, outside any sink's ``write``."""
+
+    @property
+    def quit_requested(self) -> bool:
+        if len(self.indices) == FAIL_AT:
+            raise Boom("quit poll failed")
+        return False
+
+
+def bounded_run(pipeline: Pipeline):
+    """``pipeline.run()`` on a thread: (summary or raised exception, seconds); fails past the bound."""
+    outcome: list = []
+
+    def target() -> None:
+        try:
+            outcome.append(pipeline.run())
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            outcome.append(error)
+
+    began = time.monotonic()
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(BOUND_S)
+    assert not thread.is_alive(), f"the run hung for more than {BOUND_S} s"
+    return outcome[0], time.monotonic() - began
+
+
+# (source, failing detector, failing sink (after the recording ones), raised, most frames written)
+FAILURES = {
+    "detector raises": lambda: (TickingSource(2000, live=False), DetectorFailingAt(), None, Boom, FAIL_AT),
+    "detector returns too few": lambda: (TickingSource(2000, live=False), DetectorFailingAt(short=True), None,
+                                         RuntimeError, FAIL_AT),
+    "source raises": lambda: (SourceFailingAt(2000, live=False), None, None, UserError, FAIL_AT),
+    "sink raises": lambda: (TickingSource(2000, live=False), None, SinkFailingAt(Boom("sink failed")), Boom, FAIL_AT + 1),
+    "disk full": lambda: (TickingSource(2000, live=False), None, SinkFailingAt(OSError(28, "No space left on device")),
+                          UserError, FAIL_AT + 1),
+    "writer raises": lambda: (TickingSource(2000, live=False), None, QuitPollFailingAt(), Boom, FAIL_AT + 1),
+}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("case", FAILURES)
+def test_a_failing_stage_fails_the_run_promptly_with_every_written_frame_recorded(
+    tmp_path: Path, case: str, workers: int
+) -> None:
+    source, detector, failing_sink, expected, most_written = FAILURES[case]()
+    detectors = [detector or SlowDetector(0.0)] + [SlowDetector(0.0) for _ in range(workers - 1)]
+    if detector is not None and workers == 2:
+        detectors = [detector, DetectorFailingAt(detector.short)]  # whichever worker gets frame k
+    written = ListSink()
+    jsonl = tmp_path / "out.jsonl"
+    sinks = [written, JsonLinesSink(jsonl)] + ([failing_sink] if failing_sink else [])
+    pipeline = Pipeline(source, detectors, sinks, batch=2, progress=False)
+    outcome, seconds = bounded_run(pipeline)
+    assert isinstance(outcome, expected), outcome
+    assert seconds < 5
+    assert written.indices == list(range(len(written.indices))) and len(written.indices) <= most_written
+    partial = tmp_path / "out.jsonl.partial"  # none when the failure came before the first frame
+    records = [json.loads(line) for line in partial.read_text().splitlines()] if partial.exists() else []
+    assert [r["frame"] for r in records] == written.indices  # every written frame has its record
+    assert not jsonl.exists()  # a failed run never looks complete
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("livedroid-")]  # all joined
+
+
+class FailingClose(ListSink):
+    def close(self, complete: bool = True) -> None:
+        raise Boom("close failed")
+
+
+def test_every_sink_is_closed_even_when_one_fails_to_close(tmp_path: Path) -> None:
+    after = ListSink()
+    jsonl = tmp_path / "out.jsonl"
+    sinks = [FailingClose(), JsonLinesSink(jsonl), after]
+    outcome, _ = bounded_run(Pipeline(TickingSource(5, live=False), SlowDetector(0.0), sinks, progress=False))
+    assert isinstance(outcome, Boom)
+    assert after.closed
+    assert (tmp_path / "out.jsonl.partial").exists() and not jsonl.exists()
+
+
+class StallingDetector(SlowDetector):
+    """Worker 0's first call takes ``seconds``; the other worker races ahead meanwhile."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(0.0)
+        self.first = seconds
+
+    def detect(self, images):
+        self.seconds, self.first = self.first, 0.0
+        return super().detect(images)
+
+
+def test_finished_batches_held_for_reordering_are_bounded() -> None:
+    pipeline = Pipeline(TickingSource(400, live=False), [StallingDetector(0.5), SlowDetector(0.0)], [ListSink()],
+                        progress=False)
+    most = 0
+    sampling = threading.Event()
+
+    def sample() -> None:
+        nonlocal most
+        while not sampling.is_set():
+            most = max(most, pipeline.backlog["results_waiting"])
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    summary, _ = bounded_run(pipeline)
+    sampling.set()
+    sampler.join()
+    assert summary.frames_processed == 400
+    assert 0 < most <= pipeline.backlog["results_waiting_max"] <= 6
+
+
+def test_cancel_stops_at_once_and_closes_what_was_written(tmp_path: Path) -> None:
+    jsonl = tmp_path / "out.jsonl"
+    pipeline = Pipeline(TickingSource(10**6, live=False), SlowDetector(0.001), [JsonLinesSink(jsonl)], progress=False)
+    threading.Timer(0.2, pipeline.stop).start()
+    threading.Timer(0.2, pipeline.cancel).start()
+    summary, seconds = bounded_run(pipeline)
+    assert summary.interrupted and seconds < 3
+    records = [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()]
+    assert records == list(range(summary.frames_processed))
+
+
+class QuittingSink(ListSink):
+    """The window's q after frame 3."""
+
+    @property
+    def quit_requested(self) -> bool:
+        return len(self.indices) > 3
+
+
+def test_quit_from_the_window_is_a_normal_end_not_an_interrupt() -> None:
+    summary, _ = bounded_run(Pipeline(TickingSource(10**6, live=False), SlowDetector(0.001), [QuittingSink()],
+                                      progress=False))
+    assert not summary.interrupted and summary.frames_processed >= 4
+
+
+def test_a_run_that_processes_nothing_writes_no_records(tmp_path: Path) -> None:
+    jsonl = tmp_path / "out.jsonl"
+    summary, _ = bounded_run(Pipeline(TickingSource(0, live=False), SlowDetector(0.0), [JsonLinesSink(jsonl)],
+                                      progress=False))
+    assert summary.frames_processed == 0
+    assert not jsonl.exists() and not (tmp_path / "out.jsonl.partial").exists()

@@ -16,7 +16,6 @@ class CheckpointDetector(Detector):
     """The newest checkpoint of a ``fit`` folder, built for inference from its pipeline config."""
 
     backend = "checkpoint"
-    runtime = "TensorFlow (eager checkpoint)"
 
     def __init__(self, model_dir: Path, labels: dict[int, str]):
         from livedroid.training.compat import tf
@@ -29,6 +28,7 @@ class CheckpointDetector(Detector):
         tf.train.Checkpoint(model=model).restore(latest).expect_partial()
         self.checkpoint = latest
         self.labels = labels
+        self.runtime = f"TensorFlow {tf.__version__}, checkpoint {Path(latest).name}"
 
         @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
         def detect(image):
@@ -38,16 +38,16 @@ class CheckpointDetector(Detector):
         self._detect = detect
 
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
-        """Detections in RGB uint8 images, every score (the API keeps up to 100 per image)."""
+        """Detections in each RGB uint8 image, every score (the API keeps up to 100)."""
         return [self._detect_one(image) for image in images]
 
     def _detect_one(self, image: np.ndarray) -> Detections:
-        out = self._detect(image[np.newaxis])
-        count = int(out["num_detections"][0])
-        return Detections.from_normalized(
-            out["detection_boxes"][0, :count].numpy(),
-            out["detection_scores"][0, :count].numpy(),
-            out["detection_classes"][0, :count].numpy().astype(np.int32) + 1,  # 0-based → label-map id
+        out = {name: value.numpy() for name, value in self._detect(image[np.newaxis]).items()}
+        return Detections.from_object_detection_api(
+            out["detection_boxes"][0],
+            out["detection_scores"][0],
+            out["detection_classes"][0],  # 0-based: the offset makes them label-map ids
+            out["num_detections"][0],
             width=image.shape[1],
             height=image.shape[0],
             labels=self.labels,

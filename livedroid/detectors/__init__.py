@@ -19,7 +19,7 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "savedmodel": ("livedroid.detectors.savedmodel", "SavedModelDetector", "pip install 'livedroid[tf]'"),
 }
 
-__all__ = ["BACKENDS", "Detector", "backend_for", "load_detector", "plan_parallelism"]
+__all__ = ["BACKENDS", "Detector", "backend_for", "load_detector", "load_detectors", "plan_parallelism"]
 
 
 def plan_parallelism(backend: str, workers: int | None, threads: int | None) -> tuple[int, int | None]:
@@ -65,3 +65,21 @@ def load_detector(model: str | Path, backend: str | None = None, **options: obje
     except ImportError as error:
         raise UserError(f"the {key} backend is not installed ({error.name or error}): {install}") from None
     return getattr(module, class_name)(model, **options)
+
+
+def load_detectors(
+    model: str | Path,
+    backend: str | None = None,
+    *,
+    workers: int | None = None,
+    threads: int | None = None,
+    batch: int = 1,
+    labels: str | Path | None = None,
+) -> list[Detector]:
+    """The detector set of a run: one detector per inference worker, parallelism planned by
+    :func:`plan_parallelism` for what the user left unset."""
+    model = Path(model)
+    workers, threads = plan_parallelism(backend or backend_for(model), workers, threads)
+    return [
+        load_detector(model, backend, labels=labels, threads=threads, batch=max(1, batch)) for _ in range(workers)
+    ]

@@ -37,7 +37,7 @@ class SavedModelDetector(Detector):
     ) -> None:
         folder = model / "saved_model" if (model / "saved_model" / "saved_model.pb").is_file() else model
         if threads:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            _set_threads_once(threads)
         try:
             loaded = tf.saved_model.load(str(folder))
         except (OSError, ValueError, tf.errors.OpError) as error:
@@ -67,18 +67,31 @@ class SavedModelDetector(Detector):
             out = self._signature(**{self._input_name: batch})
             boxes, scores, classes, counts = (out[name].numpy() for name in _OUTPUTS)
             for slot, image in enumerate(group):
-                n = int(counts[slot])
                 results.append(
-                    Detections.from_normalized(
-                        boxes[slot, :n],
-                        scores[slot, :n],
-                        np.rint(classes[slot, :n]).astype(np.int32),
+                    Detections.from_object_detection_api(
+                        boxes[slot],
+                        scores[slot],
+                        classes[slot],
+                        counts[slot],
                         width=image.shape[1],
                         height=image.shape[0],
                         labels=self.labels,
+                        class_offset=0,  # the exporter already added the label-map offset
                     )
                 )
         return results
+
+
+def _set_threads_once(threads: int) -> None:
+    """TensorFlow takes its thread count once, before its runtime starts (later calls raise):
+    the first detector sets it, and the others share that runtime."""
+    if tf.config.threading.get_intra_op_parallelism_threads() == threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:
+        log.info("TensorFlow is already running with %s; --threads %d applies to a new process",
+                 tf.config.threading.get_intra_op_parallelism_threads() or "its default threads", threads)
 
 
 def _same_size_runs(images: list[np.ndarray], limit: int) -> list[list[np.ndarray]]:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -18,6 +21,7 @@ from livedroid.detections import Detections
 from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.labels import find_labels
+from livedroid.stats import plural
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +73,9 @@ class TFLiteDetector(Detector):
         self.model = model
         self.threads = threads or os.cpu_count() or 1
         self.labels = find_labels(model, labels)
-        self.runtime = f"{INTERPRETER_NAME}, {self.threads} threads"
-        self._interpreter = self._load(batch)
+        self.runtime = f"{INTERPRETER_NAME}, {plural(self.threads, 'thread')}"
+        with _native_stderr_silenced():  # the runtime's "INFO: Created TensorFlow Lite XNNPACK delegate"
+            self._interpreter = self._load(batch)
         if batch > 1 and self.max_batch == 1:
             log.info("%s: batch dimension cannot be resized; running one frame per call", model.name)
 
@@ -123,14 +128,14 @@ class TFLiteDetector(Detector):
             self._interpreter.set_tensor(self._input["index"], tensor)
             self._interpreter.invoke()
             out = {role: self._interpreter.get_tensor(index) for role, index in self._outputs.items()}
+            counts = np.asarray(out["count"]).reshape(-1)
             for slot, image in enumerate(chunk):
-                count = int(np.asarray(out["count"]).reshape(-1)[slot]) if out["count"].size else 0
-                count = min(count, out["scores"].shape[-1])
                 results.append(
-                    Detections.from_normalized(
-                        out["boxes"][slot, :count],
-                        out["scores"][slot, :count],
-                        np.rint(out["classes"][slot, :count]).astype(np.int32) + 1,
+                    Detections.from_object_detection_api(
+                        out["boxes"][slot],
+                        out["scores"][slot],
+                        out["classes"][slot],
+                        counts[slot] if counts.size else 0,
                         width=image.shape[1],
                         height=image.shape[0],
                         labels=self.labels,
@@ -191,6 +196,21 @@ def _map_outputs(interpreter: object, model: Path) -> dict[str, int]:
         f"{model}: unknown output layout {_shapes(interpreter.get_output_details())}; expected the "
         "Object Detection API's 4 outputs of TFLite_Detection_PostProcess (boxes, classes, scores, count)"
     )
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Native code's writes to stderr (fd 2) discarded for the duration; Python's own errors
+    still arrive as exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _shapes(details: list[dict]) -> str:

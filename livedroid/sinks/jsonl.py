@@ -36,10 +36,12 @@ class JsonLinesFile:
         self.count += 1
 
     def close(self, complete: bool = True) -> None:
+        """Finish the file; one that never got a line is not created (nothing ran)."""
         if not self._closed:
             self._closed = True
-            self._open().close()
-            self._file.finish(complete)
+            if self._stream is not None:
+                self._stream.close()
+                self._file.finish(complete)
 
 
 class JsonLinesSink(Sink):

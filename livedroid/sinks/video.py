@@ -1,4 +1,4 @@
-"""Annotated video through PyAV: H.264 yuv420p by default, input timestamps and audio kept."""
+"""Annotated video through PyAV: H.264 yuv420p (VP9 for WebM), input timestamps and audio kept."""
 
 from __future__ import annotations
 
@@ -26,6 +26,20 @@ _COPYABLE_AUDIO = {
     "avi": {"mp3", "ac3", "pcm_s16le", "aac"},
 }
 _FALLBACK_AUDIO = {"webm": "libopus"}
+#: Opus encodes at 48 kHz (or 24, 16, 12, 8); other rates are resampled by the encoder.
+_AUDIO_RATES = {"libopus": 48000}
+# WebM holds only VP8, VP9 and AV1: VP9 in constant-quality mode, at a real-time speed setting.
+_VIDEO_CODECS = {"webm": "libvpx-vp9"}
+
+
+def _codec_options(codec: str, crf: int, preset: str) -> dict[str, str]:
+    """Quality and speed options: ``crf``/``preset`` for x264; the same crf and a real-time
+    speed for VP9 (whose crf scale, 0-63, starts where x264's does)."""
+    if codec == "libx264":
+        return {"crf": str(crf), "preset": preset}
+    if codec == "libvpx-vp9":
+        return {"crf": str(crf + 8), "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
+    return {}
 
 
 class VideoSink(Sink):
@@ -43,7 +57,7 @@ class VideoSink(Sink):
         fps: float | None,
         time_base: Fraction | None,
         audio_from: str | None = None,
-        codec: str = "libx264",
+        codec: str | None = None,
         crf: int = 23,
         preset: str = "veryfast",
         overwrite: bool = False,
@@ -54,8 +68,8 @@ class VideoSink(Sink):
         self._format = _format_for(self._file.path)
         self.fps = Fraction(fps).limit_denominator(100_000) if fps else Fraction(30)
         self.time_base = time_base or 1 / self.fps
-        self._codec = codec
-        self._options = {"crf": str(crf), "preset": preset} if codec == "libx264" else {}
+        self._codec = codec or _VIDEO_CODECS.get(self._format, "libx264")
+        self._options = _codec_options(self._codec, crf, preset)
         self._audio_from = audio_from
         self._container: av.container.OutputContainer | None = None
         self._stream = None
@@ -139,7 +153,7 @@ class _AudioFollower:
             return cls(source, stream, output, output.add_stream_from_template(stream), copy=True)
         codec = _FALLBACK_AUDIO.get(format_name, "aac")
         log.info("re-encoding %s audio as %s for %s", stream.codec_context.codec.canonical_name, codec, format_name)
-        out_stream = output.add_stream(codec, rate=stream.codec_context.sample_rate or 48000)
+        out_stream = output.add_stream(codec, rate=_AUDIO_RATES.get(codec) or stream.codec_context.sample_rate or 48000)
         # a named layout: AAC refuses unordered ones ('2 channels'); more than 2 are downmixed
         out_stream.layout = {1: "mono", 2: "stereo"}.get(stream.codec_context.layout.nb_channels, "stereo")
         return cls(source, stream, output, out_stream, copy=False)

@@ -28,10 +28,23 @@ __all__ = [
 
 
 def open_source(
-    spec: str, *, connect_timeout: float = 10.0, read_timeout: float = 10.0, reconnect_timeout: float = 60.0
+    spec: str | list[str],
+    *,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 10.0,
+    reconnect_timeout: float = 60.0,
 ) -> Source:
     """Open what the user named: ``0`` or ``/dev/video0`` (webcam), ``rtsp://…`` (stream),
-    an image, a folder or a glob (images), anything else a video file."""
+    an image, a folder or a glob (images), anything else a video file. Several names must all
+    be images (a shell's expanded glob)."""
+    if not isinstance(spec, str):
+        if len(spec) == 1:
+            spec = spec[0]
+        elif not all(is_image_spec(one) for one in spec):
+            others = [one for one in spec if not is_image_spec(one)]
+            raise UserError(f"several sources must all be images; not an image: {others[0]}")
+        else:
+            return ImageSource(spec)
     if spec.isdigit():
         return CameraSource(int(spec))
     if spec.startswith("/dev/video"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 
 import cv2
@@ -16,6 +18,24 @@ from livedroid.sources.base import Source
 MICROSECONDS = Fraction(1, 1_000_000)
 
 
+def _capture_api(device: int | str) -> int:
+    """V4L2 directly for Linux devices: the default tries FFmpeg's device reader first, which
+    logs on its own. Anything else (a clip, another OS) goes through OpenCV's default choice."""
+    is_device = isinstance(device, int) or str(device).startswith("/dev/video")
+    return cv2.CAP_V4L2 if is_device and sys.platform.startswith("linux") else cv2.CAP_ANY
+
+
+@contextmanager
+def _opencv_quiet() -> Iterator[None]:
+    """OpenCV's own log silenced for the duration."""
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
+
+
 class CameraSource(Source):
     """A local camera, read as fast as it delivers; frames are stamped with capture time."""
 
@@ -23,7 +43,8 @@ class CameraSource(Source):
 
     def __init__(self, device: int | str, width: int | None = None, height: int | None = None) -> None:
         self.description = f"camera {device}"
-        self._capture = cv2.VideoCapture(device)
+        with _opencv_quiet():  # its probing warnings would bury livedroid's one line
+            self._capture = cv2.VideoCapture(device, _capture_api(device))
         if not self._capture.isOpened():
             raise UserError(f"cannot open {self.description}: no such camera, or it is busy")
         if width and height:

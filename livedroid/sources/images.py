@@ -27,11 +27,15 @@ def is_image_spec(spec: str) -> bool:
 
 
 class ImageSource(Source):
-    """Images in sorted order, each converted to RGB whatever its mode (gray, alpha, 16-bit)."""
+    """Images in sorted order, each converted to RGB whatever its mode (gray, alpha, 16-bit).
 
-    def __init__(self, spec: str) -> None:
-        self.description = spec
-        self.paths = _expand(spec)
+    Several specs (a shell's expanded glob) are read in the order given, each expanded in turn.
+    """
+
+    def __init__(self, spec: str | list[str]) -> None:
+        specs = [spec] if isinstance(spec, str) else list(spec)
+        self.description = specs[0] if len(specs) == 1 else f"{len(specs)} images"
+        self.paths = [path for one in specs for path in _expand(one)]
         self.frame_count = len(self.paths)
 
     def frames(self) -> Iterator[Frame]:

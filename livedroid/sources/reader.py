@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from livedroid.errors import UserError
 from livedroid.frames import Frame
@@ -63,10 +64,13 @@ class FrameBuffer:
             self._changed.notify_all()
             return batch
 
-    def close(self) -> None:
-        """No more frames will come; consumers drain what is left."""
+    def close(self, discard: bool = False) -> None:
+        """No more frames will come; consumers drain what is left, or nothing when ``discard``
+        (the run was cancelled)."""
         with self._changed:
             self._closed = True
+            if discard:
+                self._frames.clear()
             self._changed.notify_all()
 
     def __len__(self) -> int:
@@ -77,14 +81,22 @@ class FrameReader(threading.Thread):
     """Reads ``source`` into ``buffer`` on its own thread until the source ends, ``max_frames``
     have been read, or ``stop()``."""
 
-    def __init__(self, source: Source, buffer: FrameBuffer, max_frames: int | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        buffer: FrameBuffer,
+        max_frames: int | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
         super().__init__(name="livedroid-reader", daemon=True)
         self.source = source
         self.buffer = buffer
         self.max_frames = max_frames
         self.timer = StageTimer()
         self.frames_read = 0
-        self.error: BaseException | None = None
+        #: What ended reading early, as one line for the user: the source named, no traceback.
+        self.error: UserError | None = None
+        self._on_error = on_error
         self._stop_requested = threading.Event()
 
     def run(self) -> None:
@@ -98,11 +110,11 @@ class FrameReader(threading.Thread):
                 self.frames_read += 1
                 if not self.buffer.put(frame):
                     break
-        except UserError as error:
-            self.error = error
         except Exception as error:  # noqa: BLE001 - reported by the pipeline, never swallowed
             log.debug("reader failed", exc_info=True)
-            self.error = error
+            self.error = error if isinstance(error, UserError) else UserError(f"{self.source.description}: {error}")
+            if self._on_error:
+                self._on_error(self.error)
         finally:
             self.buffer.close()
 

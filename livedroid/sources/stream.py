@@ -69,9 +69,10 @@ class StreamSource(VideoSource):
                 if "401" in str(error) or "404" in str(error):
                     raise
                 reason = str(error).split(": ", 1)[-1]
-            if time.monotonic() + delay > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:  # tried for the whole time, as the message will say
                 break
-            self._interrupted.wait(delay)
+            self._interrupted.wait(min(delay, left))
             delay = min(delay * 2, _BACKOFF_MAX)
         return None, reason
 

@@ -23,16 +23,17 @@ def copy_through(source_path: Path, output: Path, **options) -> None:
 
 
 @pytest.mark.parametrize(
-    "audio, suffix, expected_audio",
+    "audio, suffix, expected_audio, expected_codec",
     [
-        ("aac", ".mp4", ["aac"]),  # copied
-        ("mp3", ".mp4", ["mp3"]),  # copied: mp4 stores mp3
-        ("pcm_s16le", ".mp4", ["aac"]),  # re-encoded: mp4 cannot hold pcm
-        ("pcm_s16le", ".mkv", ["pcm_s16le"]),  # matroska holds anything
-        (None, ".mp4", []),
+        ("aac", ".mp4", ["aac"], "h264"),  # copied
+        ("aac", ".webm", ["opus"], "vp9"),  # WebM: VP9, audio re-encoded as Opus at 48 kHz
+        ("mp3", ".mp4", ["mp3"], "h264"),  # copied: mp4 stores mp3
+        ("pcm_s16le", ".mp4", ["aac"], "h264"),  # re-encoded: mp4 cannot hold pcm
+        ("pcm_s16le", ".mkv", ["pcm_s16le"], "h264"),  # matroska holds anything
+        (None, ".mp4", [], "h264"),
     ],
 )
-def test_output_keeps_frames_duration_and_audio(tmp_path: Path, audio, suffix, expected_audio) -> None:
+def test_output_keeps_frames_duration_and_audio(tmp_path: Path, audio, suffix, expected_audio, expected_codec) -> None:
     container = ".mkv" if audio == "pcm_s16le" else ".mp4"
     clip = write_clip(tmp_path / f"in{container}", frames=20, fps=10, audio=audio)
     output = tmp_path / f"out{suffix}"
@@ -40,7 +41,7 @@ def test_output_keeps_frames_duration_and_audio(tmp_path: Path, audio, suffix, e
     source, result = probe(clip), probe(output)
     assert result["frames"] == source["frames"] == 20
     assert result["pts"] == pytest.approx(source["pts"])
-    assert result["codec"] == "h264" and result["pix_fmt"] == "yuv420p"
+    assert result["codec"] == expected_codec and result["pix_fmt"] == "yuv420p"
     assert result["audio"] == expected_audio
     assert not (tmp_path / f"out{suffix}.partial").exists()
 

@@ -43,9 +43,9 @@ def start_livedroid(url: str, model: Path, cwd: Path, *extra: str) -> subprocess
     )
 
 
-def test_detections_flow_with_bounded_latency(rtsp_server, coco_v1: Path, tmp_path: Path) -> None:
+def test_detections_flow_with_bounded_latency(rtsp_server, default_model: Path, tmp_path: Path) -> None:
     server = rtsp_server()
-    result = run_cli("run", server.url(), "-m", str(coco_v1), "--max-frames", "60", "-o", "live.mp4",
+    result = run_cli("run", server.url(), "-m", str(default_model), "--max-frames", "60", "-o", "live.mp4",
                      "--jsonl", "live.jsonl", "--no-progress", cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     summary = next(line for line in result.stderr.splitlines() if "frames read" in line)
@@ -58,9 +58,9 @@ def test_detections_flow_with_bounded_latency(rtsp_server, coco_v1: Path, tmp_pa
     assert len(records(tmp_path / "live.jsonl")) == processed == probe(tmp_path / "live.mp4")["frames"]
 
 
-def test_server_drop_and_return_reconnects_into_the_same_output(rtsp_server, coco_v1: Path, tmp_path: Path) -> None:
+def test_server_drop_and_return_reconnects_into_the_same_output(rtsp_server, default_model: Path, tmp_path: Path) -> None:
     server = rtsp_server()
-    run = start_livedroid(server.url(), coco_v1, tmp_path, "--reconnect-timeout", "30")
+    run = start_livedroid(server.url(), default_model, tmp_path, "--reconnect-timeout", "30")
     try:
         jsonl = tmp_path / "live.jsonl.partial"
         wait_for(lambda: len(records(jsonl)) >= 20, 30, "frames before the drop")
@@ -80,10 +80,10 @@ def test_server_drop_and_return_reconnects_into_the_same_output(rtsp_server, coc
     assert max(b - a for a, b in zip(stamps, stamps[1:])) > 1.5  # the gap is kept in the timeline
 
 
-def test_server_down_at_start_retries_then_one_clear_error(rtsp_server, coco_v1: Path, tmp_path: Path) -> None:
+def test_server_down_at_start_retries_then_one_clear_error(rtsp_server, default_model: Path, tmp_path: Path) -> None:
     url = f"rtsp://127.0.0.1:{free_port()}/stream"
     started = time.monotonic()
-    result = run_cli("run", url, "-m", str(coco_v1), "--connect-timeout", "2", "--jsonl", "x.jsonl", cwd=tmp_path)
+    result = run_cli("run", url, "-m", str(default_model), "--connect-timeout", "2", "--jsonl", "x.jsonl", cwd=tmp_path)
     assert result.returncode == 2
     assert time.monotonic() - started >= 2  # it kept trying
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
@@ -92,9 +92,9 @@ def test_server_down_at_start_retries_then_one_clear_error(rtsp_server, coco_v1:
     assert not (tmp_path / "x.jsonl").exists()
 
 
-def test_credentials_never_appear_in_logs_or_outputs(rtsp_server, coco_v1: Path, tmp_path: Path) -> None:
+def test_credentials_never_appear_in_logs_or_outputs(rtsp_server, default_model: Path, tmp_path: Path) -> None:
     server = rtsp_server("--user", "droid", "--password", "s3cr3t-pw")
-    result = run_cli("run", server.url("droid:s3cr3t-pw"), "-m", str(coco_v1), "--max-frames", "10",
+    result = run_cli("run", server.url("droid:s3cr3t-pw"), "-m", str(default_model), "--max-frames", "10",
                      "-o", "live.mp4", "--jsonl", "live.jsonl", "-v", cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "s3cr3t-pw" not in result.stderr + result.stdout
@@ -102,6 +102,6 @@ def test_credentials_never_appear_in_logs_or_outputs(rtsp_server, coco_v1: Path,
     for output in ("live.mp4", "live.jsonl"):
         assert b"s3cr3t-pw" not in (tmp_path / output).read_bytes()
 
-    wrong = run_cli("run", server.url("droid:wrong-pw"), "-m", str(coco_v1), "--jsonl", "bad.jsonl",
+    wrong = run_cli("run", server.url("droid:wrong-pw"), "-m", str(default_model), "--jsonl", "bad.jsonl",
                     "--connect-timeout", "2", cwd=tmp_path)
     assert wrong.returncode == 2 and "401" in wrong.stderr and "wrong-pw" not in wrong.stderr
