@@ -143,7 +143,7 @@ def _run(tf, train_step, iterator, step, learning_rate, manager, model_dir, tota
             for name, value in {**losses, "learning_rate": rate, "steps_per_sec": 1 / durations[-1]}.items():
                 tf.summary.scalar(name, value, step=current)
             table.writerow([current] + [losses.get(f"Loss/{c}", "") for c in LOSS_COLUMNS[1:5]] + [rate])
-            bar.set_postfix(loss=f"{losses['Loss/total_loss']:.3f}", lr=f"{rate:.2g}")
+            bar.set_postfix(loss=f"{losses['Loss/total_loss']:.3f}", lr=f"{rate:.2g}", refresh=False)
             bar.update(1)
             if current % checkpoint_every == 0:
                 manager.save(checkpoint_number=current)
