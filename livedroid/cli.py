@@ -21,6 +21,7 @@ examples:
   livedroid run 0 --show                       webcam 0 in a window (q quits)
   livedroid run rtsp://user:pass@cam/stream --output cam.mp4 --jsonl cam.jsonl
   livedroid run photos/ -o annotated/          a folder of images
+  livedroid batch archive/ --out annotated/    every video of a folder, resumable (--ray for a cluster)
 """
 
 # Commands served by the training package, which needs TensorFlow (pip install 'livedroid[train]').
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run_parser(commands)
+    add_batch_parser(commands)
     add_bench_parser(commands)
     for name, (_, summary) in TRAINING_COMMANDS.items():
         commands.add_parser(name, help=summary, add_help=False)
@@ -110,6 +112,97 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     live.add_argument("--read-timeout", type=float, default=10.0, metavar="S", help="seconds without data before a stream counts as lost (default 10)")
     run.set_defaults(handler=command_run)
     return run
+
+
+BATCH_EXAMPLES = """\
+examples:
+  livedroid batch recordings/ --out annotated/            every video under recordings/, on all cores
+  livedroid batch 'season/*.mp4' --out out/ --no-video    detections only (out/NAME.jsonl)
+  livedroid batch /shared/archive --out /shared/out --ray auto   on the Ray cluster this node belongs to
+
+A rerun with the same --out skips the files already complete (checked against DIR/manifest.jsonl:
+sizes and frame counts) and redoes the rest. Exit status: 0 all complete, 1 some file failed
+(see the manifest), 2 a usage error, 130 stopped by Ctrl-C or SIGTERM.
+"""
+
+
+def add_batch_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    batch = commands.add_parser(
+        "batch",
+        parents=[_verbose_flag()],
+        help="annotate many video files: resumable, on all cores or on a Ray cluster",
+        description=(
+            "Annotate every INPUT (video files, folders searched recursively, globs) into "
+            "DIR/NAME-detections.mp4 (H.264, the input's timestamps and audio) and DIR/NAME.jsonl, "
+            "as `run` does for one file. Files run in parallel worker processes, or as Ray tasks with "
+            "--ray. A file that fails is recorded and the others go on. Ctrl-C stops the files in "
+            "flight (left as .partial, redone next time); finished files stay complete."
+        ),
+        epilog=BATCH_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    batch.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, folder or glob (quote globs)")
+    batch.add_argument("--out", required=True, metavar="DIR", help="output folder; also holds manifest.jsonl")
+    model = _add_model_options(batch)
+    model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
+    select = batch.add_argument_group("which detections")
+    select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
+    select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
+    select.add_argument("--max-detections", type=int, default=100, metavar="N", help="per frame (default 100)")
+    out = batch.add_argument_group("outputs")
+    out.add_argument("--no-video", action="store_true", help="detections only: no annotated videos")
+    out.add_argument("--overwrite", action="store_true", help="redo every file, even those already complete")
+    out.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
+    out.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
+    out.add_argument("--no-progress", action="store_true", help="no progress bars")
+    cluster = batch.add_argument_group("Ray (pip install 'livedroid[ray]')")
+    cluster.add_argument(
+        "--ray", metavar="ADDRESS",
+        help="run one Ray task per file: 'auto' (the cluster of this node), 'local' (start Ray here), "
+        "or HOST:PORT / ray://HOST:10001. Inputs, model and --out must be on storage every node shares",
+    )
+    cluster.add_argument("--retries", type=int, default=3, metavar="N", help="times a file is retried when its Ray worker dies (default 3)")
+    cluster.add_argument("--gpus-per-file", type=float, metavar="G", help="GPUs each Ray task asks for (default: 1 for SavedModels when the cluster has GPUs, else 0)")
+    batch.set_defaults(handler=command_batch)
+    return batch
+
+
+def command_batch(args: argparse.Namespace) -> int:
+    from livedroid.batch import BatchSettings, LocalPool, RayCluster, find_jobs, plan_workers, run_batch
+    from livedroid.detectors import backend_for, load_detector
+    from livedroid.models import resolve_model
+
+    model_path = resolve_model(args.model).resolve()
+    backend = args.backend or backend_for(model_path)
+    classes = None
+    if backend == "tflite" or args.classes:  # check the model and --classes once, before any file starts
+        labels = load_detector(model_path, args.backend, labels=args.labels, threads=1).labels
+        classes = _class_names(args.classes, labels)
+    jobs = find_jobs(args.inputs, Path(args.out), video=not args.no_video)
+    workers, threads = plan_workers(backend, args.workers, args.threads, len(jobs))
+    settings = BatchSettings(
+        model=str(model_path),
+        backend=args.backend,
+        labels=os.path.abspath(args.labels) if args.labels else None,
+        threads=(args.threads or 1) if args.ray and backend == "tflite" else threads,
+        batch=max(1, args.batch),
+        threshold=args.threshold,
+        classes=tuple(sorted(classes)) if classes else None,
+        max_detections=args.max_detections,
+        crf=args.crf,
+        preset=args.preset,
+        video=not args.no_video,
+    )
+    if args.ray:
+        executor = RayCluster(args.ray, settings, retries=max(0, args.retries), gpus=args.gpus_per_file)
+    else:
+        executor = LocalPool(settings, workers)
+    log.info("%d files, model %s, %s", len(jobs), model_path, executor.description)
+    summary = run_batch(jobs, settings, executor, Path(args.out) / "manifest.jsonl", redo=args.overwrite,
+                        progress=not args.no_progress, report=lambda line: print(line, file=sys.stderr))
+    print(f"livedroid: {summary.line()}", file=sys.stderr)
+    print(f"livedroid: outcomes in {Path(args.out) / 'manifest.jsonl'}", file=sys.stderr)
+    return summary.exit_status
 
 
 def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -232,18 +325,7 @@ def make_sinks(args: argparse.Namespace, source, is_images: bool) -> list:
     if output and is_images:
         sinks.append(ImageFolderSink(output, overwrite=args.overwrite))
     elif output:
-        sinks.append(
-            VideoSink(
-                output,
-                fps=source.fps,
-                time_base=source.time_base,
-                audio_from=source.audio_path,
-                crf=args.crf,
-                preset=args.preset,
-                overwrite=args.overwrite,
-                inputs=inputs,
-            )
-        )
+        sinks.append(VideoSink.for_source(output, source, crf=args.crf, preset=args.preset, overwrite=args.overwrite, inputs=inputs))
     if args.jsonl:
         sinks.append(JsonLinesSink(args.jsonl, overwrite=args.overwrite, inputs=inputs))
     if args.show:
