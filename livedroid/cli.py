@@ -199,7 +199,7 @@ def command_batch(args: argparse.Namespace) -> int:
         executor = LocalPool(settings, workers)
     log.info("%d files, model %s, %s", len(jobs), model_path, executor.description)
     summary = run_batch(jobs, settings, executor, Path(args.out) / "manifest.jsonl", redo=args.overwrite,
-                        progress=not args.no_progress, report=lambda line: print(line, file=sys.stderr))
+                        progress=not args.no_progress)
     print(f"livedroid: {summary.line()}", file=sys.stderr)
     print(f"livedroid: outcomes in {Path(args.out) / 'manifest.jsonl'}", file=sys.stderr)
     return summary.exit_status

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -65,7 +66,6 @@ def run_batch(
     *,
     redo: bool = False,
     progress: bool = True,
-    report: Callable[[str], None] = print,
 ) -> BatchSummary:
     """Annotate every file of ``jobs`` not already complete; one manifest record per file."""
     started = time.perf_counter()
@@ -81,7 +81,7 @@ def run_batch(
         else:
             todo.append(job)
     if summary.skipped:
-        report(f"livedroid: {summary.skipped} of {len(jobs)} files already complete, skipped")
+        _say(f"livedroid: {summary.skipped} of {len(jobs)} files already complete, skipped")
     # Longest first: the last files to start are short ones, so no worker idles at the end.
     todo.sort(key=lambda job: _size(job.input), reverse=True)
     file_bar = tqdm(total=len(jobs), initial=summary.skipped, unit="file", desc="files", disable=not progress,
@@ -98,7 +98,7 @@ def run_batch(
                 elif outcome.status == FAILED:
                     summary.failed += 1
                     error = outcome.error if outcome.input in (outcome.error or "") else f"{outcome.input}: {outcome.error}"
-                    file_bar.write(f"livedroid: failed: {error}")
+                    _say(f"livedroid: failed: {error}")
                 elif outcome.status == INTERRUPTED:
                     summary.interrupted += 1
                 if outcome.status != INTERRUPTED:
@@ -132,6 +132,11 @@ class _stop_on_signals:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+
+
+def _say(line: str) -> None:
+    """A line on stderr that leaves the progress bars intact."""
+    tqdm.write(line, file=sys.stderr)
 
 
 def _size(path: str) -> int:
