@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from livedroid.batch.files import FileJob
 from livedroid.batch.manifest import FAILED, INTERRUPTED, Outcome
@@ -27,6 +30,7 @@ class RayCluster:
         self.gpus = gpus
         self.description = f"Ray ({address})"
         self._stopping = False
+        _check_reachable(address)  # a wrong address fails now, before any progress bar
 
     def stop(self) -> None:
         self._stopping = True
@@ -95,3 +99,22 @@ def _connect(address: str):
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise UserError(f"--ray {address}: cannot connect to a Ray cluster ({str(error).strip().splitlines()[0]})") from None
     return ray
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail at once on a HOST:PORT nobody listens on (ray.init would keep retrying for minutes)."""
+    if address == "local":
+        return
+    if address == "auto":  # where ray.init(address="auto") looks: $RAY_ADDRESS, then the node's own cluster
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        address = os.environ.get("RAY_ADDRESS") or (current.read_text().strip() if current.exists() else "")
+        if not address:
+            raise UserError("--ray auto: no Ray cluster on this node (start one with 'ray start --head', "
+                            "or give --ray HOST:PORT, or --ray local)")
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--ray {address}: expected auto, local, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise UserError(f"--ray {address}: cannot connect to a Ray cluster ({error.strerror or error})") from None

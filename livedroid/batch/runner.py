@@ -124,8 +124,10 @@ class _stop_on_signals:
             self.previous[sig] = signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, _frame) -> None:
-        if not self.summary.stopped:
-            os.write(2, f"\nlivedroid: {signal.Signals(signum).name}: stopping; finished files stay complete\n".encode())
+        if self.summary.stopped:  # a second Ctrl-C: stop waiting at once
+            raise KeyboardInterrupt
+        os.write(2, f"\nlivedroid: {signal.Signals(signum).name}: stopping (again to quit at once); "
+                    "finished files stay complete\n".encode())
         self.summary.stopped = True
         self.executor.stop()
 
