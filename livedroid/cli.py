@@ -73,6 +73,16 @@ def _add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
     return model
 
 
+def _add_detection_options(parser: argparse.ArgumentParser) -> None:
+    """The model, its labels and which detections are kept: the same for ``run`` and ``batch``."""
+    model = _add_model_options(parser)
+    model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
+    select = parser.add_argument_group("which detections")
+    select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
+    select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
+    select.add_argument("--max-detections", type=int, default=100, metavar="N", help="per frame (default 100)")
+
+
 def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
@@ -91,12 +101,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
         metavar="SOURCE",
         help="video file, image, folder or glob of images, camera index (0) or /dev/videoN, or rtsp:// http:// URL",
     )
-    model = _add_model_options(run)
-    model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
-    select = run.add_argument_group("which detections")
-    select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
-    select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
-    select.add_argument("--max-detections", type=int, default=100, metavar="N", help="per frame (default 100)")
+    _add_detection_options(run)
     out = run.add_argument_group("outputs (default for files: NAME-detections.mp4 or NAME-detections/ in the current folder)")
     out.add_argument("-o", "--output", metavar="PATH", help="annotated video (.mp4 .mkv .mov .webm .avi), or a folder for image inputs")
     out.add_argument("--jsonl", metavar="PATH", help="detections as JSON Lines, one record per frame")
@@ -143,12 +148,7 @@ def add_batch_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     )
     batch.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, folder or glob (quote globs)")
     batch.add_argument("--out", required=True, metavar="DIR", help="output folder; also holds manifest.jsonl")
-    model = _add_model_options(batch)
-    model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
-    select = batch.add_argument_group("which detections")
-    select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
-    select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
-    select.add_argument("--max-detections", type=int, default=100, metavar="N", help="per frame (default 100)")
+    _add_detection_options(batch)
     out = batch.add_argument_group("outputs")
     out.add_argument("--no-video", action="store_true", help="detections only: no annotated videos")
     out.add_argument("--overwrite", action="store_true", help="redo every file, even those already complete")
