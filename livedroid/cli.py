@@ -83,6 +83,11 @@ def _add_detection_options(parser: argparse.ArgumentParser) -> None:
     select.add_argument("--max-detections", type=int, default=100, metavar="N", help="per frame (default 100)")
 
 
+def _add_encoder_options(out: argparse._ArgumentGroup) -> None:
+    out.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
+    out.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
+
+
 def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
@@ -107,8 +112,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     out.add_argument("--jsonl", metavar="PATH", help="detections as JSON Lines, one record per frame")
     out.add_argument("--show", action="store_true", help="preview window with live fps (q quits)")
     out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    out.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
-    out.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
+    _add_encoder_options(out)
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--max-frames", type=int, metavar="N", help="stop after reading N frames (a trial run, or a bounded recording)")
     live = run.add_argument_group("streams")
@@ -152,8 +156,7 @@ def add_batch_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     out = batch.add_argument_group("outputs")
     out.add_argument("--no-video", action="store_true", help="detections only: no annotated videos")
     out.add_argument("--overwrite", action="store_true", help="redo every file, even those already complete")
-    out.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
-    out.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
+    _add_encoder_options(out)
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
     cluster = batch.add_argument_group("Ray (pip install 'livedroid[ray]')")
     cluster.add_argument(

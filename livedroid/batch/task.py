@@ -108,26 +108,34 @@ def annotate_file(
 
 
 def _run_until_stopped(pipeline: Pipeline, stopped: threading.Event, should_stop: Callable[[], bool]):
-    """``pipeline.run()`` on a thread, while this one watches for a stop request."""
+    """``pipeline.run()`` on a thread, while this one watches for a stop request.
+
+    The wait is on an Event, not ``Thread.join``: a KeyboardInterrupt inside ``join`` makes Python
+    (3.11, bpo-45274) report a running thread as ended.
+    """
     result: dict = {}
+    finished = threading.Event()
 
     def run() -> None:
         try:
             result["summary"] = pipeline.run()
         except BaseException as error:  # noqa: BLE001 - re-raised below, on the caller's thread
             result["error"] = error
+        finally:
+            finished.set()
 
     runner = threading.Thread(target=run, name="livedroid-batch-file", daemon=True)
     runner.start()
-    while runner.is_alive():
+    while not finished.is_set():
         try:
-            runner.join(timeout=0.2)
+            finished.wait(timeout=0.2)
             if should_stop() and not stopped.is_set():
                 stopped.set()
                 pipeline.stop()
         except KeyboardInterrupt:
             stopped.set()
             pipeline.stop()
+    runner.join()
     if "error" in result:
         raise result["error"]
     return result["summary"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.batch.helpers import assert_complete, end, manifest, start_batch, wait_for
-from tests.conftest import run_cli, shared_path
+from tests.conftest import shared_path
 
 pytest.importorskip("ray", reason="needs Ray: pip install 'livedroid[ray]' (the dev extra has it)")
 
@@ -25,6 +25,14 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def batch_on_ray(address: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``livedroid batch ARGS --ray ADDRESS`` in a subprocess, with the test cluster's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "livedroid", "batch", *args, "--no-progress", "--ray", address],
+        cwd=cwd, env=RAY_ENV, capture_output=True, text=True, timeout=600,
+    )
 
 
 class RayNode:
@@ -111,10 +119,38 @@ def test_a_killed_worker_is_retried_and_a_rerun_skips_all_three(tmp_path: Path, 
     assert manifest(out)[killed]["status"] == "done"
     assert not Path(f"/proc/{pid}").exists()
 
-    again = run_cli("batch", *map(str, clips), "--out", "out", "--no-progress", "--ray", ray_cluster, cwd=tmp_path)
+    again = batch_on_ray(ray_cluster, *map(str, clips), "--out", "out", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "3 of 3 files already complete, skipped" in again.stderr
     assert "3 files: 0 done, 3 skipped" in again.stderr
+
+
+def test_ctrl_c_cancels_the_tasks_and_finished_files_stay_complete(tmp_path: Path, ray_cluster: str) -> None:
+    clips = [shared_path(f"videos/{name}") for name in CLIPS]
+    out = tmp_path / "out"
+    process = start_batch(*map(str, clips), "--out", "out", "--ray", ray_cluster, cwd=tmp_path, env=RAY_ENV)
+    try:
+        wait_for(lambda: _ray_worker_writing(out), timeout=300)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        end(process)
+    assert process.returncode == 130, stderr
+    records = manifest(out)
+    interrupted = [name for name, record in records.items() if record["status"] == "interrupted"]
+    done = [name for name, record in records.items() if record["status"] == "done"]
+    assert interrupted and len(done) + len(interrupted) <= 3, records
+    for clip in clips:
+        if clip.stem in done:
+            assert_complete(out, clip.stem, clip)
+        else:  # cancelled part-way, or never started: nothing under the finished names
+            assert not (out / f"{clip.stem}.jsonl").exists() and not (out / f"{clip.stem}-detections.mp4").exists()
+
+    again = batch_on_ray(ray_cluster, *map(str, clips), "--out", "out", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"{3 - len(done)} done, {len(done)} skipped" in again.stderr
+    for clip in clips:
+        assert_complete(out, clip.stem, clip)
 
 
 @pytest.mark.parametrize(
@@ -123,10 +159,7 @@ def test_a_killed_worker_is_retried_and_a_rerun_skips_all_three(tmp_path: Path, 
 )
 def test_a_wrong_address_is_one_clear_line(tmp_path: Path, address: str, message: str) -> None:
     clip = shared_path(f"videos/{CLIPS[2]}")
-    result = subprocess.run(
-        [sys.executable, "-m", "livedroid", "batch", str(clip), "--out", "out", "--ray", address.format(free=_free_port())],
-        cwd=tmp_path, env=RAY_ENV, capture_output=True, text=True, timeout=120,
-    )
+    result = batch_on_ray(address.format(free=_free_port()), str(clip), "--out", "out", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr
