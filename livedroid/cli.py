@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+RUN_WORKERS = "interpreters running in parallel (default: 2 for TFLite on 2+ cores, else 1)"
+
+
+def _add_model_options(parser: argparse.ArgumentParser, workers_help: str = RUN_WORKERS) -> argparse._ArgumentGroup:
     """The model and how it runs: the same options for ``run`` and ``bench``."""
     model = parser.add_argument_group("model")
     model.add_argument(
@@ -69,13 +72,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
     model.add_argument("--backend", choices=["tflite", "savedmodel"], help="default: from the model's form")
     model.add_argument("--threads", type=int, metavar="N", help="threads per interpreter (default: the cores shared among the workers)")
     model.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call when the model allows it (default 1)")
-    model.add_argument("--workers", type=int, metavar="N", help="interpreters running in parallel (default: 2 for TFLite on 2+ cores, else 1)")
+    model.add_argument("--workers", type=int, metavar="N", help=workers_help)
     return model
 
 
-def _add_detection_options(parser: argparse.ArgumentParser) -> None:
+def _add_detection_options(parser: argparse.ArgumentParser, workers_help: str = RUN_WORKERS) -> None:
     """The model, its labels and which detections are kept: the same for ``run`` and ``batch``."""
-    model = _add_model_options(parser)
+    model = _add_model_options(parser, workers_help)
     model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
     select = parser.add_argument_group("which detections")
     select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
@@ -152,7 +155,9 @@ def add_batch_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     )
     batch.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, folder or glob (quote globs)")
     batch.add_argument("--out", required=True, metavar="DIR", help="output folder; also holds manifest.jsonl")
-    _add_detection_options(batch)
+    _add_detection_options(
+        batch, "worker processes, one file and one interpreter each (default: one per core for TFLite, else 1)"
+    )
     out = batch.add_argument_group("outputs")
     out.add_argument("--no-video", action="store_true", help="detections only: no annotated videos")
     out.add_argument("--overwrite", action="store_true", help="redo every file, even those already complete")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
@@ -13,7 +14,9 @@ from livedroid.detections import Detections
 from livedroid.errors import UserError
 from livedroid.frames import Frame
 from livedroid.sinks.base import PartialFile, Sink
-from livedroid.sources.base import Source
+
+if TYPE_CHECKING:
+    from livedroid.sources.base import Source
 
 log = logging.getLogger(__name__)
 
