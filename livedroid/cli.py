@@ -26,6 +26,7 @@ examples:
   livedroid run photos/ -o annotated/          a folder of images
   livedroid run door.mp4 --line gate=0,0.6,1,0.6 --zone desk=0.1,0.1,0.5,0.1,0.5,0.5:person --events ev.jsonl
                                                track, count crossings and desk visits, log each event
+  livedroid batch archive/ --out annotated/    every video of a folder, resumable (--ray for a cluster)
 """
 
 # Commands served by the training package, which needs TensorFlow (pip install 'livedroid[train]').
@@ -56,13 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run_parser(commands)
+    add_batch_parser(commands)
     add_bench_parser(commands)
     for name, (_, summary) in TRAINING_COMMANDS.items():
         commands.add_parser(name, help=summary, add_help=False)
     return parser
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+RUN_WORKERS = "interpreters running in parallel (default: 2 for TFLite on 2+ cores, else 1)"
+
+
+def _add_model_options(parser: argparse.ArgumentParser, workers_help: str = RUN_WORKERS) -> argparse._ArgumentGroup:
     """The model and how it runs: the same options for ``run`` and ``bench``."""
     model = parser.add_argument_group("model")
     model.add_argument(
@@ -72,8 +77,23 @@ def _add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
     model.add_argument("--backend", choices=sorted(BACKENDS), help="default: from the model's form")
     model.add_argument("--threads", type=int, metavar="N", help="threads per interpreter (default: the cores shared among the workers)")
     model.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call when the model allows it (default 1)")
-    model.add_argument("--workers", type=int, metavar="N", help="interpreters running in parallel (default: 2 for TFLite on 2+ cores, else 1)")
+    model.add_argument("--workers", type=int, metavar="N", help=workers_help)
     return model
+
+
+def _add_detection_options(parser: argparse.ArgumentParser, workers_help: str = RUN_WORKERS) -> None:
+    """The model, its labels and which detections are kept: the same for ``run`` and ``batch``."""
+    model = _add_model_options(parser, workers_help)
+    model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
+    select = parser.add_argument_group("which detections")
+    select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
+    select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
+    select.add_argument("--max-detections", type=int, default=100, metavar="N", help="per frame (default 100)")
+
+
+def _add_encoder_options(out: argparse._ArgumentGroup) -> None:
+    out.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
+    out.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
 
 
 def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -95,12 +115,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
         nargs="+",
         help="video file, image(s), folder or glob of images, camera index (0) or /dev/videoN, or rtsp:// http:// URL",
     )
-    model = _add_model_options(run)
-    model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
-    select = run.add_argument_group("which detections")
-    select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
-    select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
-    select.add_argument("--max-detections", type=int, default=100, metavar="N", help="per frame (default 100)")
+    _add_detection_options(run)
     out = run.add_argument_group(
         "outputs (files and images always get an annotated copy unless --no-video: by default "
         "NAME-detections.mp4, NAME-detections.jpg or NAME-detections/ in the current folder)"
@@ -111,8 +126,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     out.add_argument("--no-video", action="store_true", help="no annotated video or images (with --jsonl or --show)")
     out.add_argument("--show", action="store_true", help="preview window with live fps (q quits)")
     out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    out.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
-    out.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
+    _add_encoder_options(out)
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--max-frames", type=int, metavar="N", help="stop after reading N frames (a trial run, or a bounded recording)")
     _add_tracking_options(run)
@@ -138,6 +152,93 @@ def _add_tracking_options(run: argparse.ArgumentParser) -> None:
     tracking.add_argument("--analytics", metavar="FILE", help="zones and lines from a YAML or JSON file (see README)")
     tracking.add_argument("--events", metavar="FILE", help="enter, exit and crossing events as JSON Lines, each written as it happens")
     tracking.add_argument("--snapshots", metavar="DIR", help="the best crop of each track as DIR/track-0001-LABEL.jpg (implies --track)")
+
+
+BATCH_EXAMPLES = """\
+examples:
+  livedroid batch recordings/ --out annotated/            every video under recordings/, on all cores
+  livedroid batch 'season/*.mp4' --out out/ --no-video    detections only (out/NAME.jsonl)
+  livedroid batch /shared/archive --out /shared/out --ray auto   on the Ray cluster this node belongs to
+
+A rerun with the same --out skips the files already complete (checked against DIR/manifest.jsonl:
+sizes and frame counts) and redoes the rest. Exit status: 0 all complete, 1 some file failed
+(see the manifest), 2 a usage error, 130 stopped by Ctrl-C or SIGTERM.
+"""
+
+
+def add_batch_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    batch = commands.add_parser(
+        "batch",
+        parents=[_verbose_flag()],
+        help="annotate many video files: resumable, on all cores or on a Ray cluster",
+        description=(
+            "Annotate every INPUT (video files, folders searched recursively, globs) into "
+            "DIR/NAME-detections.mp4 (H.264, the input's timestamps and audio) and DIR/NAME.jsonl, "
+            "as `run` does for one file. Files run in parallel worker processes, or as Ray tasks with "
+            "--ray. A file that fails is recorded and the others go on. Ctrl-C stops the files in "
+            "flight (left as .partial, redone next time); finished files stay complete."
+        ),
+        epilog=BATCH_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    batch.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, folder or glob (quote globs)")
+    batch.add_argument("--out", required=True, metavar="DIR", help="output folder; also holds manifest.jsonl")
+    _add_detection_options(
+        batch, "worker processes, one file and one interpreter each (default: one per core for TFLite, else 1)"
+    )
+    out = batch.add_argument_group("outputs")
+    out.add_argument("--no-video", action="store_true", help="detections only: no annotated videos")
+    out.add_argument("--overwrite", action="store_true", help="redo every file, even those already complete")
+    _add_encoder_options(out)
+    out.add_argument("--no-progress", action="store_true", help="no progress bars")
+    cluster = batch.add_argument_group("Ray (pip install 'livedroid[ray]')")
+    cluster.add_argument(
+        "--ray", metavar="ADDRESS",
+        help="run one Ray task per file: 'auto' (the cluster of this node), 'local' (start Ray here), "
+        "or HOST:PORT / ray://HOST:10001. Inputs, model and --out must be on storage every node shares",
+    )
+    cluster.add_argument("--retries", type=int, default=3, metavar="N", help="times a file is retried when its Ray worker dies (default 3)")
+    cluster.add_argument("--gpus-per-file", type=float, metavar="G", help="GPUs each Ray task asks for (default: 1 for SavedModels when the cluster has GPUs, else 0)")
+    batch.set_defaults(handler=command_batch)
+    return batch
+
+
+def command_batch(args: argparse.Namespace) -> int:
+    from livedroid.batch import BatchSettings, LocalPool, RayCluster, find_jobs, plan_workers, run_batch
+    from livedroid.detectors import backend_for, load_detector
+    from livedroid.models import resolve_model
+
+    model_path = resolve_model(args.model).resolve()
+    backend = args.backend or backend_for(model_path)
+    classes = None
+    if backend == "tflite" or args.classes:  # check the model and --classes once, before any file starts
+        labels = load_detector(model_path, args.backend, labels=args.labels, threads=1).labels
+        classes = _class_names(args.classes, labels)
+    jobs = find_jobs(args.inputs, Path(args.out), video=not args.no_video)
+    workers, threads = plan_workers(backend, args.workers, args.threads, len(jobs))
+    settings = BatchSettings(
+        model=str(model_path),
+        backend=args.backend,
+        labels=os.path.abspath(args.labels) if args.labels else None,
+        threads=(args.threads or 1) if args.ray and backend == "tflite" else threads,
+        batch=max(1, args.batch),
+        threshold=args.threshold,
+        classes=tuple(sorted(classes)) if classes else None,
+        max_detections=args.max_detections,
+        crf=args.crf,
+        preset=args.preset,
+        video=not args.no_video,
+    )
+    if args.ray:
+        executor = RayCluster(args.ray, settings, retries=max(0, args.retries), gpus=args.gpus_per_file)
+    else:
+        executor = LocalPool(settings, workers)
+    log.info("%d files, model %s, %s", len(jobs), model_path, executor.description)
+    summary = run_batch(jobs, settings, executor, Path(args.out) / "manifest.jsonl", redo=args.overwrite,
+                        progress=not args.no_progress)
+    print(f"livedroid: {summary.line()}", file=sys.stderr)
+    print(f"livedroid: outcomes in {Path(args.out) / 'manifest.jsonl'}", file=sys.stderr)
+    return summary.exit_status
 
 
 def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -318,18 +419,7 @@ def make_sinks(args: argparse.Namespace, source, is_images: bool) -> list:
     elif output and is_images:
         sinks.append(ImageFolderSink(output, overwrite=args.overwrite))
     elif output:
-        sinks.append(
-            VideoSink(
-                output,
-                fps=source.fps,
-                time_base=source.time_base,
-                audio_from=source.audio_path,
-                crf=args.crf,
-                preset=args.preset,
-                overwrite=args.overwrite,
-                inputs=inputs,
-            )
-        )
+        sinks.append(VideoSink.for_source(output, source, crf=args.crf, preset=args.preset, overwrite=args.overwrite, inputs=inputs))
     if args.jsonl:
         sinks.append(JsonLinesSink(args.jsonl, overwrite=args.overwrite, inputs=inputs))
     if args.show:

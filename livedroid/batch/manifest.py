@@ -1,0 +1,123 @@
+"""``DIR/manifest.jsonl``: one record per file and run, appended as each file ends.
+
+A rerun reads the last record of each file and skips it only when its outputs are still what the
+record says (sizes, and frame counts read back from the JSON Lines file and the video container),
+the input is unchanged and the detection settings are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import av
+
+from livedroid.batch.files import FileJob
+
+DONE, SKIPPED, FAILED, INTERRUPTED = "done", "skipped", "failed", "interrupted"
+
+
+@dataclass
+class Outcome:
+    """What became of one file: returned by the worker, written to the manifest by the driver."""
+
+    name: str
+    input: str
+    status: str
+    settings: str
+    frames: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    video: str | None = None
+    video_bytes: int | None = None
+    jsonl: str | None = None
+    jsonl_bytes: int | None = None
+    input_bytes: int | None = None
+    input_mtime: float | None = None
+    finished_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def of(cls, job: FileJob, settings: str, status: str, **details: object) -> "Outcome":
+        """An outcome with the input's identity (size, mtime) and, when done, the outputs' sizes."""
+        outcome = cls(job.name, job.input, status, settings, **details)
+        if os.path.exists(job.input):
+            stat = os.stat(job.input)
+            outcome.input_bytes, outcome.input_mtime = stat.st_size, stat.st_mtime
+        if status == DONE:
+            outcome.jsonl, outcome.jsonl_bytes = str(job.jsonl), job.jsonl.stat().st_size
+            if job.video:
+                outcome.video, outcome.video_bytes = str(job.video), job.video.stat().st_size
+        return outcome
+
+
+class Manifest:
+    """The append-only record of a batch folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.last: dict[str, dict] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    record = json.loads(line)
+                    self.last[record["name"]] = record
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a crash: that file is simply redone
+        self._stream = None
+
+    def completed(self, job: FileJob, settings: str) -> dict | None:
+        """The record of ``job`` if its outputs are complete and current, else None."""
+        record = self.last.get(job.name)
+        if not record or record.get("status") not in (DONE, SKIPPED) or record.get("settings") != settings:
+            return None
+        if record.get("input") != job.input or not _same_file(job.input, record):
+            return None
+        if not _complete(job.jsonl, record.get("jsonl_bytes"), record["frames"], _count_lines):
+            return None
+        if job.video and not _complete(job.video, record.get("video_bytes"), record["frames"], _count_video_frames):
+            return None
+        return record
+
+    def append(self, outcome: Outcome | dict) -> None:
+        record = asdict(outcome) if isinstance(outcome, Outcome) else outcome
+        if self._stream is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._stream = open(self.path, "a", encoding="utf-8")
+        self._stream.write(json.dumps(record) + "\n")
+        self._stream.flush()
+        os.fsync(self._stream.fileno())
+        self.last[record["name"]] = record
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+
+def _same_file(path: str, record: dict) -> bool:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return False
+    return stat.st_size == record.get("input_bytes") and stat.st_mtime == record.get("input_mtime")
+
+
+def _complete(path: Path, size: int | None, frames: int, count) -> bool:
+    try:
+        return path.stat().st_size == size and count(path) == frames
+    except (OSError, av.FFmpegError):
+        return False
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as stream:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(1 << 20), b""))
+
+
+def _count_video_frames(path: Path) -> int:
+    """The frame count the container's index states (MP4: the sample table), not decoded."""
+    with av.open(str(path)) as container:
+        return container.streams.video[0].frames

@@ -1,0 +1,168 @@
+"""``livedroid batch`` on this machine's worker processes, run as a user runs it."""
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.batch.helpers import assert_complete, end, manifest, start_batch, wait_for
+from tests.conftest import run_cli, write_clip
+
+
+@pytest.fixture
+def clips(tmp_path: Path) -> Path:
+    """Three real clips: H.264 with AAC audio, one without audio, one in Matroska."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    write_clip(folder / "a.mp4", frames=24)
+    write_clip(folder / "b.mp4", frames=31, audio=None)
+    write_clip(folder / "c.mkv", frames=17)
+    return folder
+
+
+def sources(clips: Path) -> dict[str, Path]:
+    return {path.stem: path for path in clips.iterdir()}
+
+
+@pytest.mark.parametrize("extra, video", [([], True), (["--no-video"], False)])
+def test_each_file_annotated_then_a_rerun_skips_them(tmp_path: Path, clips: Path, extra: list[str], video: bool) -> None:
+    result = run_cli("batch", str(clips), "--out", "out", "--no-progress", *extra, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 files: 3 done, 0 skipped (already complete), 0 failed | 72 frames" in result.stderr
+    out = tmp_path / "out"
+    for name, source in sources(clips).items():
+        assert_complete(out, name, source, video=video)
+        assert manifest(out)[name]["status"] == "done"
+    assert not list(out.glob("*-detections.mp4")) if not video else True
+    stamps = {path: path.stat().st_mtime_ns for path in out.iterdir() if path.name != "manifest.jsonl"}
+
+    again = run_cli("batch", str(clips), "--out", "out", "--no-progress", *extra, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "3 of 3 files already complete, skipped" in again.stderr
+    assert "3 files: 0 done, 3 skipped" in again.stderr
+    assert {path: path.stat().st_mtime_ns for path in stamps} == stamps
+    assert {record["status"] for record in manifest(out).values()} == {"skipped"}
+
+
+def _cut_jsonl(out: Path, clips: Path) -> None:
+    lines = (out / "b.jsonl").read_text().splitlines(keepends=True)
+    (out / "b.jsonl").write_text("".join(lines[:-1]))
+
+
+def _crashed_mid_file(out: Path, clips: Path) -> None:
+    (out / "b-detections.mp4").rename(out / "b-detections.mp4.partial")
+    (out / "b.jsonl").rename(out / "b.jsonl.partial")
+
+
+def _video_cut(out: Path, clips: Path) -> None:
+    video = out / "b-detections.mp4"
+    video.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+
+
+def _input_replaced(out: Path, clips: Path) -> None:
+    write_clip(clips / "b.mp4", frames=12, audio=None)
+
+
+@pytest.mark.parametrize(
+    "tamper, extra, skipped",
+    [
+        (_cut_jsonl, [], 2),
+        (_crashed_mid_file, [], 2),
+        (_video_cut, [], 2),
+        (_input_replaced, [], 2),
+        (None, ["-t", "0.3"], 0),  # other settings: other outputs
+        (None, ["--overwrite"], 0),
+    ],
+)
+def test_a_rerun_redoes_what_is_not_complete(tmp_path: Path, clips: Path, tamper, extra: list[str], skipped: int) -> None:
+    assert run_cli("batch", str(clips), "--out", "out", "--no-progress", cwd=tmp_path).returncode == 0
+    out = tmp_path / "out"
+    if tamper:
+        tamper(out, clips)
+    result = run_cli("batch", str(clips), "--out", "out", "--no-progress", *extra, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"{3 - skipped} done, {skipped} skipped" in result.stderr
+    for name, source in sources(clips).items():
+        assert_complete(out, name, source)
+
+
+def test_a_corrupt_file_among_good_ones_is_recorded_and_the_others_go_on(tmp_path: Path, clips: Path) -> None:
+    good = (clips / "a.mp4").read_bytes()
+    (clips / "cut.mp4").write_bytes(good[: len(good) // 3])  # a real clip cut short: no index
+    (clips / "text.avi").write_text("not a video\n" * 100)
+    result = run_cli("batch", str(clips), "--out", "out", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "5 files: 3 done, 0 skipped (already complete), 2 failed" in result.stderr
+    failed = [line for line in result.stderr.splitlines() if line.startswith("livedroid: failed:")]
+    assert len(failed) == 2 and all("not a readable video" in line for line in failed), result.stderr
+    out = tmp_path / "out"
+    records = manifest(out)
+    for name in ("a", "b", "c"):
+        assert_complete(out, name, clips / f"{name}.{'mkv' if name == 'c' else 'mp4'}")
+        assert records[name]["status"] == "done"
+    for name in ("cut", "text"):
+        assert records[name]["status"] == "failed" and name in records[name]["error"]
+        assert not list(out.glob(f"{name}*"))
+
+    again = run_cli("batch", str(clips), "--out", "out", "--no-progress", cwd=tmp_path)
+    assert again.returncode == 1
+    assert "5 files: 0 done, 3 skipped (already complete), 2 failed" in again.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_leaves_finished_files_complete_and_a_rerun_finishes(tmp_path: Path, signum) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("a", "b", "c"):
+        write_clip(clips / f"{name}.mp4", frames=300, size=(320, 192))
+    out = tmp_path / "out"
+    process = start_batch(str(clips), "--out", "out", "--workers", "1", cwd=tmp_path)
+    try:
+        wait_for(lambda: (out / "manifest.jsonl").exists() and list(out.glob("*.jsonl.partial")))
+        process.send_signal(signum)  # to the driver alone: it tells its workers
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        end(process)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    records = manifest(out)
+    done = [name for name, record in records.items() if record["status"] == "done"]
+    interrupted = [name for name, record in records.items() if record["status"] == "interrupted"]
+    assert len(done) >= 1 and len(interrupted) == 1, records
+    for name in done:
+        assert_complete(out, name, clips / f"{name}.mp4")
+    for name in interrupted:  # stopped part-way: never under the finished names
+        assert not (out / f"{name}.jsonl").exists() and not (out / f"{name}-detections.mp4").exists()
+        assert (out / f"{name}.jsonl.partial").exists()
+    assert f"{len(done)} done" in stderr and "1 interrupted" in stderr
+
+    again = run_cli("batch", str(clips), "--out", "out", "--no-progress", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"{len(done)} of 3 files already complete, skipped" in again.stderr
+    for name in ("a", "b", "c"):
+        assert_complete(out, name, clips / f"{name}.mp4")
+
+
+def test_help_teaches() -> None:
+    result = run_cli("batch", "--help")
+    assert result.returncode == 0
+    for words in ("--out", "--no-video", "--ray", "manifest.jsonl", "Ctrl-C", "--workers", "shares"):
+        assert words in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.mp4", "--out", "o"], "input not found: missing.mp4"),
+        (["clips", "--out", "o", "-m", "nope.tflite"], "model not found"),
+        (["clips", "--out", "o", "--classes", "wookiee"], "wookiee not in the model's labels"),
+    ],
+)
+def test_usage_errors_are_one_clear_line(tmp_path: Path, clips: Path, args: list[str], message: str) -> None:
+    result = run_cli("batch", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
