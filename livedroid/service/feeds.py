@@ -13,6 +13,10 @@ from livedroid.sources.stream import MICROSECONDS
 from livedroid.sources.video import VideoSource
 
 
+#: How late a looping file's frame may be before its cadence starts again from now.
+CATCH_UP_S = 0.25
+
+
 class LoopingVideo(Source):
     """A video file played as a live camera: at its own frame rate, from the start again at its
     end, stamped with wall-clock time like a stream (so recordings stay monotonic)."""
@@ -30,17 +34,17 @@ class LoopingVideo(Source):
         self._interrupted = threading.Event()
 
     def frames(self) -> Iterator[Frame]:
-        start, index = time.monotonic(), 0
+        origin, start, index = time.monotonic(), None, 0
         while not self._interrupted.is_set():
             played = 0
             for frame in self._video.frames():
-                due = start + index / self.fps
-                if time.monotonic() - due > 1.0:  # fell behind (a busy machine): no burst to catch up
-                    start, index, due = time.monotonic(), 0, time.monotonic()
-                if self._interrupted.wait(max(0.0, due - time.monotonic())):
+                now = time.monotonic()
+                if start is None or now - (start + index / self.fps) > CATCH_UP_S:
+                    start = now - index / self.fps  # (re)anchor the cadence: late frames do not burst
+                if self._interrupted.wait(max(0.0, start + index / self.fps - now)):
                     return
                 now = time.monotonic()
-                yield Frame(frame.image, index, pts=round((now - start) * 1_000_000), time_base=MICROSECONDS, captured_at=now)
+                yield Frame(frame.image, index, pts=round((now - origin) * 1_000_000), time_base=MICROSECONDS, captured_at=now)
                 index += 1
                 played += 1
             if not played:
