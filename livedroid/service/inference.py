@@ -26,6 +26,8 @@ class _Request:
     image: np.ndarray
     done: threading.Event = field(default_factory=threading.Event)
     result: Detections | None = None
+    #: ``taken`` when it was queued: how many frames went ahead of it is known when it is taken.
+    queued_at: int = 0
     error: BaseException | None = None
 
 
@@ -40,6 +42,10 @@ class SharedInference:
         #: Frames inferred per camera: the fairness that tests and the stats check.
         self.served: dict[str, int] = {}
         self.calls = 0
+        #: Frames taken by the workers, and the most taken ahead of any one frame while it waited:
+        #: fairness, measured (with one frame per camera waiting, at most the other cameras').
+        self.taken = 0
+        self.most_taken_ahead = 0
         self._waiting: deque[_Request] = deque()
         self._changed = threading.Condition()
         self._closed = False
@@ -59,6 +65,7 @@ class SharedInference:
         with self._changed:
             if self._closed:
                 return Detections()
+            request.queued_at = self.taken
             self._waiting.append(request)
             self._changed.notify()
         request.done.wait()
@@ -74,6 +81,9 @@ class SharedInference:
                 if self._closed:
                     return
                 batch = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
+                for request in batch:
+                    self.most_taken_ahead = max(self.most_taken_ahead, self.taken - request.queued_at)
+                    self.taken += 1
             with self.timer:
                 try:
                     results = detector.detect([request.image for request in batch])

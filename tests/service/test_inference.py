@@ -15,21 +15,18 @@ from livedroid.service.inference import SharedInference
 
 @pytest.mark.parametrize("workers, batch", [(1, 1), (2, 1), (1, 4)])
 def test_busy_cameras_are_served_in_turn(default_model: Path, workers: int, batch: int) -> None:
+    """No camera waits behind another's backlog: while a frame waits, at most one frame of each
+    other camera is taken ahead of it, however the threads happen to be scheduled."""
     shared = SharedInference(load_detectors(default_model, workers=workers, threads=1, batch=batch))
     rng = np.random.default_rng(0)
     images = {name: rng.integers(0, 255, (240, 320, 3), np.uint8) for name in ("a", "b", "c")}
-    finished = threading.Event()
     together = threading.Barrier(3)
-    served_when_first_done: dict[str, int] = {}
 
     def camera(name: str) -> None:  # asks again as soon as answered: always waiting
         detector = shared.for_camera(name)
         together.wait()
         for _ in range(12):
             assert len(detector.detect([images[name]])) == 1
-        if not finished.is_set():
-            finished.set()
-            served_when_first_done.update(shared.served)
 
     threads = [threading.Thread(target=camera, args=(name,)) for name in images]
     for thread in threads:
@@ -38,9 +35,7 @@ def test_busy_cameras_are_served_in_turn(default_model: Path, workers: int, batc
         thread.join(timeout=120)
     shared.close()
     assert shared.served == {"a": 12, "b": 12, "c": 12}
-    # When the first camera had its 12, none had starved: each had at least half (a camera's thread
-    # may wake late on a busy machine, and a request not yet made cannot be served).
-    assert len(served_when_first_done) == 3 and min(served_when_first_done.values()) >= 6
+    assert shared.taken == 36 and shared.most_taken_ahead <= len(images) - 1
     if shared.max_batch > 1:
         assert shared.calls < 36  # frames of several cameras went in one call
 
