@@ -129,6 +129,9 @@ class HttpServer:
         self.port = self._runner.addresses[0][1]
 
     def stop(self) -> None:
+        """Close the streams and the listener; safe to call twice."""
+        if self._closing or not self._thread.is_alive():
+            return
         self._closing = True
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)

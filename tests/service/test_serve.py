@@ -1,0 +1,124 @@
+"""``livedroid serve`` end to end: two cameras from the real RTSP server and a looping file, one
+of them dropping and coming back, the page and the API checked over real HTTP; bad input."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli, write_clip
+from tests.service.serving import Served
+
+PASSWORD = "s3cr3t-pw"
+TOKEN = "t0ken-for-tests"
+
+
+@pytest.fixture
+def three_cameras(rtsp_server, tmp_path: Path):
+    """North (with credentials) and south from real RTSP servers, demo a looping clip; yields
+    (Served, north's server)."""
+    north = rtsp_server("--user", "droid", "--password", PASSWORD)
+    south = rtsp_server()
+    clip = write_clip(tmp_path / "demo.mp4", frames=60, size=(320, 180), fps=15, audio=None)
+    served = Served(north.url(f"droid:{PASSWORD}"), south.url(), str(clip), "--loop",
+                    "--name", "north", "--name", "south", "--name", "demo",
+                    "--http", "127.0.0.1:0", "--reconnect-timeout", "60", "--detect-fps", "5",
+                    cwd=tmp_path, token=TOKEN)
+    try:
+        yield served, north
+    finally:
+        served.kill()
+
+
+def processed(served: Served) -> dict[str, int]:
+    return {name: figures["frames_processed"] for name, figures in served.stats().items()}
+
+
+def test_three_cameras_one_drops_and_returns(three_cameras) -> None:
+    served, north = three_cameras
+    served.wait_for(lambda: min(processed(served).values()) >= 5, 90, "frames on all three cameras")
+
+    stats = served.stats()
+    assert set(stats) == {"north", "south", "demo"}
+    for figures in stats.values():
+        assert figures["state"] == "live"
+        assert 0 < figures["detect_fps"] <= 5.5 and figures["fps"] > 0
+        assert figures["latency_ms"]["p95"] is not None and figures["reconnects"] == 0
+    status, page, kind = served.get("/")
+    assert status == 200 and kind.startswith("text/html")
+    assert all(f'data-camera="{name}"' in page.decode() for name in stats)
+    status, jpeg, kind = served.get("/api/cameras/south/latest.jpg")
+    picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert (status, kind, picture.shape) == (200, "image/jpeg", (240, 320, 3))
+    status, metrics, _ = served.get("/metrics")
+    assert status == 200 and re.search(rb'livedroid_camera_detect_fps\{camera="demo"\} [0-9.]+', metrics)
+    assert b"livedroid_camera_frames_processed_total" in metrics
+    assert served.get("/api/cameras/nobody/latest.jpg")[0] == 404
+    # The token: refused without, taken as a header or in the query.
+    assert served.get("/api/stats", token=None)[0] == 401
+    assert served.get(f"/api/stats?token={TOKEN}", token=None)[0] == 200
+    # Camera URLs and credentials appear in no response.
+    for path in ("/", "/api/stats", "/metrics", "/api/events"):
+        body = served.get(path)[1]
+        assert PASSWORD.encode() not in body and b"rtsp://" not in body and f":{north.port}/".encode() not in body
+
+    # North's server goes away: the others keep running, north is not live.
+    north.stop()
+    before = processed(served)
+    served.wait_for(lambda: served.stats()["north"]["state"] != "live", 30, "north shown as not live")
+    served.wait_for(lambda: all(processed(served)[n] >= before[n] + 10 for n in ("south", "demo")), 30,
+                    "south and demo still processing")
+    # It comes back on the same port: north reconnects and its stats count it.
+    north.start()
+    served.wait_for(lambda: served.stats()["north"]["reconnects"] >= 1, 60, "north's reconnect in the stats")
+    back = processed(served)["north"]
+    served.wait_for(lambda: processed(served)["north"] >= back + 5, 30, "north processing again")
+
+    assert served.stop(signal.SIGINT) == 130
+    assert "Traceback" not in served.stderr and PASSWORD not in served.stderr
+    assert re.search(r"camera north: \d+ frames read, \d+ inferred, \d+ dropped, [1-9]\d* reconnects", served.stderr)
+
+
+def _busy_port() -> socket.socket:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    return holder
+
+
+@pytest.mark.parametrize(
+    "args, config, message",
+    [
+        (["a.mp4", "b.mp4", "--name", "x", "--name", "x", "--loop"], None, "camera name 'x' is used twice"),
+        (["a.mp4", "b.mp4", "--name", "x"], None, "1 --name for 2 sources"),
+        (["missing.mp4", "--loop"], None, "camera camera1: source not found: missing.mp4"),
+        (["a.mp4", "--http", "0.0.0.0:0"], None, "serves beyond this machine: give --token"),
+        (["a.mp4", "--http", "127.0.0.1:{busy}"], None, "the port is in use"),
+        (["a.mp4", "--classes", "droid"], None, "classes droid not in the model's labels"),
+        ([], "cameras:\n  - {name: a, source: a.mp4, detect-fps: 3}\n", "unknown key 'detect-fps' (did you mean 'detect_fps'?)"),
+        ([], None, "no cameras"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], config: str | None, message: str) -> None:
+    write_clip(tmp_path / "a.mp4", frames=5, audio=None)
+    write_clip(tmp_path / "b.mp4", frames=5, audio=None)
+    holder = _busy_port()
+    args = [a.replace("{busy}", str(holder.getsockname()[1])) for a in args]
+    if config:
+        (tmp_path / "cameras.yaml").write_text(config)
+        args += ["--config", "cameras.yaml"]
+    try:
+        result = run_cli("serve", *args, "--http", "127.0.0.1:0", cwd=tmp_path, timeout=120) if "--http" not in args \
+            else run_cli("serve", *args, cwd=tmp_path, timeout=120)
+    finally:
+        holder.close()
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
