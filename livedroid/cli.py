@@ -117,12 +117,17 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--max-frames", type=int, metavar="N", help="stop after reading N frames (a trial run, or a bounded recording)")
     _add_tracking_options(run)
-    live = run.add_argument_group("streams")
-    live.add_argument("--connect-timeout", type=float, default=10.0, metavar="S", help="seconds to keep trying to open a stream at start (default 10)")
-    live.add_argument("--reconnect-timeout", type=float, default=60.0, metavar="S", help="seconds to keep reconnecting after a stream drops (default 60)")
-    live.add_argument("--read-timeout", type=float, default=10.0, metavar="S", help="seconds without data before a stream counts as lost (default 10)")
+    _add_stream_options(run, after_reconnect="the run ends")
     run.set_defaults(handler=command_run)
     return run
+
+
+def _add_stream_options(parser: argparse.ArgumentParser, after_reconnect: str) -> None:
+    live = parser.add_argument_group("streams")
+    live.add_argument("--connect-timeout", type=float, default=10.0, metavar="S", help="seconds to keep trying to open a stream at start (default 10)")
+    live.add_argument("--reconnect-timeout", type=float, default=60.0, metavar="S",
+                      help=f"seconds to keep reconnecting after a stream drops, then {after_reconnect} (default 60)")
+    live.add_argument("--read-timeout", type=float, default=10.0, metavar="S", help="seconds without data before a stream counts as lost (default 10)")
 
 
 def _add_tracking_options(run: argparse.ArgumentParser) -> None:
@@ -211,10 +216,7 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     web.add_argument("--token", help="required of every request (Authorization: Bearer T or ?token=T); needed beyond localhost")
     web.add_argument("--mqtt", metavar="HOST[:PORT]", help="publish events to livedroid/NAME/events, availability to livedroid/available")
     web.add_argument("--mqtt-queue", type=int, default=1000, metavar="N", help="events kept while the broker is away; more are dropped (default 1000)")
-    live = serve.add_argument_group("streams")
-    live.add_argument("--connect-timeout", type=float, default=10.0, metavar="S", help="seconds to try opening a stream before retrying later (default 10)")
-    live.add_argument("--reconnect-timeout", type=float, default=60.0, metavar="S", help="seconds to keep reconnecting before the camera restarts (default 60)")
-    live.add_argument("--read-timeout", type=float, default=10.0, metavar="S", help="seconds without data before a stream counts as lost (default 10)")
+    _add_stream_options(serve, after_reconnect="the camera starts again (it never stops the others)")
     serve.set_defaults(handler=command_serve)
     return serve
 

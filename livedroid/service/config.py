@@ -5,7 +5,7 @@ A file looks like::
     http: 127.0.0.1:8080      # optional; --http wins
     token: s3cret             # needed when http binds beyond localhost
     mqtt: 127.0.0.1:1883
-    defaults: {detect_fps: 5, threshold: 0.5}
+    defaults: {detect_fps: 4, threshold: 0.4}   # every camera's, unless it says otherwise
     cameras:
       - name: door
         source: rtsp://user:pass@10.0.0.5/stream
@@ -14,8 +14,9 @@ A file looks like::
         lines: {gate: [[0, 0.6], [1, 0.6]]}
         record: true
       - name: demo
-        source: clip.mp4
+        source: clip.mp4                      # a file played as a camera
         loop: true
+        detect_fps: 2
 
 Cameras are a list so that a name used twice is seen (a YAML mapping keeps the last silently).
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -135,8 +137,7 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
 
 
 def check_names(cameras: list[CameraConfig]) -> list[CameraConfig]:
-    names = [camera.name for camera in cameras]
-    duplicate = next((name for name in names if names.count(name) > 1), None)
+    duplicate = next((name for name, count in Counter(c.name for c in cameras).items() if count > 1), None)
     if duplicate:
         raise UserError(f"camera name {duplicate!r} is used twice: names label the page, the stats and the MQTT topics")
     return cameras

@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from livedroid.errors import UserError
+from livedroid.service import config as config_module
 from livedroid.service.config import load_config
 
-GOOD = """\
-http: 127.0.0.1:0
-mqtt: 127.0.0.1:1883
-defaults: {detect_fps: 4, threshold: 0.4}
-cameras:
-  - name: door
-    source: rtsp://user:pw@10.0.0.5/stream
-    classes: [person]
-    zones: {desk: {points: [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]], classes: [person]}}
-    lines: {gate: [[0, 0.6], [1, 0.6]]}
-    record: true
-  - name: demo
-    source: clip.mp4
-    loop: true
-    detect_fps: 2
-"""
+def documented_example() -> str:
+    """The example file of the config module's docstring: the documentation reads back."""
+    block = config_module.__doc__.split("A file looks like::\n", 1)[1].lstrip("\n").split("\n\n")[0]
+    return textwrap.dedent(block)
 
 
 def test_a_good_file_reads_back(tmp_path: Path) -> None:
     path = tmp_path / "cameras.yaml"
-    path.write_text(GOOD)
+    path.write_text(documented_example())
     config = load_config(path)
     door, demo = config.cameras
-    assert (config.http, config.mqtt) == ("127.0.0.1:0", "127.0.0.1:1883")
+    assert (config.http, config.mqtt) == ("127.0.0.1:8080", "127.0.0.1:1883")
     assert (door.name, door.classes, door.detect_fps, door.threshold, door.record) == ("door", ["person"], 4.0, 0.4, True)
     assert [(s.kind, s.name) for s in door.shapes] == [("zone", "desk"), ("line", "gate")]
     assert (demo.loop, demo.detect_fps, demo.shapes) == (True, 2.0, [])
