@@ -36,6 +36,8 @@ log = logging.getLogger("livedroid")
 RESTART_FIRST_S, RESTART_MAX_S = 1.0, 30.0
 #: A camera with no frame for this long shows as "waiting" (reconnecting, or a stalled stream).
 STALE_S = 3.0
+#: Seconds the cameras get to close their records after a second Ctrl-C (one may be mid-connect).
+CANCEL_GRACE_S = 1.0
 #: The tracker's low score, as in ``livedroid run``.
 LOW_SCORE = 0.1
 
@@ -257,6 +259,7 @@ class CameraService:
         from livedroid.models import resolve_model
 
         self.events = events
+        self._cancelled_at = float("inf")
         self.inference: dict[Path, SharedInference] = {}
         self.cameras: dict[str, Camera] = {}
         for camera in config.cameras:
@@ -285,6 +288,8 @@ class CameraService:
             camera.stop()
 
     def cancel(self) -> None:
+        """Stop at once (a second Ctrl-C): ``wait`` gives the cameras a second, not more."""
+        self._cancelled_at = time.monotonic()
         for camera in self.cameras.values():
             camera.cancel()
         for shared in self.inference.values():
@@ -297,15 +302,24 @@ class CameraService:
             stopping.wait(0.2)
         self.stop()
         for camera in self.cameras.values():
-            while camera.alive:
+            while camera.alive and time.monotonic() - self._cancelled_at < CANCEL_GRACE_S:
                 camera.join(0.2)
 
     def stats(self) -> dict:
-        return {"cameras": {name: camera.stats() for name, camera in self.cameras.items()}}
+        """Each camera's figures, and each shared model's: calls, frames per call, fairness."""
+        return {
+            "cameras": {name: camera.stats() for name, camera in self.cameras.items()},
+            "inference": {model_name(model): shared.stats() for model, shared in self.inference.items()},
+        }
 
     def close(self) -> None:
         for shared in self.inference.values():
             shared.close()
+
+
+def model_name(model: Path) -> str:
+    """``coco-ssd-mobilenet-v2`` for models/coco-ssd-mobilenet-v2/detect.tflite, else the file name."""
+    return model.parent.name if model.name == "detect.tflite" else model.name
 
 
 def _check_source(camera: CameraConfig) -> None:

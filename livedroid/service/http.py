@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from livedroid.errors import UserError
-from livedroid.service.cameras import CameraService
+from livedroid.service.cameras import CameraService, model_name
 
 log = logging.getLogger("livedroid")
 
@@ -77,7 +77,7 @@ class ServiceMetrics:
             yield family
         inference = GaugeMetricFamily("livedroid_inference_ms", "mean inference call time per model", labels=["model"])
         for model, shared in self.service.inference.items():
-            inference.add_metric([model.parent.name if model.name == "detect.tflite" else model.name], shared.timer.mean_ms)
+            inference.add_metric([model_name(model)], shared.timer.mean_ms)
         yield inference
 
 

@@ -98,6 +98,16 @@ class SharedInference:
                     request.result = result
                     request.done.set()
 
+    def stats(self) -> dict:
+        return {
+            "workers": len(self.detectors),
+            "max_batch": self.max_batch,
+            "calls": self.calls,
+            "frames": self.taken,
+            "mean_call_ms": round(self.timer.mean_ms, 1),
+            "most_frames_taken_ahead": self.most_taken_ahead,
+        }
+
     def close(self) -> None:
         """Stop the workers; frames still waiting get no detections."""
         with self._changed:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli, write_clip
+from tests.conftest import probe, run_cli, write_clip
 from tests.service.serving import Served
 
 PASSWORD = "s3cr3t-pw"
@@ -50,6 +50,8 @@ def test_three_cameras_one_drops_and_returns(three_cameras) -> None:
         assert figures["state"] == "live"
         assert 0 < figures["detect_fps"] <= 5.5 and figures["fps"] > 0
         assert figures["latency_ms"]["p95"] is not None and figures["reconnects"] == 0
+    inference = served.json("/api/stats")["inference"]["coco-ssd-mobilenet-v2"]
+    assert inference["frames"] >= 15 and inference["most_frames_taken_ahead"] <= 2
     status, page, kind = served.get("/")
     assert status == 200 and kind.startswith("text/html")
     assert all(f'data-camera="{name}"' in page.decode() for name in stats)
@@ -83,6 +85,23 @@ def test_three_cameras_one_drops_and_returns(three_cameras) -> None:
     assert served.stop(signal.SIGINT) == 130
     assert "Traceback" not in served.stderr and PASSWORD not in served.stderr
     assert re.search(r"camera north: \d+ frames read, \d+ inferred, \d+ dropped, [1-9]\d* reconnects", served.stderr)
+
+
+def test_recording_a_camera_leaves_a_playable_video(tmp_path: Path) -> None:
+    write_clip(tmp_path / "demo.mp4", frames=45, size=(320, 180), fps=15, audio=None)
+    (tmp_path / "cameras.yaml").write_text(
+        "recordings: recorded\ncameras:\n  - {name: demo, source: demo.mp4, loop: true, record: true, detect_fps: 10}\n")
+    served = Served("--config", "cameras.yaml", "--http", "127.0.0.1:0", cwd=tmp_path)
+    try:
+        served.wait_for(lambda: served.stats()["demo"]["frames_processed"] >= 20, 60, "20 processed frames")
+        assert served.stop(signal.SIGTERM) == 130
+    finally:
+        served.kill()
+    (video,) = (tmp_path / "recorded").glob("demo-*.mp4")
+    info = probe(video)
+    assert info["frames"] >= 20 and (info["width"], info["height"]) == (320, 180)
+    assert info["pts"] == sorted(info["pts"])  # wall-clock stamps: monotonic across the clip's loops
+    assert info["pts"][-1] >= 1.5
 
 
 def _busy_port() -> socket.socket:
