@@ -254,6 +254,7 @@ def command_run(args: argparse.Namespace) -> int:
     from livedroid.models import resolve_model
     from livedroid.pipeline import Pipeline, Selection
     from livedroid.sources import ImageSource, open_source
+    from livedroid.tracking import LOW_SCORE
 
     shapes = _shapes(args)  # bad zones and lines fail before anything loads
     model_path = resolve_model(args.model)
@@ -319,10 +320,6 @@ def _class_names(option: str | None, labels: dict[int, str]) -> set[str] | None:
     return wanted
 
 
-#: The least score the tracker is shown (ByteTrack's low threshold).
-LOW_SCORE = 0.1
-
-
 def _shapes(args: argparse.Namespace) -> list:
     """The zones and lines of --zone, --line and --analytics, checked."""
     from livedroid.analytics import check_unique, load_shapes, parse_shape
@@ -340,7 +337,7 @@ def make_stages(args: argparse.Namespace, source, shapes: list) -> list:
     size now when it is known, so coordinates outside it fail before any frame is read."""
     from livedroid.analytics import Snapshots, ZoneAnalytics
     from livedroid.sinks import JsonLinesFile
-    from livedroid.tracking import ByteTracker
+    from livedroid.tracking import LOW_SCORE, ByteTracker
 
     stages = [ByteTracker(args.threshold, LOW_SCORE, lost_frames=args.track_buffer)]
     if shapes:

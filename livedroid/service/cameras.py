@@ -29,6 +29,7 @@ from livedroid.service.feeds import CappedFeed, LoopingVideo
 from livedroid.service.inference import SharedInference
 from livedroid.service.rates import RateMeter
 from livedroid.stats import percentiles_ms
+from livedroid.tracking import LOW_SCORE, ByteTracker
 
 log = logging.getLogger("livedroid")
 
@@ -38,8 +39,6 @@ RESTART_FIRST_S, RESTART_MAX_S = 1.0, 30.0
 STALE_S = 3.0
 #: Seconds the cameras get to close their records after a second Ctrl-C (one may be mid-connect).
 CANCEL_GRACE_S = 1.0
-#: The tracker's low score, as in ``livedroid run``.
-LOW_SCORE = 0.1
 
 
 class LiveView(Sink):
@@ -136,9 +135,11 @@ class Camera:
         feed = CappedFeed(source, self.config.detect_fps, self.reading)
         pipeline = None
         try:
+            stages = self._stages(feed)
+            # With zones, the tracker sees unconfident detections too (as in ``livedroid run``).
+            min_score = min(self.config.threshold, LOW_SCORE) if stages else self.config.threshold
             pipeline = Pipeline(feed, [self.inference.for_camera(self.name)], self._sinks(feed),
-                                Selection(min(self.config.threshold, LOW_SCORE), self._classes()),
-                                self._stages(feed), batch=1, progress=False)
+                                Selection(min_score, self._classes()), stages, batch=1, progress=False)
             with self._lock:
                 self._feed, self._pipeline = feed, pipeline
                 if self._stopping.is_set():
@@ -180,7 +181,6 @@ class Camera:
         if not shapes:
             return []
         from livedroid.analytics import ZoneAnalytics
-        from livedroid.tracking import ByteTracker
 
         analytics = ZoneAnalytics(shapes, log=self.events.log_for(self.name))
         if feed.size:
