@@ -65,8 +65,9 @@ class LiveView(Sink):
 
 
 class Camera:
-    """One camera: opens its source, runs a Pipeline on it, and starts again after a failure or a
-    stream that gave up reconnecting, until the service stops. Never raises into the service."""
+    """One camera: opens its source, runs a Pipeline on it, and starts again (with back-off) after a
+    failure or a stream that gave up reconnecting, until the service stops. Never raises into the
+    service."""
 
     def __init__(self, config: CameraConfig, inference: SharedInference, events: EventHub, *,
                  recordings: Path, timeouts: dict[str, float]) -> None:
@@ -115,23 +116,25 @@ class Camera:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        delay = RESTART_FIRST_S
+        delay, opened = RESTART_FIRST_S, 0
         while not self._stopping.is_set():
-            ended = self._run_once()
-            if self._stopping.is_set() or ended:
+            if self._run_once(reconnecting=opened > 0):
+                opened += 1
+                delay = RESTART_FIRST_S
+            if self._stopping.wait(delay):
                 break
-            self.reconnects += 1
-            self._stopping.wait(delay)
             delay = min(2 * delay, RESTART_MAX_S)
-        self.state = "stopped" if self._stopping.is_set() else "ended"
+        self.state = "stopped"
 
-    def _run_once(self) -> bool:
-        """One connection's life. True when the camera is done for good (a file played once)."""
+    def _run_once(self, reconnecting: bool) -> bool:
+        """One connection's life: open the source, run the engine on it until it ends or fails.
+        False when the source could not be opened."""
         try:
             source = self._open()
         except UserError as error:
             self._report("offline", str(error))
             return False
+        self.reconnects += reconnecting
         feed = CappedFeed(source, self.config.detect_fps, self.reading)
         pipeline = None
         try:
@@ -157,7 +160,7 @@ class Camera:
                 self._feed, self._pipeline = None, None
             if pipeline is None or not pipeline.reading:
                 source.close()
-        return not source.live
+        return True
 
     def _open(self):
         spec = self.config.source
@@ -296,10 +299,10 @@ class CameraService:
             shared.close()
 
     def wait(self, stopping: threading.Event) -> None:
-        """Serve until ``stopping`` is set or every camera has ended, then stop the cameras and wait
-        for them to close their records (in short waits, so that signal handlers run)."""
-        while not stopping.is_set() and any(camera.alive for camera in self.cameras.values()):
-            stopping.wait(0.2)
+        """Serve until ``stopping`` is set, then stop the cameras and wait for them to close their
+        records (in short waits, so that signal handlers run)."""
+        while not stopping.wait(0.2):
+            pass
         self.stop()
         for camera in self.cameras.values():
             while camera.alive and time.monotonic() - self._cancelled_at < CANCEL_GRACE_S:
@@ -329,6 +332,8 @@ def _check_source(camera: CameraConfig) -> None:
         return
     if not Path(spec).is_file():
         raise UserError(f"camera {camera.name}: source not found: {spec}")
+    if not camera.loop:
+        raise UserError(f"camera {camera.name}: {spec} is a file: add --loop (or 'loop: true') to play it as a camera")
 
 
 def _check_labels(camera: CameraConfig, known: set[str]) -> None:

@@ -4,7 +4,6 @@ first Ctrl-C or SIGTERM stopping it all with every record closed."""
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import threading
 
@@ -15,8 +14,6 @@ from livedroid.service.events import EventHub
 from livedroid.signals import StopOnSignals
 from livedroid.stats import plural
 
-log = logging.getLogger("livedroid")
-
 DEFAULT_HTTP = "127.0.0.1:8080"
 MQTT_PORT = 1883
 
@@ -26,8 +23,12 @@ def service_config(args: argparse.Namespace) -> ServiceConfig:
     if args.config and args.source:
         raise UserError("give cameras either as SOURCE… or in --config FILE, not both")
     if args.config:
-        if args.name:
-            raise UserError("--name names SOURCE… cameras; in --config FILE each camera has its 'name'")
+        per_camera = {"--name": args.name, "--model": args.model, "--threshold": args.threshold != 0.5,
+                      "--classes": args.classes, "--detect-fps": args.detect_fps != 5.0, "--loop": args.loop}
+        given = [option for option, value in per_camera.items() if value]
+        if given:
+            raise UserError(f"{', '.join(given)}: with --config FILE, per-camera settings go in the file "
+                            "(its cameras, or 'defaults:' for all)")
         config = load_config(args.config)
     elif args.source:
         if args.name and len(args.name) != len(args.source):
@@ -87,4 +88,4 @@ def serve(args: argparse.Namespace) -> int:
         print(f"livedroid: camera {name}: {figures['frames_read']} frames read, {figures['frames_processed']} inferred, "
               f"{figures['dropped']} dropped, {figures['reconnects']} reconnects, {figures['events']} events",
               file=sys.stderr)
-    return 130 if stopping.is_set() else 0
+    return 130  # a service ends only when asked to

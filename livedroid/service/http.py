@@ -11,7 +11,6 @@ import asyncio
 import errno
 import hmac
 import html
-import logging
 import threading
 from collections.abc import Callable
 
@@ -21,8 +20,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from livedroid.errors import UserError
 from livedroid.service.cameras import CameraService, model_name
-
-log = logging.getLogger("livedroid")
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 #: How often an MJPEG stream looks for a newer picture.
@@ -186,7 +183,7 @@ class HttpServer:
                         f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
                         + jpeg + b"\r\n")
                 await asyncio.sleep(MJPEG_POLL_S)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             pass  # the viewer went away
         return response
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import pytest
 
 from tests.conftest import shared_path, skip_unless_ci
 from tests.service.serving import Served

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from tests.conftest import skip_unless_ci
-from tests.service.test_serve import TOKEN, three_cameras  # noqa: F401 - the fixture
+from tests.service.conftest import TOKEN
 
 #: Resolves to the cameras whose <img> showed two different pictures within the time given.
 PICTURES_CHANGE = """

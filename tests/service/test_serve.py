@@ -13,28 +13,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import probe, run_cli, write_clip
+from tests.service.conftest import PASSWORD, TOKEN
 from tests.service.serving import Served
-
-PASSWORD = "s3cr3t-pw"
-TOKEN = "t0ken-for-tests"
-
-
-@pytest.fixture
-def three_cameras(rtsp_server, tmp_path: Path):
-    """North (with credentials) and south from real RTSP servers, demo a looping clip; yields
-    (Served, north's server)."""
-    north = rtsp_server("--user", "droid", "--password", PASSWORD)
-    south = rtsp_server()
-    clip = write_clip(tmp_path / "demo.mp4", frames=60, size=(320, 180), fps=15, audio=None)
-    served = Served(north.url(f"droid:{PASSWORD}"), south.url(), str(clip), "--loop",
-                    "--name", "north", "--name", "south", "--name", "demo",
-                    "--http", "127.0.0.1:0", "--reconnect-timeout", "60", "--detect-fps", "5",
-                    cwd=tmp_path, token=TOKEN)
-    try:
-        yield served, north
-    finally:
-        served.kill()
-
 
 def processed(served: Served) -> dict[str, int]:
     return {name: figures["frames_processed"] for name, figures in served.stats().items()}
@@ -117,11 +97,13 @@ def _busy_port() -> socket.socket:
         (["a.mp4", "b.mp4", "--name", "x", "--name", "x", "--loop"], None, "camera name 'x' is used twice"),
         (["a.mp4", "b.mp4", "--name", "x"], None, "1 --name for 2 sources"),
         (["missing.mp4", "--loop"], None, "camera camera1: source not found: missing.mp4"),
-        (["a.mp4", "--http", "0.0.0.0:0"], None, "serves beyond this machine: give --token"),
-        (["a.mp4", "--http", "127.0.0.1:{busy}"], None, "the port is in use"),
-        (["a.mp4", "--classes", "droid"], None, "classes droid not in the model's labels"),
-        ([], "cameras:\n  - {name: a, source: a.mp4, detect-fps: 3}\n", "unknown key 'detect-fps' (did you mean 'detect_fps'?)"),
+        (["a.mp4"], None, "a.mp4 is a file: add --loop"),
+        (["a.mp4", "--loop", "--http", "0.0.0.0:0"], None, "serves beyond this machine: give --token"),
+        (["a.mp4", "--loop", "--http", "127.0.0.1:{busy}"], None, "the port is in use"),
+        (["a.mp4", "--loop", "--classes", "droid"], None, "classes droid not in the model's labels"),
+        ([], "cameras:\n  - {name: a, source: a.mp4, loop: true, detect-fps: 3}\n", "unknown key 'detect-fps' (did you mean 'detect_fps'?)"),
         ([], None, "no cameras"),
+        (["--detect-fps", "2"], "cameras: [{name: a, source: a.mp4, loop: true}]\n", "--detect-fps: with --config FILE, per-camera settings go in the file"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], config: str | None, message: str) -> None:
