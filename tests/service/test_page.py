@@ -94,6 +94,12 @@ async def look_at(devtools: str, url: str, screenshot: Path) -> list[str]:
 
             await call("Page.enable")
             await call("Page.navigate", url=url)
+            for _ in range(300):  # navigation is under way: wait for the page's pictures to exist
+                found = await call("Runtime.evaluate", expression='document.querySelectorAll("img[data-camera]").length',
+                                   returnByValue=True)
+                if found["result"].get("value", 0) >= 1:
+                    break
+                await asyncio.sleep(0.1)
             changed = await call("Runtime.evaluate", expression=PICTURES_CHANGE, awaitPromise=True, returnByValue=True)
             await asyncio.sleep(1.5)  # a stats refresh, for the picture
             shot = await call("Page.captureScreenshot", format="png")
