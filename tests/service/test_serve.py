@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import probe, run_cli, write_clip
+from tests.conftest import RtspServer, probe, run_cli, write_clip
 from tests.service.conftest import PASSWORD, TOKEN
 from tests.service.serving import Served
 
@@ -65,6 +65,33 @@ def test_three_cameras_one_drops_and_returns(three_cameras) -> None:
     assert served.stop(signal.SIGINT) == 130
     assert "Traceback" not in served.stderr and PASSWORD not in served.stderr
     assert re.search(r"camera north: \d+ frames read, \d+ inferred, \d+ dropped, [1-9]\d* reconnects", served.stderr)
+
+
+def test_a_camera_offline_at_start_comes_up_later_and_the_others_run(rtsp_server, tmp_path: Path) -> None:
+    """``rtsp_server`` only checks that GStreamer is there: this server starts late, on a port chosen first."""
+    late = RtspServer()
+    late.port = _free_port()
+    write_clip(tmp_path / "demo.mp4", frames=30, size=(320, 180), fps=15, audio=None)
+    served = Served(late.url(), "demo.mp4", "--loop", "--name", "late", "--name", "demo",
+                    "--http", "127.0.0.1:0", "--connect-timeout", "1", cwd=tmp_path)
+    try:
+        served.wait_for(lambda: served.stats()["late"]["state"] == "offline", 30, "late shown offline")
+        served.wait_for(lambda: served.stats()["demo"]["frames_processed"] >= 10, 60, "demo processing")
+        assert served.stats()["late"]["error"].startswith("cannot connect to camera late")
+        assert "camera late: offline (cannot connect to camera late" in served.stderr
+        late.start()
+        served.wait_for(lambda: served.stats()["late"]["frames_processed"] >= 5, 60, "late processing once up")
+        assert served.stats()["late"]["state"] == "live"
+        assert served.stop() == 130
+    finally:
+        served.kill()
+        late.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        return probe_socket.getsockname()[1]
 
 
 def test_recording_a_camera_leaves_a_playable_video(tmp_path: Path) -> None:
