@@ -14,7 +14,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from tests.conftest import shared_path, skip_unless_ci
-from tests.service.serving import Served
+from tests.service.serving import Served, free_port
 
 CONFIG = """\
 mqtt: 127.0.0.1:{port}
@@ -26,12 +26,6 @@ cameras:
     classes: [person]
     zones: {{hall: {{points: [[0, 0], [1, 0], [1, 1], [0, 1]], classes: [person]}}}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Mosquitto:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import RtspServer, probe, run_cli, write_clip
 from tests.service.conftest import PASSWORD, TOKEN
-from tests.service.serving import Served
+from tests.service.serving import Served, free_port
 
 def processed(served: Served) -> dict[str, int]:
     return {name: figures["frames_processed"] for name, figures in served.stats().items()}
@@ -70,7 +70,7 @@ def test_three_cameras_one_drops_and_returns(three_cameras) -> None:
 def test_a_camera_offline_at_start_comes_up_later_and_the_others_run(rtsp_server, tmp_path: Path) -> None:
     """``rtsp_server`` only checks that GStreamer is there: this server starts late, on a port chosen first."""
     late = RtspServer()
-    late.port = _free_port()
+    late.port = free_port()
     write_clip(tmp_path / "demo.mp4", frames=30, size=(320, 180), fps=15, audio=None)
     served = Served(late.url(), "demo.mp4", "--loop", "--name", "late", "--name", "demo",
                     "--http", "127.0.0.1:0", "--connect-timeout", "1", cwd=tmp_path)
@@ -86,12 +86,6 @@ def test_a_camera_offline_at_start_comes_up_later_and_the_others_run(rtsp_server
     finally:
         served.kill()
         late.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe_socket:
-        probe_socket.bind(("127.0.0.1", 0))
-        return probe_socket.getsockname()[1]
 
 
 def test_recording_a_camera_leaves_a_playable_video(tmp_path: Path) -> None:
