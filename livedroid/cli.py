@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(commands)
     add_batch_parser(commands)
     add_bench_parser(commands)
+    add_serve_parser(commands)
     for name, (_, summary) in TRAINING_COMMANDS.items():
         commands.add_parser(name, help=summary, add_help=False)
     return parser
@@ -130,12 +131,17 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--max-frames", type=int, metavar="N", help="stop after reading N frames (a trial run, or a bounded recording)")
     _add_tracking_options(run)
-    live = run.add_argument_group("streams")
-    live.add_argument("--connect-timeout", type=float, default=10.0, metavar="S", help="seconds to keep trying to open a stream at start (default 10)")
-    live.add_argument("--reconnect-timeout", type=float, default=60.0, metavar="S", help="seconds to keep reconnecting after a stream drops (default 60)")
-    live.add_argument("--read-timeout", type=float, default=10.0, metavar="S", help="seconds without data before a stream counts as lost (default 10)")
+    _add_stream_options(run, after_reconnect="the run ends")
     run.set_defaults(handler=command_run)
     return run
+
+
+def _add_stream_options(parser: argparse.ArgumentParser, after_reconnect: str) -> None:
+    live = parser.add_argument_group("streams")
+    live.add_argument("--connect-timeout", type=float, default=10.0, metavar="S", help="seconds to keep trying to open a stream at start (default 10)")
+    live.add_argument("--reconnect-timeout", type=float, default=60.0, metavar="S",
+                      help=f"seconds to keep reconnecting after a stream drops, then {after_reconnect} (default 60)")
+    live.add_argument("--read-timeout", type=float, default=10.0, metavar="S", help="seconds without data before a stream counts as lost (default 10)")
 
 
 def _add_tracking_options(run: argparse.ArgumentParser) -> None:
@@ -267,6 +273,61 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     return bench
 
 
+SERVE_EXAMPLES = """\
+examples:
+  livedroid serve rtsp://cam1/stream rtsp://cam2/stream --name door --name yard
+                                   two cameras; open http://127.0.0.1:8080/ to watch them
+  livedroid serve demo.mp4 --loop  a file played as a camera, over and over
+  livedroid serve --config cameras.yaml --mqtt 127.0.0.1:1883
+                                   per-camera settings (see README), events to MQTT
+  livedroid serve --config cameras.yaml --http 0.0.0.0:8080 --token s3cret
+                                   reachable from other machines: a token is required
+"""
+
+
+def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    serve = commands.add_parser(
+        "serve",
+        parents=[_verbose_flag()],
+        help="run many cameras in one process with a live web page, metrics and MQTT events",
+        description=(
+            "Watch several cameras at once. All cameras share one set of detector workers, served in "
+            "turn so that none starves, each at most at its detect fps. A camera that drops is "
+            "reconnected; one that fails never stops the others. The web page shows each camera live "
+            "with its figures; /api/stats, /metrics (Prometheus), /api/events and "
+            "/api/cameras/NAME/latest.jpg or /mjpeg serve programs. Ctrl-C stops it."
+        ),
+        epilog=SERVE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("source", metavar="SOURCE", nargs="*",
+                       help="camera: rtsp:// http:// URL, camera index or /dev/videoN, or a video file with --loop")
+    serve.add_argument("--name", action="append", metavar="NAME", help="a name per SOURCE, in order (default camera1, camera2, …)")
+    serve.add_argument("--config", metavar="FILE", help="cameras and their settings from a YAML file (see README)")
+    serve.add_argument("--loop", action="store_true", help="play video files as cameras, from the start again at their end")
+    model = _add_model_options(serve)
+    for action in model._group_actions:
+        if action.dest == "batch":  # cameras share calls: several cameras' frames in one
+            action.default, action.help = 4, "most frames (of several cameras) per inference call when the model allows it (default 4)"
+    model.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
+    model.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
+    model.add_argument("--detect-fps", type=float, default=5.0, metavar="F", help="most frames inferred per second and camera (default 5)")
+    web = serve.add_argument_group("web and MQTT")
+    web.add_argument("--http", metavar="HOST:PORT", help="where the page and API listen (default 127.0.0.1:8080; port 0: any free one)")
+    web.add_argument("--token", help="required of every request (Authorization: Bearer T or ?token=T); needed beyond localhost")
+    web.add_argument("--mqtt", metavar="HOST[:PORT]", help="publish events to livedroid/NAME/events, availability to livedroid/available")
+    web.add_argument("--mqtt-queue", type=int, default=1000, metavar="N", help="events kept while the broker is away; more are dropped (default 1000)")
+    _add_stream_options(serve, after_reconnect="the camera starts again (it never stops the others)")
+    serve.set_defaults(handler=command_serve)
+    return serve
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    from livedroid.service.command import serve
+
+    return serve(args)
+
+
 def command_bench(args: argparse.Namespace) -> int:
     from livedroid.bench import format_table, run_bench, write_json
     from livedroid.models import resolve_model
@@ -294,6 +355,7 @@ def command_run(args: argparse.Namespace) -> int:
     from livedroid.models import resolve_model
     from livedroid.pipeline import Pipeline, Selection
     from livedroid.sources import ImageSource, open_source
+    from livedroid.tracking import LOW_SCORE
 
     shapes = _shapes(args)  # bad zones and lines fail before anything loads
     model_path = resolve_model(args.model)
@@ -359,10 +421,6 @@ def _class_names(option: str | None, labels: dict[int, str]) -> set[str] | None:
     return wanted
 
 
-#: The least score the tracker is shown (ByteTrack's low threshold).
-LOW_SCORE = 0.1
-
-
 def _shapes(args: argparse.Namespace) -> list:
     """The zones and lines of --zone, --line and --analytics, checked."""
     from livedroid.analytics import check_unique, load_shapes, parse_shape
@@ -380,7 +438,7 @@ def make_stages(args: argparse.Namespace, source, shapes: list) -> list:
     size now when it is known, so coordinates outside it fail before any frame is read."""
     from livedroid.analytics import Snapshots, ZoneAnalytics
     from livedroid.sinks import JsonLinesFile
-    from livedroid.tracking import ByteTracker
+    from livedroid.tracking import LOW_SCORE, ByteTracker
 
     stages = [ByteTracker(args.threshold, LOW_SCORE, lost_frames=args.track_buffer)]
     if shapes:

@@ -36,7 +36,7 @@ from livedroid.sinks.base import Sink
 from livedroid.sources.base import Source
 from livedroid.sources.reader import FrameBuffer, FrameReader
 from livedroid.stages import Stage
-from livedroid.stats import RunSummary, StageTimer
+from livedroid.stats import RunSummary, StageTimer, percentiles_ms
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +251,7 @@ class Pipeline:
             inference_ms=self._inference.mean_ms,
             write_ms=self._writing.mean_ms,
             interrupted=self._interrupted,
-            latency_ms=_percentiles_ms(self.ages) if self.source.live else None,
+            latency_ms=percentiles_ms(self.ages) if self.source.live else None,
         )
 
     def _supervise(self, inference: list[threading.Thread], writer: threading.Thread) -> None:
@@ -360,11 +360,3 @@ def _bar_label(description: str, width: int = 40) -> str:
         if 0 <= cut < len(tail) - 1:
             return "…" + tail[cut + (separator == "/"):]
     return "…" + tail
-
-
-def _percentiles_ms(ages: deque[float]) -> tuple[float, float] | None:
-    """(p50, p95) of frame ages in milliseconds."""
-    if not ages:
-        return None
-    ordered = sorted(ages)
-    return 1000 * ordered[len(ordered) // 2], 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]

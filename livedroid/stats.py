@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 import time
 from dataclasses import dataclass
 
@@ -10,6 +11,14 @@ from dataclasses import dataclass
 def plural(count: int, noun: str) -> str:
     """``1 frame``, ``2 frames``: the count with its noun agreeing."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def percentiles_ms(ages: Iterable[float]) -> tuple[float, float] | None:
+    """(p50, p95) of frame ages (seconds) in milliseconds; None when there are none."""
+    ordered = sorted(ages)
+    if not ordered:
+        return None
+    return 1000 * ordered[len(ordered) // 2], 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
 class StageTimer:

@@ -4,10 +4,10 @@
 Run by Debian's system Python (the GObject bindings exist only there), as a subprocess of the
 tests. Prints the bound port on its first line, then serves until SIGTERM.
 
-    /usr/bin/python3 tests/rtsp_server.py [--port N] [--clip FILE.mp4] [--user U --password P]
+    /usr/bin/python3 tests/rtsp_server.py [--port N] [--clip FILE.mp4] [--size WxH --fps N] [--user U --password P]
 
-Without --clip it serves a live test pattern encoded with x264 at 30 fps (a camera that never
-ends); with --clip it plays an H.264 MP4 once per client.
+Without --clip it serves a live test pattern encoded with x264 (320x240 at 30 fps, or --size and
+--fps), a camera that never ends; with --clip it plays an H.264 MP4 once per client.
 """
 
 import argparse
@@ -22,8 +22,8 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 LIVE = (
-    "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 "
-    "! x264enc tune=zerolatency sliced-threads=false key-int-max=30 ! rtph264pay name=pay0 pt=96"
+    "videotestsrc is-live=true pattern=ball ! video/x-raw,width={width},height={height},framerate={fps}/1 "
+    "! x264enc tune=zerolatency sliced-threads=false key-int-max={fps} ! rtph264pay name=pay0 pt=96"
 )
 CLIP = "filesrc location={} ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96"
 
@@ -32,6 +32,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--clip")
+    parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the live test pattern")
+    parser.add_argument("--fps", type=int, default=30, help="frame rate of the live test pattern")
     parser.add_argument("--user")
     parser.add_argument("--password")
     args = parser.parse_args()
@@ -41,7 +43,8 @@ def main() -> None:
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(CLIP.format(args.clip) if args.clip else LIVE)
+    width, height = args.size.split("x")
+    factory.set_launch(CLIP.format(args.clip) if args.clip else LIVE.format(width=width, height=height, fps=args.fps))
     factory.set_shared(not args.clip)  # a live camera is shared; a clip restarts per client
     if args.user:  # Basic auth; anonymous clients get 401, so FFmpeg then sends its credentials
         auth = GstRtspServer.RTSPAuth()

@@ -101,8 +101,13 @@ def load_shapes(path: str | Path) -> list[Shape]:
             document = json.loads(text)
     except Exception as error:  # noqa: BLE001 - any parse error is the user's file
         raise UserError(f"{path}: not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'} ({str(error).splitlines()[0]})") from None
+    return shapes_from_document(document, str(path))
+
+
+def shapes_from_document(document: object, where: str) -> list[Shape]:
+    """Zones and lines from a parsed mapping (a file's, or one camera's in ``livedroid serve``)."""
     if not isinstance(document, dict) or not set(document) <= {"zones", "lines"}:
-        raise UserError(f"{path}: expected a mapping with 'zones' and/or 'lines'")
+        raise UserError(f"{where}: expected a mapping with 'zones' and/or 'lines'")
     shapes = []
     for section, kind in (("zones", "zone"), ("lines", "line")):
         for name, spec in (document.get(section) or {}).items():
@@ -110,9 +115,9 @@ def load_shapes(path: str | Path) -> list[Shape]:
             try:
                 numbers = np.asarray(spec.get("points"), np.float64).reshape(-1)
             except (TypeError, ValueError):
-                raise UserError(f"{path}: {kind} {name}: points must be [x, y] pairs") from None
+                raise UserError(f"{where}: {kind} {name}: points must be [x, y] pairs") from None
             if numbers.size % 2:
-                raise UserError(f"{path}: {kind} {name}: an odd count of numbers ({numbers.size}); give x,y pairs")
+                raise UserError(f"{where}: {kind} {name}: an odd count of numbers ({numbers.size}); give x,y pairs")
             classes = spec.get("classes")
             points = tuple(zip(numbers[::2].tolist(), numbers[1::2].tolist()))
             shapes.append(Shape(kind, str(name), points, frozenset(classes) if classes else None).check())

@@ -47,6 +47,11 @@ def greedy_match(iou: np.ndarray, minimum: float) -> tuple[np.ndarray, np.ndarra
     return np.array(rows, int), np.array(columns, int)
 
 
+#: The least score the tracker is shown (ByteTrack's low threshold): unconfident detections keep
+#: an occluded object's track alive.
+LOW_SCORE = 0.1
+
+
 class ByteTracker(Stage):
     """Gives each detection of a tracked object its ``tracker_id``; returns only tracked detections.
 
@@ -58,7 +63,7 @@ class ByteTracker(Stage):
     def __init__(
         self,
         threshold: float = 0.5,
-        low_threshold: float = 0.1,
+        low_threshold: float = LOW_SCORE,
         *,
         lost_frames: int = 30,
         min_hits: int = 2,

@@ -1,0 +1,259 @@
+"""The web side of ``livedroid serve``, on aiohttp (asyncio; one event loop on its own thread):
+a page with every camera's live view and figures, JSON stats, Prometheus metrics, JPEG and MJPEG.
+
+Nothing served names a camera's source: responses carry camera names and figures only.
+Bound beyond localhost, every request needs the token (``Authorization: Bearer T`` or ``?token=T``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hmac
+import html
+import threading
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from livedroid.errors import UserError
+from livedroid.service.cameras import CameraService, model_name
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+#: How often an MJPEG stream looks for a newer picture.
+MJPEG_POLL_S = 0.05
+BOUNDARY = "livedroidframe"
+
+
+def parse_address(text: str, default_port: int) -> tuple[str, int]:
+    """``HOST:PORT``, ``HOST`` or ``:PORT`` (IPv6 in brackets)."""
+    host, _, port = text.rpartition(":") if ":" in text and not text.endswith("]") else (text, "", "")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port:
+        return host, default_port
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UserError(f"{text}: expected HOST:PORT with a port number 0-65535")
+    return host, int(port)
+
+
+class ServiceMetrics:
+    """The cameras' figures in Prometheus' form, gathered when scraped."""
+
+    def __init__(self, service: CameraService) -> None:
+        self.service = service
+
+    def collect(self):
+        stats = self.service.stats()["cameras"]
+        gauges = {
+            "fps": ("frames per second the camera delivers", lambda s: s["fps"]),
+            "detect_fps": ("frames inferred per second", lambda s: s["detect_fps"]),
+            "latency_p50_seconds": ("median frame age from capture to annotated", lambda s: _seconds(s["latency_ms"]["p50"])),
+            "latency_p95_seconds": ("95th percentile frame age from capture to annotated", lambda s: _seconds(s["latency_ms"]["p95"])),
+            "up": ("1 while the camera delivers frames", lambda s: float(s["state"] == "live")),
+        }
+        counters = {
+            "frames_read": ("frames read from the camera", "frames_read"),
+            "frames_processed": ("frames inferred and annotated", "frames_processed"),
+            "frames_dropped": ("frames dropped because inference was busy", "dropped"),
+            "frames_skipped_by_cap": ("frames skipped to keep to detect_fps", "skipped_by_cap"),
+            "reconnects": ("reconnections after the camera dropped", "reconnects"),
+            "events": ("zone and line events", "events"),
+        }
+        for name, (help_text, value) in gauges.items():
+            family = GaugeMetricFamily(f"livedroid_camera_{name}", help_text, labels=["camera"])
+            for camera, figures in stats.items():
+                if value(figures) is not None:
+                    family.add_metric([camera], value(figures))
+            yield family
+        for name, (help_text, key) in counters.items():
+            family = CounterMetricFamily(f"livedroid_camera_{name}", help_text, labels=["camera"])
+            for camera, figures in stats.items():
+                family.add_metric([camera], figures[key])
+            yield family
+        inference = GaugeMetricFamily("livedroid_inference_ms", "mean inference call time per model", labels=["model"])
+        for model, shared in self.service.inference.items():
+            inference.add_metric([model_name(model)], shared.timer.mean_ms)
+        yield inference
+
+
+class HttpServer:
+    """Serves the page and the API on ``host:port`` from a thread with its own event loop."""
+
+    def __init__(self, service: CameraService, host: str, port: int, *, token: str | None = None,
+                 extra_stats: Callable[[], dict] | None = None) -> None:
+        if host not in LOCAL_HOSTS and not token:
+            raise UserError(f"--http {host}:{port} serves beyond this machine: give --token (or 'token:' in the config)")
+        self.service = service
+        self.host, self.port = host, port
+        self.token = token
+        self.extra_stats = extra_stats or dict
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(ServiceMetrics(service))
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop.run_forever, name="livedroid-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host if ':' not in self.host else f'[{self.host}]'}:{self.port}/"
+
+    def start(self) -> None:
+        """Bind now, so a port in use is one line before any camera starts."""
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
+        except OSError as error:
+            self.stop()
+            if error.errno == errno.EADDRINUSE:
+                raise UserError(f"--http {self.host}:{self.port}: the port is in use (pick another, e.g. --http {self.host}:0)") from None
+            raise UserError(f"--http {self.host}:{self.port}: cannot listen ({error.strerror or error})") from None
+
+    async def _start(self) -> None:
+        app = web.Application(middlewares=[self._check_token])
+        app.router.add_get("/", self._page)
+        app.router.add_get("/api/stats", self._stats)
+        app.router.add_get("/api/events", self._events)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/api/cameras/{name}/latest.jpg", self._latest)
+        app.router.add_get("/api/cameras/{name}/mjpeg", self._mjpeg)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    def stop(self) -> None:
+        """Close the streams and the listener; safe to call twice."""
+        if self._closing or not self._thread.is_alive():
+            return
+        self._closing = True
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    # -- handlers --------------------------------------------------------------------------
+    @web.middleware
+    async def _check_token(self, request: web.Request, handler):
+        if self.token:
+            given = request.query.get("token") or request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), self.token.encode()):
+                return web.json_response({"error": "a token is needed: Authorization: Bearer TOKEN or ?token=TOKEN"},
+                                         status=401, headers={"WWW-Authenticate": "Bearer"})
+        return await handler(request)
+
+    def _camera(self, request: web.Request):
+        camera = self.service.cameras.get(request.match_info["name"])
+        if camera is None:
+            raise web.HTTPNotFound(text=f"no camera named {request.match_info['name']!r}")
+        return camera
+
+    async def _stats(self, _request: web.Request) -> web.Response:
+        return web.json_response({**self.service.stats(), **self.extra_stats()})
+
+    async def _events(self, request: web.Request) -> web.Response:
+        limit = int(request.query.get("limit", "100")) if request.query.get("limit", "100").isdigit() else 100
+        return web.json_response({"events": self.service.events.recent(limit, request.query.get("camera"))})
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, self._registry)
+        return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+    async def _latest(self, request: web.Request) -> web.Response:
+        camera = self._camera(request)
+        if camera.view.jpeg is None:
+            raise web.HTTPServiceUnavailable(text=f"camera {camera.name} has no picture yet")
+        return web.Response(body=camera.view.jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    async def _mjpeg(self, request: web.Request) -> web.StreamResponse:
+        camera = self._camera(request)
+        response = web.StreamResponse(headers={
+            "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", "Cache-Control": "no-store"})
+        await response.prepare(request)
+        sent = -1
+        try:
+            while not self._closing:
+                view = camera.view
+                if view.sequence != sent and view.jpeg is not None:
+                    sent, jpeg = view.sequence, view.jpeg
+                    await response.write(
+                        f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                        + jpeg + b"\r\n")
+                await asyncio.sleep(MJPEG_POLL_S)
+        except ConnectionResetError:
+            pass  # the viewer went away
+        return response
+
+    async def _page(self, _request: web.Request) -> web.Response:
+        cards = "\n".join(CARD.format(name=html.escape(name)) for name in self.service.cameras)
+        return web.Response(text=PAGE.replace("{cards}", cards), content_type="text/html")
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
+CARD = """<section class="camera" id="camera-{name}">
+  <h2>{name} <span class="state" data-field="state">…</span></h2>
+  <img alt="{name} live" data-camera="{name}">
+  <dl data-stats="{name}"></dl>
+</section>"""
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>livedroid cameras</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body { font-family: system-ui, sans-serif; margin: 1rem; background: #111; color: #eee; }
+ main { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 1rem; }
+ .camera { background: #222; padding: .5rem; border-radius: 6px; }
+ .camera img { width: 100%; background: #000; min-height: 120px; }
+ h2 { margin: .2rem 0; font-size: 1.1rem; } .state { font-size: .8rem; color: #9c9; }
+ dl { display: grid; grid-template-columns: auto auto; gap: 0 1rem; font-size: .85rem; margin: .3rem 0; }
+ dt { color: #aaa; } dd { margin: 0; }
+ #events { font-size: .8rem; white-space: pre-wrap; }
+</style></head>
+<body>
+<h1>livedroid cameras</h1>
+<main>
+{cards}
+</main>
+<h2>Recent events</h2><pre id="events">none yet</pre>
+<script>
+const token = new URLSearchParams(location.search).get("token");
+const withToken = (url) => token ? url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : url;
+for (const img of document.querySelectorAll("img[data-camera]")) {
+  img.src = withToken("/api/cameras/" + encodeURIComponent(img.dataset.camera) + "/mjpeg");
+}
+const shown = {fps: "camera fps", detect_fps: "detections/s", dropped: "dropped", reconnects: "reconnects",
+               latency_ms: "latency p50 / p95 ms", events: "events", objects: "objects now"};
+function show(value) {
+  if (value && typeof value === "object") {
+    if ("p50" in value) return (value.p50 ?? "–") + " / " + (value.p95 ?? "–");
+    return Object.entries(value).map(([k, v]) => k + " " + v).join(", ") || "none";
+  }
+  return value ?? "–";
+}
+async function refresh() {
+  try {
+    const stats = await (await fetch(withToken("/api/stats"))).json();
+    for (const [name, figures] of Object.entries(stats.cameras)) {
+      const list = document.querySelector(`dl[data-stats="${CSS.escape(name)}"]`);
+      list.innerHTML = "";
+      for (const [key, label] of Object.entries(shown)) {
+        const dt = document.createElement("dt"); dt.textContent = label;
+        const dd = document.createElement("dd"); dd.textContent = show(figures[key]);
+        list.append(dt, dd);
+      }
+      document.querySelector(`#camera-${CSS.escape(name)} .state`).textContent = figures.state;
+    }
+    const events = (await (await fetch(withToken("/api/events?limit=20"))).json()).events;
+    if (events.length) document.getElementById("events").textContent = events.map(e => JSON.stringify(e)).join("\\n");
+  } catch (error) { /* the service is restarting or gone: try again next second */ }
+}
+refresh(); setInterval(refresh, 1000);
+</script>
+</body></html>
+"""

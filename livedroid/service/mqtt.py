@@ -1,0 +1,99 @@
+"""Events to MQTT with paho-mqtt, the way Home Assistant integrations expect: each event on
+``livedroid/NAME/events``, and ``online``/``offline`` on ``livedroid/available`` (retained, with a
+last will, so a crash or a pulled plug reads ``offline`` too).
+
+Events go at QoS 1: while the broker is away, paho keeps them (up to ``queue_limit``) and sends
+them when it is back; beyond that they are counted as dropped. The cameras never wait for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+
+import paho.mqtt.client as mqtt
+
+from livedroid.errors import UserError
+
+log = logging.getLogger("livedroid")
+
+AVAILABILITY = "livedroid/available"
+
+
+def event_topic(camera: str) -> str:
+    return f"livedroid/{camera}/events"
+
+
+class MqttPublisher:
+    """Publishes events and availability; reconnects on its own thread (paho's loop)."""
+
+    def __init__(self, host: str, port: int = 1883, *, queue_limit: int = 1000) -> None:
+        self.host, self.port = host, port
+        self.queue_limit = queue_limit
+        self.published = 0
+        self.dropped = 0
+        self.connected = threading.Event()
+        self._warned = False
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"livedroid-{os.getpid()}")
+        self._client.will_set(AVAILABILITY, "offline", qos=1, retain=True)
+        self._client.max_queued_messages_set(queue_limit)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+
+    def start(self) -> None:
+        try:
+            self._client.connect_async(self.host, self.port, keepalive=30)
+        except (ValueError, OSError) as error:
+            raise UserError(f"--mqtt {self.host}:{self.port}: {error}") from None
+        self._client.loop_start()
+
+    def publish(self, camera: str, event: dict) -> None:
+        """Queue one event (never blocks the camera); counted as dropped when the queue is full."""
+        info = self._client.publish(event_topic(camera), json.dumps(event), qos=1)
+        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("mqtt: %d events waiting for %s:%d; dropping new ones (counted in /api/stats)",
+                            self.queue_limit, self.host, self.port)
+
+    def stats(self) -> dict:
+        return {"mqtt": {"connected": self.connected.is_set(), "published": self.published, "dropped": self.dropped}}
+
+    def close(self) -> None:
+        """Say ``offline`` (retained) when connected, then disconnect."""
+        if self.connected.is_set():
+            self._client.publish(AVAILABILITY, "offline", qos=1, retain=True).wait_for_publish(timeout=2)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    # -- paho callbacks (its network thread) -----------------------------------------------
+    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            self._unreachable(str(reason_code))
+            return
+        self.connected.set()
+        self._warned = False
+        client.publish(AVAILABILITY, "online", qos=1, retain=True)
+        log.info("mqtt: connected to %s:%d; events on %s", self.host, self.port, event_topic("NAME"))
+
+    def _on_connect_fail(self, _client, _userdata) -> None:
+        self._unreachable("cannot connect")
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+        if self.connected.is_set():
+            self.connected.clear()
+            self._unreachable(f"disconnected: {reason_code}")
+
+    def _on_publish(self, _client, _userdata, _mid, _reason_code, _properties) -> None:
+        self.published += 1
+
+    def _unreachable(self, reason: str) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("mqtt: broker %s:%d unreachable (%s); events are kept (up to %d) and sent when it is back",
+                        self.host, self.port, reason, self.queue_limit)

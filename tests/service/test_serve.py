@@ -1,0 +1,146 @@
+"""``livedroid serve`` end to end: two cameras from the real RTSP server and a looping file, one
+of them dropping and coming back, the page and the API checked over real HTTP; bad input."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import RtspServer, probe, run_cli, write_clip
+from tests.service.conftest import PASSWORD, TOKEN
+from tests.service.serving import Served, free_port
+
+def processed(served: Served) -> dict[str, int]:
+    return {name: figures["frames_processed"] for name, figures in served.stats().items()}
+
+
+def test_three_cameras_one_drops_and_returns(three_cameras) -> None:
+    served, north = three_cameras
+    served.wait_for(lambda: min(processed(served).values()) >= 5, 90, "frames on all three cameras")
+
+    stats = served.stats()
+    assert set(stats) == {"north", "south", "demo"}
+    for figures in stats.values():
+        assert figures["state"] == "live"
+        assert 0 < figures["detect_fps"] <= 5.5 and figures["fps"] > 0
+        assert figures["latency_ms"]["p95"] is not None and figures["reconnects"] == 0
+    inference = served.json("/api/stats")["inference"]["coco-ssd-mobilenet-v2"]
+    assert inference["frames"] >= 15 and inference["most_frames_taken_ahead"] <= 2
+    status, page, kind = served.get("/")
+    assert status == 200 and kind.startswith("text/html")
+    assert all(f'data-camera="{name}"' in page.decode() for name in stats)
+    status, jpeg, kind = served.get("/api/cameras/south/latest.jpg")
+    picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert (status, kind, picture.shape) == (200, "image/jpeg", (240, 320, 3))
+    status, metrics, _ = served.get("/metrics")
+    assert status == 200 and re.search(rb'livedroid_camera_detect_fps\{camera="demo"\} [0-9.]+', metrics)
+    assert b"livedroid_camera_frames_processed_total" in metrics
+    assert served.get("/api/cameras/nobody/latest.jpg")[0] == 404
+    # The token: refused without, taken as a header or in the query.
+    assert served.get("/api/stats", token=None)[0] == 401
+    assert served.get(f"/api/stats?token={TOKEN}", token=None)[0] == 200
+    # Camera URLs and credentials appear in no response.
+    for path in ("/", "/api/stats", "/metrics", "/api/events"):
+        body = served.get(path)[1]
+        assert PASSWORD.encode() not in body and b"rtsp://" not in body and f":{north.port}/".encode() not in body
+
+    # North's server goes away: the others keep running, north is not live.
+    north.stop()
+    before = processed(served)
+    served.wait_for(lambda: served.stats()["north"]["state"] != "live", 30, "north shown as not live")
+    served.wait_for(lambda: all(processed(served)[n] >= before[n] + 10 for n in ("south", "demo")), 30,
+                    "south and demo still processing")
+    # It comes back on the same port: north reconnects and its stats count it.
+    north.start()
+    served.wait_for(lambda: served.stats()["north"]["reconnects"] >= 1, 60, "north's reconnect in the stats")
+    back = processed(served)["north"]
+    served.wait_for(lambda: processed(served)["north"] >= back + 5, 30, "north processing again")
+
+    assert served.stop(signal.SIGINT) == 130
+    assert "Traceback" not in served.stderr and PASSWORD not in served.stderr
+    assert re.search(r"camera north: \d+ frames read, \d+ inferred, \d+ dropped, [1-9]\d* reconnects", served.stderr)
+
+
+def test_a_camera_offline_at_start_comes_up_later_and_the_others_run(rtsp_server, tmp_path: Path) -> None:
+    """``rtsp_server`` only checks that GStreamer is there: this server starts late, on a port chosen first."""
+    late = RtspServer()
+    late.port = free_port()
+    write_clip(tmp_path / "demo.mp4", frames=30, size=(320, 180), fps=15, audio=None)
+    served = Served(late.url(), "demo.mp4", "--loop", "--name", "late", "--name", "demo",
+                    "--http", "127.0.0.1:0", "--connect-timeout", "1", cwd=tmp_path)
+    try:
+        served.wait_for(lambda: served.stats()["late"]["state"] == "offline", 30, "late shown offline")
+        served.wait_for(lambda: served.stats()["demo"]["frames_processed"] >= 10, 60, "demo processing")
+        assert served.stats()["late"]["error"].startswith("cannot connect to camera late")
+        assert "camera late: offline (cannot connect to camera late" in served.stderr
+        late.start()
+        served.wait_for(lambda: served.stats()["late"]["frames_processed"] >= 5, 60, "late processing once up")
+        assert served.stats()["late"]["state"] == "live"
+        assert served.stop() == 130
+    finally:
+        served.kill()
+        late.stop()
+
+
+def test_recording_a_camera_leaves_a_playable_video(tmp_path: Path) -> None:
+    write_clip(tmp_path / "demo.mp4", frames=45, size=(320, 180), fps=15, audio=None)
+    (tmp_path / "cameras.yaml").write_text(
+        "recordings: recorded\ncameras:\n  - {name: demo, source: demo.mp4, loop: true, record: true, detect_fps: 10}\n")
+    served = Served("--config", "cameras.yaml", "--http", "127.0.0.1:0", cwd=tmp_path)
+    try:
+        served.wait_for(lambda: served.stats()["demo"]["frames_processed"] >= 20, 60, "20 processed frames")
+        assert served.stop(signal.SIGTERM) == 130
+    finally:
+        served.kill()
+    (video,) = (tmp_path / "recorded").glob("demo-*.mp4")
+    info = probe(video)
+    assert info["frames"] >= 20 and (info["width"], info["height"]) == (320, 180)
+    assert info["pts"] == sorted(info["pts"])  # wall-clock stamps: monotonic across the clip's loops
+    assert info["pts"][-1] >= 1.5
+
+
+def _busy_port() -> socket.socket:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    return holder
+
+
+@pytest.mark.parametrize(
+    "args, config, message",
+    [
+        (["a.mp4", "b.mp4", "--name", "x", "--name", "x", "--loop"], None, "camera name 'x' is used twice"),
+        (["a.mp4", "b.mp4", "--name", "x"], None, "1 --name for 2 sources"),
+        (["missing.mp4", "--loop"], None, "camera camera1: source not found: missing.mp4"),
+        (["a.mp4"], None, "a.mp4 is a file: add --loop"),
+        (["a.mp4", "--loop", "--http", "0.0.0.0:0"], None, "serves beyond this machine: give --token"),
+        (["a.mp4", "--loop", "--http", "127.0.0.1:{busy}"], None, "the port is in use"),
+        (["a.mp4", "--loop", "--classes", "droid"], None, "classes droid not in the model's labels"),
+        ([], "cameras:\n  - {name: a, source: a.mp4, loop: true, detect-fps: 3}\n", "unknown key 'detect-fps' (did you mean 'detect_fps'?)"),
+        ([], None, "no cameras"),
+        (["--detect-fps", "2"], "cameras: [{name: a, source: a.mp4, loop: true}]\n", "--detect-fps: with --config FILE, per-camera settings go in the file"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], config: str | None, message: str) -> None:
+    write_clip(tmp_path / "a.mp4", frames=5, audio=None)
+    write_clip(tmp_path / "b.mp4", frames=5, audio=None)
+    holder = _busy_port()
+    args = [a.replace("{busy}", str(holder.getsockname()[1])) for a in args]
+    if config:
+        (tmp_path / "cameras.yaml").write_text(config)
+        args += ["--config", "cameras.yaml"]
+    try:
+        result = run_cli("serve", *args, "--http", "127.0.0.1:0", cwd=tmp_path, timeout=120) if "--http" not in args \
+            else run_cli("serve", *args, cwd=tmp_path, timeout=120)
+    finally:
+        holder.close()
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
