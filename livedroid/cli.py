@@ -504,11 +504,24 @@ def _describe(source) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
+def _log_to_stderr(level: int) -> None:
+    """livedroid's own messages as ``livedroid: …`` lines; other libraries' INFO chatter (TensorFlow,
+    aiohttp, Ray) stays out, their warnings still reach stderr through Python's default handler."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("livedroid: %(message)s"))
+    logger = logging.getLogger("livedroid")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in argv or "--verbose" in argv
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="livedroid: %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _log_to_stderr(logging.DEBUG if verbose else logging.INFO)
+    # TensorFlow's C++ start-up lines (CUDA probing on machines without a GPU: "failed call to
+    # cuInit") are not the user's business; its Python errors still surface.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         command = next((a for a in argv if not a.startswith("-")), None)
         if command in TRAINING_COMMANDS:

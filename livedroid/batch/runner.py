@@ -4,7 +4,6 @@ shows progress and sums up. Executors (local processes, Ray) only run files."""
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from tqdm import tqdm
 from livedroid.batch.files import FileJob
 from livedroid.batch.manifest import DONE, FAILED, INTERRUPTED, SKIPPED, Manifest, Outcome
 from livedroid.batch.task import BatchSettings
+from livedroid.signals import StopOnSignals
 
 
 class Executor(Protocol):
@@ -89,7 +89,11 @@ def run_batch(
     frame_bar = tqdm(total=sum(_frame_count(job.input) for job in todo), unit="frame", desc="frames",
                      disable=not progress, dynamic_ncols=True, position=1)
     try:
-        with _stop_on_signals(executor, summary):
+        def stop() -> None:
+            summary.stopped = True
+            executor.stop()
+
+        with StopOnSignals(stop, finishing="stopping; finished files stay complete"):
             for outcome in executor.run(todo, frame_bar.update) if todo else ():
                 manifest.append(outcome)
                 if outcome.status == DONE:
@@ -109,31 +113,6 @@ def run_batch(
         manifest.close()
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-class _stop_on_signals:
-    """SIGINT and SIGTERM stop the executor (once); the batch then winds down and sums up."""
-
-    def __init__(self, executor: Executor, summary: BatchSummary) -> None:
-        self.executor = executor
-        self.summary = summary
-        self.previous: dict[int, object] = {}
-
-    def __enter__(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self.previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, _frame) -> None:
-        if self.summary.stopped:  # a second Ctrl-C: stop waiting at once
-            raise KeyboardInterrupt
-        os.write(2, f"\nlivedroid: {signal.Signals(signum).name}: stopping (again to quit at once); "
-                    "finished files stay complete\n".encode())
-        self.summary.stopped = True
-        self.executor.stop()
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
 
 
 def _say(line: str) -> None:
