@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,9 +25,11 @@ from livedroid.detectors import backend_for, load_detector, load_detectors
 from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.frames import Frame
+from livedroid.peers import SUPERVISION_MISSING, opencv_loop, single_frame, supervision_available, supervision_loop
 from livedroid.pipeline import Pipeline, Selection
 from livedroid.sinks import VideoSink
 from livedroid.sources import MemorySource, VideoSource
+from livedroid.stats import plural
 
 
 @dataclass
@@ -36,6 +39,8 @@ class Measurement:
     fps: float
     cpu_ms_per_frame: float
     runs: list[float]
+    #: Size of the video the stage wrote (the last run), for speed against size.
+    output_kb: int | None = None
 
 
 @dataclass
@@ -122,6 +127,14 @@ class Bench:
         source.close()
         return count
 
+    def opencv(self) -> int:
+        detect = single_frame(self.naive_detector, self.selection.apply)
+        return opencv_loop(self.clip, self.workdir / "opencv.mp4", detect, self.max_frames)
+
+    def supervision(self) -> int:
+        detect = single_frame(self.naive_detector, self.selection.apply)
+        return supervision_loop(self.clip, self.workdir / "supervision.mp4", detect, self.max_frames)
+
     def pipeline(self) -> int:
         source = VideoSource(self.clip, max_frames=self.max_frames)
         summary = Pipeline(source, self.detectors, [self._sink("pipeline.mp4")], self.selection,
@@ -167,15 +180,31 @@ def run_bench(
     # The naive loop gets one interpreter with every core, its best setting (the TFLite Raspberry
     # Pi example runs all four of a Pi's cores).
     naive_detector = load_detector(model, backend, threads=os.cpu_count() if key == "tflite" else None, batch=batch)
+    skipped = {} if supervision_available() else {"supervision": SUPERVISION_MISSING}
     with tempfile.TemporaryDirectory(prefix="livedroid-bench-") as folder:
+        _say(f"decoding {max_frames} frames of {clip} into memory")
         bench = Bench(clip, detectors, naive_detector, batch=batch, max_frames=max_frames, workdir=Path(folder))
-        stages = {
-            "decode": measure(bench.decode_only, repeat),
-            "inference": measure(bench.inference_only, repeat),
-            "annotate_encode": measure(bench.write_only, repeat),
-            "naive": measure(bench.naive_loop, repeat),
-            "pipeline": measure(bench.pipeline, repeat),
+        # name → (what is measured, the video it writes)
+        plan: dict[str, tuple[Callable[[], int], str | None]] = {
+            "decode": (bench.decode_only, None),
+            "inference": (bench.inference_only, None),
+            "annotate_encode": (bench.write_only, "write.mp4"),
+            "naive": (bench.naive_loop, "naive.mp4"),
+            "opencv": (bench.opencv, "opencv.mp4"),
+            "supervision": (bench.supervision, "supervision.mp4"),
+            "pipeline": (bench.pipeline, "pipeline.mp4"),
         }
+        stages = {}
+        for number, (name, (work, output)) in enumerate(plan.items(), 1):
+            if name in skipped:
+                _say(f"[{number}/{len(plan)}] {name}: skipped, {skipped[name]}")
+                continue
+            _say(f"[{number}/{len(plan)}] {name}: {plural(repeat, 'run')} of {len(bench.frames)} frames")
+            stages[name] = measure(work, repeat)
+            if output:
+                stages[name].output_kb = round((Path(folder) / output).stat().st_size / 1024)
+        if live_seconds > 0:
+            _say(f"live: {live_seconds:g} s at the clip's frame rate")
         live = bench.live(live_seconds) if live_seconds > 0 else None
     cores = os.cpu_count() or 1
     cpu_per_frame = sum(stages[s].cpu_ms_per_frame for s in ("decode", "inference", "annotate_encode"))
@@ -200,17 +229,28 @@ def run_bench(
         "stages": {name: asdict(m) for name, m in stages.items()},
         "limit_fps": round(limit, 1),
         "pipeline_vs_naive": round(stages["pipeline"].fps / stages["naive"].fps, 2),
+        "pipeline_vs_opencv": round(stages["pipeline"].fps / stages["opencv"].fps, 2),
+        "pipeline_vs_supervision": (
+            round(stages["pipeline"].fps / stages["supervision"].fps, 2) if "supervision" in stages else None
+        ),
+        "skipped": skipped,
         "pipeline_vs_limit": round(stages["pipeline"].fps / limit, 2),
         "live": asdict(live) if live else None,
     }
 
 
 def format_table(result: dict) -> str:
-    rows = [f"{'stage':<18}{'frames/s':>10}{'CPU ms/frame':>14}   runs   (naive loop: {result['naive_runtime']})"]
+    rows = [f"{'stage':<18}{'frames/s':>10}{'CPU ms/frame':>14}{'video KB':>10}   runs   "
+            f"(naive, opencv, supervision: {result['naive_runtime']})"]
     for name, stage in result["stages"].items():
-        rows.append(f"{name:<18}{stage['fps']:>10.1f}{stage['cpu_ms_per_frame']:>14.1f}   {stage['runs']}")
+        size = "" if stage["output_kb"] is None else stage["output_kb"]
+        rows.append(f"{name:<18}{stage['fps']:>10.1f}{stage['cpu_ms_per_frame']:>14.1f}{size:>10}   {stage['runs']}")
+    for name, reason in result["skipped"].items():
+        rows.append(f"{name:<18}{'skipped':>10}   {reason}")
     rows.append(f"{'limit':<18}{result['limit_fps']:>10.1f}   ({result['cores']} cores, measured CPU cost per stage)")
-    rows.append(f"pipeline / naive = {result['pipeline_vs_naive']:.2f}   pipeline / limit = {result['pipeline_vs_limit']:.2f}")
+    ratios = [f"pipeline / {peer} = {result[f'pipeline_vs_{peer}']:.2f}"
+              for peer in ("naive", "opencv", "supervision", "limit") if result[f"pipeline_vs_{peer}"] is not None]
+    rows.append("   ".join(ratios))
     live = result["live"]
     if live:
         rows.append(
@@ -222,6 +262,11 @@ def format_table(result: dict) -> str:
               f"{result['model']} ({result['backend']}: {result['runtime']}, batch {result['batch']}, "
               f"{result['workers']} worker{'s' * (result['workers'] > 1)})")
     return "\n".join([header, *rows])
+
+
+def _say(text: str) -> None:
+    """What bench is measuring now, on stderr (the table goes to stdout)."""
+    print(f"livedroid bench: {text}", file=sys.stderr, flush=True)
 
 
 def write_json(result: dict, path: str | Path) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 from livedroid.detections import Detections
 from livedroid.errors import UserError
 from livedroid.frames import Frame
+from livedroid.pixels import picture_from_rgb
 from livedroid.sinks.base import PartialFile, Sink
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class VideoSink(Sink):
         image = _even(scene)
         if self._container is None:
             self._open(image.shape[1], image.shape[0])
-        picture = av.VideoFrame.from_ndarray(image, format="rgb24")
+        picture = picture_from_rgb(image)
         picture.pts = self._next_pts(frame)
         picture.time_base = self.time_base
         for packet in self._stream.encode(picture):
