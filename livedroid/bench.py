@@ -20,6 +20,7 @@ from pathlib import Path
 
 
 from livedroid.annotate import BoxAnnotator
+from livedroid.codecs import DEFAULT_PRESET
 from livedroid.detections import Detections
 from livedroid.detectors import backend_for, load_detector, load_detectors
 from livedroid.detectors.base import Detector
@@ -55,23 +56,38 @@ class LiveMeasurement:
     budget_ms: float  # two frame intervals plus one inference: the target for p95
 
 
-def measure(work: Callable[[], int], repeat: int) -> Measurement:
-    """Run ``work`` (it returns the frames it handled) ``repeat`` times; keep the median rate."""
-    rates, cpus = [], []
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
-        frames = work()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        rates.append(frames / wall)
-        cpus.append(1000 * cpu / frames)
-    return Measurement(statistics.median(rates), statistics.median(cpus), [round(r, 1) for r in rates])
+def run_once(work: Callable[[], int]) -> tuple[float, float]:
+    """Run ``work`` (it returns the frames it handled): (frames per second, CPU ms per frame)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    frames = work()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return frames / wall, 1000 * cpu / frames
+
+
+def measure_rounds(plan: dict[str, Callable[[], int]], repeat: int) -> dict[str, Measurement]:
+    """Each stage once per round, ``repeat`` rounds; the median of each stage's runs kept.
+
+    Rounds rather than one stage's runs in a row: on a shared machine a burst of load then
+    slows every stage of a round alike, and the ratios between stages hold.
+    """
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in plan}
+    for round_number in range(1, repeat + 1):
+        for name, work in plan.items():
+            _say(f"round {round_number}/{repeat}: {name}")
+            runs[name].append(run_once(work))
+    return {
+        name: Measurement(statistics.median(r for r, _ in done), statistics.median(c for _, c in done),
+                          [round(r, 1) for r, _ in done])
+        for name, done in runs.items()
+    }
 
 
 class Bench:
     """The measurements of ``livedroid bench``, each a method, sharing the decoded clip."""
 
     def __init__(
-        self, clip: str, detectors: list[Detector], naive_detector: Detector, *, batch: int, max_frames: int, workdir: Path
+        self, clip: str, detectors: list[Detector], naive_detector: Detector, *, batch: int, max_frames: int,
+        workdir: Path, preset: str = DEFAULT_PRESET,
     ) -> None:
         self.clip = clip
         self.detectors = detectors
@@ -80,6 +96,7 @@ class Bench:
         self.batch = max(1, min(batch, self.detector.max_batch))
         self.max_frames = max_frames
         self.workdir = workdir
+        self.preset = preset
         probe = VideoSource(clip, max_frames=max_frames)
         self.fps = probe.fps or 30.0
         self.frames = [f.image for f in probe.frames()]
@@ -90,7 +107,7 @@ class Bench:
         self.selection = Selection()
 
     def _sink(self, name: str) -> VideoSink:
-        return VideoSink(self.workdir / name, fps=self.fps, time_base=None, overwrite=True)
+        return VideoSink(self.workdir / name, fps=self.fps, time_base=None, preset=self.preset, overwrite=True)
 
     def decode_only(self) -> int:
         source = VideoSource(self.clip, max_frames=self.max_frames)
@@ -171,6 +188,7 @@ def run_bench(
     max_frames: int,
     live_seconds: float,
     backend: str | None = None,
+    preset: str = DEFAULT_PRESET,
 ) -> dict:
     """Every measurement, as a JSON-ready dict."""
     key = backend or backend_for(model)
@@ -183,7 +201,8 @@ def run_bench(
     skipped = {} if supervision_available() else {"supervision": SUPERVISION_MISSING}
     with tempfile.TemporaryDirectory(prefix="livedroid-bench-") as folder:
         _say(f"decoding {max_frames} frames of {clip} into memory")
-        bench = Bench(clip, detectors, naive_detector, batch=batch, max_frames=max_frames, workdir=Path(folder))
+        bench = Bench(clip, detectors, naive_detector, batch=batch, max_frames=max_frames, workdir=Path(folder),
+                      preset=preset)
         # name → (what is measured, the video it writes)
         plan: dict[str, tuple[Callable[[], int], str | None]] = {
             "decode": (bench.decode_only, None),
@@ -194,14 +213,12 @@ def run_bench(
             "supervision": (bench.supervision, "supervision.mp4"),
             "pipeline": (bench.pipeline, "pipeline.mp4"),
         }
-        stages = {}
-        for number, (name, (work, output)) in enumerate(plan.items(), 1):
-            if name in skipped:
-                _say(f"[{number}/{len(plan)}] {name}: skipped, {skipped[name]}")
-                continue
-            _say(f"[{number}/{len(plan)}] {name}: {plural(repeat, 'run')} of {len(bench.frames)} frames")
-            stages[name] = measure(work, repeat)
-            if output:
+        for name in skipped:
+            _say(f"{name}: skipped, {skipped[name]}")
+        _say(f"{plural(repeat, 'round')} of {len(plan) - len(skipped)} stages on {len(bench.frames)} frames")
+        stages = measure_rounds({name: work for name, (work, _) in plan.items() if name not in skipped}, repeat)
+        for name, (_, output) in plan.items():
+            if output and name in stages:
                 stages[name].output_kb = round((Path(folder) / output).stat().st_size / 1024)
         if live_seconds > 0:
             _say(f"live: {live_seconds:g} s at the clip's frame rate")
@@ -221,6 +238,7 @@ def run_bench(
         "runtime": detector.runtime,
         "naive_runtime": naive_detector.runtime,
         "batch": bench.batch,
+        "preset": preset,
         "workers": workers,
         "frames": len(bench.frames),
         "frame_size": list(bench.frames[0].shape[1::-1]),
@@ -260,7 +278,7 @@ def format_table(result: dict) -> str:
         )
     header = (f"{result['clip']} ({result['frame_size'][0]}x{result['frame_size'][1]}, {result['frames']} frames) | "
               f"{result['model']} ({result['backend']}: {result['runtime']}, batch {result['batch']}, "
-              f"{result['workers']} worker{'s' * (result['workers'] > 1)})")
+              f"{result['workers']} worker{'s' * (result['workers'] > 1)}) | x264 {result['preset']}")
     return "\n".join([header, *rows])
 
 

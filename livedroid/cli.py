@@ -97,6 +97,9 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     )
     model = _add_model_options(run)
     model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
+    model.add_argument("--tiles", action="store_true",
+                       help="for 720p-4K frames with small objects: also infer overlapping tiles the size of the "
+                            "model's input, merged per class (46 model runs a 1080p frame for a 300x300 model)")
     select = run.add_argument_group("which detections")
     select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
     select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
@@ -112,7 +115,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     out.add_argument("--show", action="store_true", help="preview window with live fps (q quits)")
     out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     out.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
-    out.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
+    _add_preset_option(out)
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--max-frames", type=int, metavar="N", help="stop after reading N frames (a trial run, or a bounded recording)")
     _add_tracking_options(run)
@@ -140,6 +143,14 @@ def _add_tracking_options(run: argparse.ArgumentParser) -> None:
     tracking.add_argument("--snapshots", metavar="DIR", help="the best crop of each track as DIR/track-0001-LABEL.jpg (implies --track)")
 
 
+def _add_preset_option(group: argparse._ArgumentGroup) -> None:
+    from livedroid.codecs import DEFAULT_PRESET, X264_PRESETS
+
+    group.add_argument("--preset", default=DEFAULT_PRESET, choices=X264_PRESETS, metavar="NAME",
+                       help=f"x264 speed preset: faster ones cost less CPU and write larger files "
+                            f"(default {DEFAULT_PRESET}; {', '.join(X264_PRESETS[:4])} …)")
+
+
 def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench",
@@ -162,6 +173,7 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     bench.add_argument("--repeat", type=int, default=3, metavar="N", help="runs per measurement; the median is kept (default 3)")
     bench.add_argument("--live-seconds", type=float, default=20.0, metavar="S", help="length of the simulated live run; 0 skips it (default 20)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    _add_preset_option(bench)
     bench.set_defaults(handler=command_bench)
     return bench
 
@@ -180,6 +192,7 @@ def command_bench(args: argparse.Namespace) -> int:
         max_frames=max(1, args.frames),
         live_seconds=args.live_seconds,
         backend=args.backend,
+        preset=args.preset,
     )
     print(format_table(result))
     if args.json:
@@ -198,6 +211,10 @@ def command_run(args: argparse.Namespace) -> int:
     model_path = resolve_model(args.model)
     detectors = load_detectors(model_path, args.backend, workers=args.workers, threads=args.threads,
                                batch=args.batch, labels=args.labels)
+    if args.tiles:
+        from livedroid.regions import TiledDetector
+
+        detectors = [TiledDetector(detector) for detector in detectors]
     detector = detectors[0]
     tracking = bool(args.track or shapes or args.snapshots)
     for shape in shapes:
@@ -234,6 +251,9 @@ def command_run(args: argparse.Namespace) -> int:
         if pipeline is None or not pipeline.reading:  # never close it under the reader's feet
             source.close()
     print(f"livedroid: {summary.line()}", file=sys.stderr)
+    if args.tiles and summary.frames_processed:
+        calls = sum(detector.calls for detector in detectors)
+        print(f"livedroid: tiles: {calls / summary.frames_processed:.1f} model runs a frame", file=sys.stderr)
     for stage in stages:
         for line in stage.summary():
             print(f"livedroid: {line}", file=sys.stderr)

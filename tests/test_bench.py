@@ -18,7 +18,7 @@ def test_bench_prints_the_table_and_writes_every_field(tmp_path: Path, default_m
     for peer in PEERS:
         assert f"pipeline / {peer} = " in result.stdout
     for stage in STAGES:  # said on stderr while it runs, then a row of the table
-        assert f"] {stage}: 2 runs of 12 frames" in result.stderr
+        assert f"round 2/2: {stage}\n" in result.stderr
         assert f"\n{stage} " in result.stdout
     data = json.loads((tmp_path / "bench.json").read_text())
     assert set(data["stages"]) == STAGES and data["skipped"] == {}
