@@ -3,9 +3,10 @@
     nice -n 19 .venv/bin/python benchmarks/tiles_mosaic.py
 
 The picture: 16 frames of the intel clip (768x432) spread over its length, in a 4x4 mosaic of
-3072x1728, so each person keeps the pixels they had in the clip while the frame is 4K-sized.
-The reference: the people the same model finds in each 768x432 frame on its own, placed in the
-mosaic. A person counts as found when a "person" box of the mosaic overlaps theirs (IoU ≥ 0.5);
+3072x1728, so each person keeps the pixels they had in the clip while the frame is 4K-sized
+(``--grid 8``: 64 frames at half size, people half as tall, in the same 3072x1728).
+The reference: the people the same model finds in each 768x432 frame on its own, placed (and
+scaled) in the mosaic. A person counts as found when a "person" box of the mosaic overlaps theirs (IoU ≥ 0.5);
 boxes that match no reference person are counted as extra.
 """
 
@@ -15,6 +16,7 @@ import argparse
 import time
 
 import av
+import cv2
 import numpy as np
 
 from livedroid.detections import Detections, box_iou_matrix
@@ -24,7 +26,7 @@ from livedroid.pixels import rgb_from_picture
 from livedroid.regions import TiledDetector
 
 CLIP = "../shared/videos/intel_one-by-one-person-detection.mp4"
-GRID = 4
+MOSAIC_WIDTH = 3072
 
 
 def spread_frames(clip: str, count: int) -> list[np.ndarray]:
@@ -42,19 +44,25 @@ def people(detections: Detections) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", default=CLIP)
+    parser.add_argument("--grid", type=int, default=4, help="frames per side of the mosaic (default 4)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each; the fastest is kept")
     parser.add_argument("--tile", type=int, nargs="+", default=[300], metavar="PX", help="tile sides to try (default 300)")
     args = parser.parse_args()
-    frames = spread_frames(args.clip, GRID * GRID)
-    height, width = frames[0].shape[:2]
+    grid = args.grid
+    frames = spread_frames(args.clip, grid * grid)
     detector = load_detector(resolve_model(None), threads=1)
+    found_alone = detector.detect(frames)
+    height, width = frames[0].shape[:2]
+    scale = MOSAIC_WIDTH / (grid * width)
+    width, height = round(width * scale), round(height * scale)
     reference = np.concatenate([
-        people(found).reshape(-1, 4) + np.array([(i % GRID) * width, (i // GRID) * height] * 2, np.float32)
-        for i, found in enumerate(detector.detect(frames))
+        scale * people(found).reshape(-1, 4) + np.array([(i % grid) * width, (i // grid) * height] * 2, np.float32)
+        for i, found in enumerate(found_alone)
     ])
-    mosaic = np.concatenate([np.concatenate(frames[row * GRID:(row + 1) * GRID], axis=1) for row in range(GRID)])
+    tiles = [cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA) for frame in frames]
+    mosaic = np.concatenate([np.concatenate(tiles[row * grid:(row + 1) * grid], axis=1) for row in range(grid)])
     print(f"mosaic {mosaic.shape[1]}x{mosaic.shape[0]} of {len(frames)} frames; reference: {len(reference)} people "
-          f"found in the {width}x{height} frames one by one")
+          f"found in the frames one by one")
     heights = reference[:, 3] - reference[:, 1]
     print(f"their heights: {heights.min():.0f}-{heights.max():.0f} px (median {np.median(heights):.0f})")
     candidates = [("whole frame", detector)] + [(f"tiles {side}", TiledDetector(detector, (side, side))) for side in args.tile]

@@ -98,8 +98,11 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     model = _add_model_options(run)
     model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
     model.add_argument("--tiles", action="store_true",
-                       help="for 720p-4K frames with small objects: also infer overlapping tiles the size of the "
-                            "model's input, merged per class (46 model runs a 1080p frame for a 300x300 model)")
+                       help="for 720p-4K frames with small objects: also infer overlapping tiles, merged per class "
+                            "(13 model runs a 1080p frame with the default model and tile size)")
+    model.add_argument("--tile-size", type=int, metavar="PX",
+                       help="tile side with --tiles: objects must fit in a tile, smaller tiles find smaller objects "
+                            "and cost more (default: twice the model's input, 600 for the default model)")
     select = run.add_argument_group("which detections")
     select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
     select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
@@ -214,7 +217,8 @@ def command_run(args: argparse.Namespace) -> int:
     if args.tiles:
         from livedroid.regions import TiledDetector
 
-        detectors = [TiledDetector(detector) for detector in detectors]
+        tile = (args.tile_size, args.tile_size) if args.tile_size else None
+        detectors = [TiledDetector(detector, tile) for detector in detectors]
     detector = detectors[0]
     tracking = bool(args.track or shapes or args.snapshots)
     for shape in shapes:

@@ -1,12 +1,16 @@
 """``--tiles``: a large frame inferred as overlapping model-sized tiles plus the whole frame.
 
 A 300x300 model sees a 1080p frame shrunk 6x, so people a few tens of pixels tall vanish. Tiles
-the size of the model's input keep every pixel (as SAHI and Frigate's regions do); the whole
-frame is still inferred, for objects larger than a tile. The results are merged:
+keep their pixels (as SAHI and Frigate's regions do); the whole frame is still inferred, for
+objects larger than a tile. An object must fit in a tile: by default tiles are twice the model's
+input, which on a 3072x1728 mosaic of real frames found all people 280-390 px tall and 87 % of
+those 95-200 px tall (model-sized tiles: 30 % and 100 %; benchmarks/tiles_mosaic.py). The
+results are merged:
 
 - a box from a tile that touches one of the tile's inner edges (an edge that is not the frame's)
-  is a cut object: dropped, since the overlapping neighbour tile or the whole frame sees it whole;
-- the rest go through class-aware non-maximum suppression (OpenCV's ``NMSBoxesBatched``).
+  is a piece of a cut object: dropped when a whole box of its class covers most of it (the
+  overlapping neighbour tile or the whole frame saw the object whole), else kept, as the best view;
+- all go through class-aware non-maximum suppression (OpenCV's ``NMSBoxesBatched``).
 """
 
 from __future__ import annotations
@@ -17,12 +21,16 @@ import numpy as np
 from livedroid.detections import Detections
 from livedroid.detectors.base import Detector
 
+#: Default tile side in model inputs: objects up to about a tile tall are found whole.
+TILE_SCALE = 2
 #: Fraction of a tile shared with its neighbour: objects up to this size lie whole in one tile.
 OVERLAP = 0.25
 #: Boxes of one class overlapping more than this (IoU) are one object.
 NMS_IOU = 0.5
 #: Pixels from an inner tile edge within which a box counts as cut.
 EDGE_PX = 2
+#: Share of a cut piece's area inside a whole box of its class for the piece to be dropped.
+COVERED = 0.5
 
 
 def _starts(length: int, tile: int, overlap: float) -> list[int]:
@@ -54,11 +62,10 @@ def class_aware_nms(detections: Detections, iou: float = NMS_IOU) -> Detections:
     return detections.filter(mask)
 
 
-def _uncut(detections: Detections, tile: tuple[int, int, int, int], width: int, height: int) -> Detections:
-    """Drop the boxes (in frame coordinates) that touch an inner edge of ``tile``."""
+def _cut(boxes: np.ndarray, tile: tuple[int, int, int, int], width: int, height: int) -> np.ndarray:
+    """Which boxes (in frame coordinates) touch an inner edge of ``tile``."""
     x1, y1, x2, y2 = tile
-    boxes = detections.xyxy
-    cut = np.zeros(len(detections), bool)
+    cut = np.zeros(len(boxes), bool)
     if x1 > 0:
         cut |= boxes[:, 0] <= x1 + EDGE_PX
     if y1 > 0:
@@ -67,7 +74,18 @@ def _uncut(detections: Detections, tile: tuple[int, int, int, int], width: int, 
         cut |= boxes[:, 2] >= x2 - EDGE_PX
     if y2 < height:
         cut |= boxes[:, 3] >= y2 - EDGE_PX
-    return detections.filter(~cut)
+    return cut
+
+
+def _covered(pieces: Detections, whole: Detections) -> np.ndarray:
+    """Which pieces lie mostly (``COVERED``) inside a whole box of the same class."""
+    if not len(pieces) or not len(whole):
+        return np.zeros(len(pieces), bool)
+    a, b = pieces.xyxy[:, None, :], whole.xyxy[None, :, :]
+    inter = np.prod(np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0, None), axis=-1)
+    area = np.prod(np.clip(pieces.xyxy[:, 2:] - pieces.xyxy[:, :2], 1e-6, None), axis=-1)
+    same_class = pieces.class_ids[:, None] == whole.class_ids[None, :]
+    return ((inter / area[:, None] >= COVERED) & same_class).any(axis=1)
 
 
 class TiledDetector(Detector):
@@ -80,7 +98,8 @@ class TiledDetector(Detector):
     def __init__(self, detector: Detector, tile: tuple[int, int] | None = None, overlap: float = OVERLAP) -> None:
         self.detector = detector
         # TFLite models have a fixed input size; SavedModels resize inside, so take a common one
-        self.tile = tile or getattr(detector, "input_size", None) or (640, 640)
+        width, height = getattr(detector, "input_size", None) or (320, 320)
+        self.tile = tile or (TILE_SCALE * width, TILE_SCALE * height)
         self.overlap = overlap
         self.backend = detector.backend
         self.runtime = f"{detector.runtime}, tiles {self.tile[0]}x{self.tile[1]}"
@@ -100,7 +119,10 @@ class TiledDetector(Detector):
         crops = [image] + [image[y1:y2, x1:x2] for x1, y1, x2, y2 in tiles]
         results = self.detector.detect(crops)
         self.calls += len(crops)
-        parts = [results[0]] + [
-            _uncut(found.shifted(tile[0], tile[1]), tile, width, height) for tile, found in zip(tiles, results[1:])
-        ]
-        return class_aware_nms(Detections.merge(parts))
+        placed = [found.shifted(tile[0], tile[1]) for tile, found in zip(tiles, results[1:])]
+        cut = np.concatenate([np.zeros(len(results[0]), bool)]
+                             + [_cut(found.xyxy, tile, width, height) for tile, found in zip(tiles, placed)])
+        merged = Detections.merge([results[0], *placed])
+        whole = class_aware_nms(merged.filter(~cut))
+        pieces = merged.filter(cut)
+        return class_aware_nms(Detections.merge([whole, pieces.filter(~_covered(pieces, whole))]))

@@ -1,6 +1,8 @@
 """Tiles: the grid covers the frame, NMS merges per class, and a real detector finds a small
 object in a large frame only with tiles."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -8,6 +10,7 @@ from livedroid.detections import Detections, box_iou
 from livedroid.detectors import load_detector
 from livedroid.regions import TiledDetector, tile_grid
 from livedroid.regions.tiles import class_aware_nms
+from tests.conftest import run_cli, square_position, write_clip
 from tests.tiny_detector import red_square_image
 
 
@@ -63,7 +66,7 @@ def test_tiles_find_a_small_object_once(tiny_tflite) -> None:
     image = red_square_image((384, 640), SMALL)
     detector = load_detector(tiny_tflite, threads=1)
     assert len(detector.detect([image])[0].select(0.5)) == 0
-    tiled = TiledDetector(detector)
+    tiled = TiledDetector(detector, (64, 64))
     found = tiled.detect([image])[0].select(0.5)
     assert len(found) == 1, found.xyxy  # tiles that cut it drop their part; overlaps merge
     assert box_iou(SMALL, found.xyxy[0])[0] > 0.5
@@ -75,12 +78,35 @@ def test_tiles_keep_what_the_whole_frame_finds(tiny_tflite) -> None:
     detector = load_detector(tiny_tflite, threads=1)
     plain = detector.detect([image])[0].select(0.5)
     assert len(plain) >= 1 and box_iou(LARGE, plain.xyxy).max() > 0.9
-    found = TiledDetector(detector).detect([image])[0].select(0.5)
+    found = TiledDetector(detector, (64, 64)).detect([image])[0].select(0.5)
     assert box_iou(LARGE, found.xyxy).max() > 0.9
 
 
 def test_a_frame_no_larger_than_a_tile_is_inferred_once(tiny_tflite) -> None:
     image = red_square_image((64, 64), (20, 20, 44, 44))
     detector = load_detector(tiny_tflite, threads=1)
-    tiled = TiledDetector(detector)
+    tiled = TiledDetector(detector, (64, 64))
     assert len(tiled.detect([image])[0].select(0.5)) == 1 and tiled.calls == 1
+
+
+def test_default_tiles_are_twice_the_model_input(tiny_tflite) -> None:
+    assert TiledDetector(load_detector(tiny_tflite, threads=1)).tile == (128, 128)
+
+
+def test_run_with_tiles_finds_a_small_square_in_a_large_clip(tiny_tflite, tmp_path) -> None:
+    """Through the command line: a 24 px square in 512x256 frames, lost without tiles."""
+    frames, side, size = 8, 24, (512, 256)
+    clip = write_clip(tmp_path / "wide.mp4", frames=frames, size=size, side=side, fps=8)
+    found = {}
+    for name, extra in (("plain", []), ("tiles", ["--tiles", "--tile-size", "64"])):
+        result = run_cli("run", str(clip), "-m", str(tiny_tflite), "--jsonl", f"{name}.jsonl", "--no-video",
+                         "--no-progress", *extra, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        records = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+        found[name] = records
+    assert not any(record["detections"] for record in found["plain"])
+    assert "livedroid: tiles: 56.0 model runs a frame" in result.stderr  # the whole frame and 55 tiles
+    for record in found["tiles"]:
+        x, y = square_position(record["frame"], *size, side)
+        overlaps = box_iou([x, y, x + side, y + side], [d["box"] for d in record["detections"]])
+        assert overlaps.max() > 0.5 and overlaps.min() > 0.2, record  # found, and nothing elsewhere
