@@ -1,10 +1,10 @@
-"""``--tiles``: a large frame inferred as overlapping model-sized tiles plus the whole frame.
+"""``--tiles``: a large frame inferred as overlapping tiles plus the whole frame.
 
 A 300x300 model sees a 1080p frame shrunk 6x, so people a few tens of pixels tall vanish. Tiles
 keep their pixels (as SAHI and Frigate's regions do); the whole frame is still inferred, for
 objects larger than a tile. An object must fit in a tile: by default tiles are twice the model's
 input, which on a 3072x1728 mosaic of real frames found all people 280-390 px tall and 87 % of
-those 95-200 px tall (model-sized tiles: 30 % and 100 %; benchmarks/tiles_mosaic.py). The
+those 95-200 px tall (model-sized tiles: 80 % and 100 %, at 4x the cost; benchmarks/tiles_mosaic.py). The
 results are merged:
 
 - a box from a tile that touches one of the tile's inner edges (an edge that is not the frame's)
