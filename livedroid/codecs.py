@@ -7,7 +7,7 @@ from __future__ import annotations
 VIDEO_CODECS = {"webm": "libvpx-vp9"}
 #: x264's speed preset unless told otherwise: see the README's Performance section for the
 #: measured CPU cost and file size of each.
-DEFAULT_PRESET = "veryfast"
+DEFAULT_PRESET = "superfast"
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
