@@ -103,6 +103,11 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     model.add_argument("--tile-size", type=int, metavar="PX",
                        help="tile side with --tiles: objects must fit in a tile, smaller tiles find smaller objects "
                             "and cost more (default: twice the model's input, 600 for the default model)")
+    model.add_argument("--motion", action="store_true",
+                       help="infer only where something moved, boxes carried over still frames, a full pass every "
+                            "--full-every frames and after a light change (fixed cameras; one inference worker)")
+    model.add_argument("--full-every", type=int, default=10, metavar="N",
+                       help="with --motion: a full-frame pass every N frames (default 10)")
     select = run.add_argument_group("which detections")
     select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
     select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
@@ -212,13 +217,10 @@ def command_run(args: argparse.Namespace) -> int:
 
     shapes = _shapes(args)  # bad zones and lines fail before anything loads
     model_path = resolve_model(args.model)
-    detectors = load_detectors(model_path, args.backend, workers=args.workers, threads=args.threads,
-                               batch=args.batch, labels=args.labels)
-    if args.tiles:
-        from livedroid.regions import TiledDetector
-
-        tile = (args.tile_size, args.tile_size) if args.tile_size else None
-        detectors = [TiledDetector(detector, tile) for detector in detectors]
+    _check_regions(args)
+    detectors = load_detectors(model_path, args.backend, workers=1 if args.motion else args.workers,
+                               threads=args.threads, batch=args.batch, labels=args.labels)
+    detectors = _regions(args, detectors)
     detector = detectors[0]
     tracking = bool(args.track or shapes or args.snapshots)
     for shape in shapes:
@@ -255,9 +257,10 @@ def command_run(args: argparse.Namespace) -> int:
         if pipeline is None or not pipeline.reading:  # never close it under the reader's feet
             source.close()
     print(f"livedroid: {summary.line()}", file=sys.stderr)
-    if args.tiles and summary.frames_processed:
+    if (args.tiles or args.motion) and summary.frames_processed:
         calls = sum(detector.calls for detector in detectors)
-        print(f"livedroid: tiles: {calls / summary.frames_processed:.1f} model runs a frame", file=sys.stderr)
+        print(f"livedroid: {'tiles' if args.tiles else 'motion'}: {calls / summary.frames_processed:.2f} "
+              "model runs a frame", file=sys.stderr)
     for stage in stages:
         for line in stage.summary():
             print(f"livedroid: {line}", file=sys.stderr)
@@ -265,6 +268,27 @@ def command_run(args: argparse.Namespace) -> int:
         if sink.path and sink.path.exists():
             print(f"livedroid: wrote {sink.path}", file=sys.stderr)
     return 130 if summary.interrupted else 0
+
+
+def _check_regions(args: argparse.Namespace) -> None:
+    if args.tiles and args.motion:
+        raise UserError("--tiles and --motion cannot be combined yet: choose one")
+    if args.motion and args.workers and args.workers > 1:
+        raise UserError("--motion needs the frames in order: one inference worker (drop --workers)")
+    if args.full_every < 1:
+        raise UserError(f"--full-every {args.full_every}: give 1 or more frames")
+
+
+def _regions(args: argparse.Namespace, detectors: list) -> list:
+    """The detectors wrapped by --tiles or --motion (livedroid/regions/)."""
+    from livedroid.regions import MotionGatedDetector, TiledDetector
+
+    if args.tiles:
+        tile = (args.tile_size, args.tile_size) if args.tile_size else None
+        return [TiledDetector(detector, tile) for detector in detectors]
+    if args.motion:
+        return [MotionGatedDetector(detector, args.full_every) for detector in detectors]
+    return detectors
 
 
 def _class_names(option: str | None, labels: dict[int, str]) -> set[str] | None:

@@ -105,7 +105,7 @@ def test_run_with_tiles_finds_a_small_square_in_a_large_clip(tiny_tflite, tmp_pa
         records = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
         found[name] = records
     assert not any(record["detections"] for record in found["plain"])
-    assert "livedroid: tiles: 56.0 model runs a frame" in result.stderr  # the whole frame and 55 tiles
+    assert "livedroid: tiles: 56.00 model runs a frame" in result.stderr  # the whole frame and 55 tiles
     for record in found["tiles"]:
         x, y = square_position(record["frame"], *size, side)
         overlaps = box_iou([x, y, x + side, y + side], [d["box"] for d in record["detections"]])
