@@ -21,13 +21,14 @@ from pathlib import Path
 
 from livedroid.annotate import BoxAnnotator
 from livedroid.codecs import DEFAULT_PRESET
-from livedroid.detections import Detections
+from livedroid.detections import Detections, box_iou_matrix
 from livedroid.detectors import backend_for, load_detector, load_detectors
 from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.frames import Frame
 from livedroid.peers import SUPERVISION_MISSING, opencv_loop, single_frame, supervision_available, supervision_loop
 from livedroid.pipeline import Pipeline, Selection
+from livedroid.regions import MotionGatedDetector
 from livedroid.sinks import VideoSink
 from livedroid.sources import MemorySource, VideoSource
 from livedroid.stats import plural
@@ -159,6 +160,28 @@ class Bench:
         source.close()
         return summary.frames_processed
 
+    def motion(self) -> int:
+        """The pipeline with ``--motion``: one gated interpreter on every core, as the CLI runs it."""
+        gated = MotionGatedDetector(self.naive_detector)
+        source = VideoSource(self.clip, max_frames=self.max_frames)
+        summary = Pipeline(source, [gated], [self._sink("motion.mp4")], self.selection, progress=False).run()
+        source.close()
+        self.motion_runs_per_frame = gated.calls / max(1, gated.frames)
+        return summary.frames_processed
+
+    def motion_kept(self) -> float:
+        """Share of the ungated detections (same frame and class, IoU ≥ 0.5) the gate also reports."""
+        gated = MotionGatedDetector(self.naive_detector)
+        kept = total = 0
+        for image, reference in zip(self.frames, self.detections):
+            found = self.selection.apply(gated.detect([image])[0])
+            total += len(reference)
+            if len(reference) and len(found):
+                same = (box_iou_matrix(reference.xyxy, found.xyxy) >= 0.5) & (
+                    reference.class_ids[:, None] == found.class_ids[None, :])
+                kept += int(same.any(axis=1).sum())
+        return kept / total if total else 1.0
+
     def live(self, seconds: float) -> LiveMeasurement:
         source = MemorySource(self.frames, self.fps, live=True, seconds=seconds)
         pipeline = Pipeline(source, self.detectors, [self._sink("live.mp4")], self.selection,
@@ -189,6 +212,7 @@ def run_bench(
     live_seconds: float,
     backend: str | None = None,
     preset: str = DEFAULT_PRESET,
+    motion: bool = False,
 ) -> dict:
     """Every measurement, as a JSON-ready dict."""
     key = backend or backend_for(model)
@@ -213,6 +237,8 @@ def run_bench(
             "supervision": (bench.supervision, "supervision.mp4"),
             "pipeline": (bench.pipeline, "pipeline.mp4"),
         }
+        if motion:
+            plan["motion"] = (bench.motion, "motion.mp4")
         for name in skipped:
             _say(f"{name}: skipped, {skipped[name]}")
         _say(f"{plural(repeat, 'round')} of {len(plan) - len(skipped)} stages on {len(bench.frames)} frames")
@@ -223,6 +249,13 @@ def run_bench(
         if live_seconds > 0:
             _say(f"live: {live_seconds:g} s at the clip's frame rate")
         live = bench.live(live_seconds) if live_seconds > 0 else None
+        if motion:
+            _say("motion: detections kept against the ungated ones")
+            gate = {
+                "model_runs_per_frame": round(bench.motion_runs_per_frame, 2),
+                "detections_kept": round(bench.motion_kept(), 3),
+                "vs_pipeline": round(stages["motion"].fps / stages["pipeline"].fps, 2),
+            }
     cores = os.cpu_count() or 1
     cpu_per_frame = sum(stages[s].cpu_ms_per_frame for s in ("decode", "inference", "annotate_encode"))
     limit = min(
@@ -254,6 +287,7 @@ def run_bench(
         "skipped": skipped,
         "pipeline_vs_limit": round(stages["pipeline"].fps / limit, 2),
         "live": asdict(live) if live else None,
+        "motion": gate if motion else None,
     }
 
 
@@ -269,6 +303,10 @@ def format_table(result: dict) -> str:
     ratios = [f"pipeline / {peer} = {result[f'pipeline_vs_{peer}']:.2f}"
               for peer in ("naive", "opencv", "supervision", "limit") if result[f"pipeline_vs_{peer}"] is not None]
     rows.append("   ".join(ratios))
+    gate = result["motion"]
+    if gate:
+        rows.append(f"motion: {gate['model_runs_per_frame']} model runs a frame, {100 * gate['detections_kept']:.1f} % "
+                    f"of the ungated detections kept, {gate['vs_pipeline']:.2f}x the pipeline's frames/s")
     live = result["live"]
     if live:
         rows.append(

@@ -182,6 +182,8 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     bench.add_argument("--live-seconds", type=float, default=20.0, metavar="S", help="length of the simulated live run; 0 skips it (default 20)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     _add_preset_option(bench)
+    bench.add_argument("--motion", action="store_true",
+                       help="also the pipeline with --motion: frames/s, model runs a frame, detections kept")
     bench.set_defaults(handler=command_bench)
     return bench
 
@@ -201,6 +203,7 @@ def command_bench(args: argparse.Namespace) -> int:
         live_seconds=args.live_seconds,
         backend=args.backend,
         preset=args.preset,
+        motion=args.motion,
     )
     print(format_table(result))
     if args.json:

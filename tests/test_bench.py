@@ -5,14 +5,14 @@ from pathlib import Path
 
 from tests.conftest import run_cli, write_clip
 
-STAGES = {"decode", "inference", "annotate_encode", "naive", "opencv", "supervision", "pipeline"}
+STAGES = {"decode", "inference", "annotate_encode", "naive", "opencv", "supervision", "pipeline", "motion"}
 PEERS = ("naive", "opencv", "supervision")
 
 
 def test_bench_prints_the_table_and_writes_every_field(tmp_path: Path, default_model: Path) -> None:
     clip = write_clip(tmp_path / "clip.mp4", frames=12, fps=24)
     result = run_cli("bench", str(clip), "-m", str(default_model), "--repeat", "2", "--live-seconds", "0.5",
-                     "--json", "bench.json", cwd=tmp_path)
+                     "--motion", "--json", "bench.json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "frame age p50" in result.stdout
     for peer in PEERS:
@@ -22,7 +22,10 @@ def test_bench_prints_the_table_and_writes_every_field(tmp_path: Path, default_m
         assert f"\n{stage} " in result.stdout
     data = json.loads((tmp_path / "bench.json").read_text())
     assert set(data["stages"]) == STAGES and data["skipped"] == {}
-    for name in ("annotate_encode", *PEERS, "pipeline"):
+    assert "model runs a frame" in result.stdout and "of the ungated detections kept" in result.stdout
+    gate = data["motion"]
+    assert 0 < gate["model_runs_per_frame"] and 0 <= gate["detections_kept"] <= 1 and gate["vs_pipeline"] > 0
+    for name in ("annotate_encode", *PEERS, "pipeline", "motion"):
         assert data["stages"][name]["output_kb"] > 0
     for stage in data["stages"].values():
         assert stage["fps"] > 0 and stage["cpu_ms_per_frame"] > 0 and len(stage["runs"]) == 2
