@@ -4,7 +4,7 @@ Motion is measured on a small grey copy of each frame against a running average,
 leaves and sensor noise fade into the background while a walking person does not. Then, per frame:
 
 - a full-frame pass every ``full_every`` frames, after a global light change (most of the picture
-  changed at once), and while nothing has been seen yet;
+  changed at once), and when the crops would cost more than it;
 - else, where something moved: crops around the moving areas (grown to the objects they touch),
   twice their size and at least the model's input (small objects keep their pixels), inferred;
   their detections replace those inside the crops;
@@ -33,6 +33,11 @@ LIGHT_CHANGE = 0.5
 #: A crop is this many times the moving area's side (and at least the model's input): detectors
 #: find objects that fill part of their input, with some scene around them.
 CONTEXT = 2.0
+#: Each crop costs a model run, like a full pass: more crops than this, or crops covering more
+#: than ``MAX_CROP_SHARE`` of the frame, and the whole frame is inferred instead (a moving camera
+#: then costs one run a frame, as without the gate).
+MAX_CROPS = 2
+MAX_CROP_SHARE = 0.5
 
 
 class MotionGate:
@@ -103,16 +108,18 @@ class MotionGatedDetector(Detector):
         height, width = image.shape[:2]
         motion = self.gate.update(image)
         self.frames += 1
-        if self.gate.light_change or (self.frames - 1) % self.full_every == 0:
-            self.calls += 1
-            self._last = self.detector.detect([image])[0]
-            return self._last
-        if not len(motion):
+        if not len(motion) and not self.gate.light_change and (self.frames - 1) % self.full_every:
             return self._last
         # a moving area grows to the objects it touches, so that they are inferred whole
         touched = [box for box in self._last.xyxy if _overlaps(box, motion).any()]
         regions = _merged(np.concatenate([motion, np.array(touched, np.float32).reshape(-1, 4)]))
         crops = list(dict.fromkeys(crop_around(box, self.crop, width, height) for box in regions))
+        area = sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in crops)
+        if (self.gate.light_change or (self.frames - 1) % self.full_every == 0
+                or len(crops) > MAX_CROPS or area > MAX_CROP_SHARE * width * height):
+            self.calls += 1
+            self._last = self.detector.detect([image])[0]
+            return self._last
         found = self.detector.detect([image[y1:y2, x1:x2] for x1, y1, x2, y2 in crops])
         self.calls += len(crops)
         carried = np.ones(len(self._last), bool)
