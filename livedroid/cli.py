@@ -163,14 +163,17 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     bench = commands.add_parser(
         "bench",
         parents=[_verbose_flag()],
-        help="measure decode, inference, encode, a naive loop and the pipeline on your machine",
+        help="measure decode, inference, encode, the loops users write instead, and the pipeline on your machine",
         description=(
-            "Measure, in one run on the same clip and model: decode only; inference only on frames "
-            "already in memory; annotate+encode only; a naive single-thread loop (read → infer → "
-            "draw → write); the livedroid pipeline; and a simulated live camera at the clip's frame "
-            "rate (frame age p50/p95/max, dropped frames). Prints a table and the ratios "
-            "pipeline/naive and pipeline/limit; the limit is the rate the cores could reach given "
-            "each stage's measured CPU cost per frame. Each figure is the median of --repeat runs."
+            "Measure, in one run on the same clip, frames and model: decode only; inference only on "
+            "frames already in memory; annotate+encode only; a naive single-thread loop (read → infer → "
+            "draw → write); the OpenCV loop users write (cv2.VideoCapture → interpreter → cv2.rectangle "
+            "→ cv2.VideoWriter mp4v); supervision's process_video (when installed); the livedroid "
+            "pipeline; with --motion the gated pipeline; and a simulated live camera at the clip's frame "
+            "rate (frame age p50/p95/max, dropped frames). Prints a table with each video's size and "
+            "the ratios pipeline/each peer and pipeline/limit; the limit is the rate the cores could "
+            "reach given each stage's measured CPU cost per frame. Stages run in --repeat rounds and "
+            "each figure is the median of its runs; stderr says what is being measured."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  livedroid bench ../shared/videos/intel_one-by-one-person-detection.mp4 --json bench.json\n",
