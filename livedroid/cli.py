@@ -97,16 +97,17 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     )
     model = _add_model_options(run)
     model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
-    model.add_argument("--tiles", action="store_true",
+    regions = run.add_argument_group("which parts of each frame to infer (default: the whole frame)")
+    regions.add_argument("--tiles", action="store_true",
                        help="for 720p-4K frames with small objects: also infer overlapping tiles, merged per class "
                             "(13 model runs a 1080p frame with the default model and tile size)")
-    model.add_argument("--tile-size", type=int, metavar="PX",
+    regions.add_argument("--tile-size", type=int, metavar="PX",
                        help="tile side with --tiles: objects must fit in a tile, smaller tiles find smaller objects "
                             "and cost more (default: twice the model's input, 600 for the default model)")
-    model.add_argument("--motion", action="store_true",
+    regions.add_argument("--motion", action="store_true",
                        help="infer only where something moved, boxes carried over still frames, a full pass every "
                             "--full-every frames and after a light change (fixed cameras; one inference worker)")
-    model.add_argument("--full-every", type=int, default=10, metavar="N",
+    regions.add_argument("--full-every", type=int, default=10, metavar="N",
                        help="with --motion: a full-frame pass every N frames (default 10)")
     select = run.add_argument_group("which detections")
     select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
@@ -276,6 +277,10 @@ def command_run(args: argparse.Namespace) -> int:
     return 130 if summary.interrupted else 0
 
 
+#: The least --tile-size: smaller tiles hold nothing a detector could find.
+MIN_TILE = 32
+
+
 def _check_regions(args: argparse.Namespace) -> None:
     if args.tiles and args.motion:
         raise UserError("--tiles and --motion cannot be combined yet: choose one")
@@ -283,6 +288,8 @@ def _check_regions(args: argparse.Namespace) -> None:
         raise UserError("--motion needs the frames in order: one inference worker (drop --workers)")
     if args.full_every < 1:
         raise UserError(f"--full-every {args.full_every}: give 1 or more frames")
+    if args.tile_size is not None and args.tile_size < MIN_TILE:
+        raise UserError(f"--tile-size {args.tile_size}: give {MIN_TILE} pixels or more")
 
 
 def _regions(args: argparse.Namespace, detectors: list) -> list:

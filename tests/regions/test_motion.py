@@ -99,8 +99,9 @@ def test_run_with_motion_reports_model_runs_a_frame(moving_clip, tiny_tflite, tm
         (["--motion", "--tiles"], "--tiles and --motion cannot be combined"),
         (["--motion", "--workers", "2"], "--motion needs the frames in order"),
         (["--motion", "--full-every", "0"], "--full-every 0: give 1 or more"),
+        (["--tiles", "--tile-size", "-5"], "--tile-size -5: give 32 pixels or more"),
     ],
 )
-def test_motion_mistakes_are_one_line(moving_clip, tiny_tflite, tmp_path: Path, args, message) -> None:
+def test_region_option_mistakes_are_one_line(moving_clip, tiny_tflite, tmp_path: Path, args, message) -> None:
     result = run_cli("run", str(moving_clip), "-m", str(tiny_tflite), *args, cwd=tmp_path)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
