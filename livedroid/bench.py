@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,14 +20,18 @@ from pathlib import Path
 
 
 from livedroid.annotate import BoxAnnotator
-from livedroid.detections import Detections
+from livedroid.codecs import DEFAULT_PRESET
+from livedroid.detections import Detections, box_iou_matrix
 from livedroid.detectors import backend_for, load_detector, load_detectors
 from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.frames import Frame
+from livedroid.peers import SUPERVISION_MISSING, opencv_loop, single_frame, supervision_available, supervision_loop
 from livedroid.pipeline import Pipeline, Selection
+from livedroid.regions import MotionGatedDetector
 from livedroid.sinks import VideoSink
 from livedroid.sources import MemorySource, VideoSource
+from livedroid.stats import plural
 
 
 @dataclass
@@ -36,6 +41,8 @@ class Measurement:
     fps: float
     cpu_ms_per_frame: float
     runs: list[float]
+    #: Size of the video the stage wrote (the last run), for speed against size.
+    output_kb: int | None = None
 
 
 @dataclass
@@ -50,23 +57,38 @@ class LiveMeasurement:
     budget_ms: float  # two frame intervals plus one inference: the target for p95
 
 
-def measure(work: Callable[[], int], repeat: int) -> Measurement:
-    """Run ``work`` (it returns the frames it handled) ``repeat`` times; keep the median rate."""
-    rates, cpus = [], []
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
-        frames = work()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        rates.append(frames / wall)
-        cpus.append(1000 * cpu / frames)
-    return Measurement(statistics.median(rates), statistics.median(cpus), [round(r, 1) for r in rates])
+def run_once(work: Callable[[], int]) -> tuple[float, float]:
+    """Run ``work`` (it returns the frames it handled): (frames per second, CPU ms per frame)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    frames = work()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return frames / wall, 1000 * cpu / frames
+
+
+def measure_rounds(plan: dict[str, Callable[[], int]], repeat: int) -> dict[str, Measurement]:
+    """Each stage once per round, ``repeat`` rounds; the median of each stage's runs kept.
+
+    Rounds rather than one stage's runs in a row: on a shared machine a burst of load then
+    slows every stage of a round alike, and the ratios between stages hold.
+    """
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in plan}
+    for round_number in range(1, repeat + 1):
+        for name, work in plan.items():
+            _say(f"round {round_number}/{repeat}: {name}")
+            runs[name].append(run_once(work))
+    return {
+        name: Measurement(statistics.median(r for r, _ in done), statistics.median(c for _, c in done),
+                          [round(r, 1) for r, _ in done])
+        for name, done in runs.items()
+    }
 
 
 class Bench:
     """The measurements of ``livedroid bench``, each a method, sharing the decoded clip."""
 
     def __init__(
-        self, clip: str, detectors: list[Detector], naive_detector: Detector, *, batch: int, max_frames: int, workdir: Path
+        self, clip: str, detectors: list[Detector], naive_detector: Detector, *, batch: int, max_frames: int,
+        workdir: Path, preset: str = DEFAULT_PRESET,
     ) -> None:
         self.clip = clip
         self.detectors = detectors
@@ -75,6 +97,7 @@ class Bench:
         self.batch = max(1, min(batch, self.detector.max_batch))
         self.max_frames = max_frames
         self.workdir = workdir
+        self.preset = preset
         probe = VideoSource(clip, max_frames=max_frames)
         self.fps = probe.fps or 30.0
         self.frames = [f.image for f in probe.frames()]
@@ -85,7 +108,7 @@ class Bench:
         self.selection = Selection()
 
     def _sink(self, name: str) -> VideoSink:
-        return VideoSink(self.workdir / name, fps=self.fps, time_base=None, overwrite=True)
+        return VideoSink(self.workdir / name, fps=self.fps, time_base=None, preset=self.preset, overwrite=True)
 
     def decode_only(self) -> int:
         source = VideoSource(self.clip, max_frames=self.max_frames)
@@ -122,12 +145,42 @@ class Bench:
         source.close()
         return count
 
+    def opencv(self) -> int:
+        detect = single_frame(self.naive_detector, self.selection.apply)
+        return opencv_loop(self.clip, self.workdir / "opencv.mp4", detect, self.max_frames)
+
+    def supervision(self) -> int:
+        detect = single_frame(self.naive_detector, self.selection.apply)
+        return supervision_loop(self.clip, self.workdir / "supervision.mp4", detect, self.max_frames)
+
     def pipeline(self) -> int:
         source = VideoSource(self.clip, max_frames=self.max_frames)
         summary = Pipeline(source, self.detectors, [self._sink("pipeline.mp4")], self.selection,
                            batch=self.batch, progress=False).run()
         source.close()
         return summary.frames_processed
+
+    def motion(self) -> int:
+        """The pipeline with ``--motion``: one gated interpreter on every core, as the CLI runs it."""
+        gated = MotionGatedDetector(self.naive_detector)
+        source = VideoSource(self.clip, max_frames=self.max_frames)
+        summary = Pipeline(source, [gated], [self._sink("motion.mp4")], self.selection, progress=False).run()
+        source.close()
+        self.motion_runs_per_frame = gated.calls / max(1, gated.frames)
+        return summary.frames_processed
+
+    def motion_kept(self) -> float:
+        """Share of the ungated detections (same frame and class, IoU ≥ 0.5) the gate also reports."""
+        gated = MotionGatedDetector(self.naive_detector)
+        kept = total = 0
+        for image, reference in zip(self.frames, self.detections):
+            found = self.selection.apply(gated.detect([image])[0])
+            total += len(reference)
+            if len(reference) and len(found):
+                same = (box_iou_matrix(reference.xyxy, found.xyxy) >= 0.5) & (
+                    reference.class_ids[:, None] == found.class_ids[None, :])
+                kept += int(same.any(axis=1).sum())
+        return kept / total if total else 1.0
 
     def live(self, seconds: float) -> LiveMeasurement:
         source = MemorySource(self.frames, self.fps, live=True, seconds=seconds)
@@ -158,6 +211,8 @@ def run_bench(
     max_frames: int,
     live_seconds: float,
     backend: str | None = None,
+    preset: str = DEFAULT_PRESET,
+    motion: bool = False,
 ) -> dict:
     """Every measurement, as a JSON-ready dict."""
     key = backend or backend_for(model)
@@ -167,16 +222,40 @@ def run_bench(
     # The naive loop gets one interpreter with every core, its best setting (the TFLite Raspberry
     # Pi example runs all four of a Pi's cores).
     naive_detector = load_detector(model, backend, threads=os.cpu_count() if key == "tflite" else None, batch=batch)
+    skipped = {} if supervision_available() else {"supervision": SUPERVISION_MISSING}
     with tempfile.TemporaryDirectory(prefix="livedroid-bench-") as folder:
-        bench = Bench(clip, detectors, naive_detector, batch=batch, max_frames=max_frames, workdir=Path(folder))
-        stages = {
-            "decode": measure(bench.decode_only, repeat),
-            "inference": measure(bench.inference_only, repeat),
-            "annotate_encode": measure(bench.write_only, repeat),
-            "naive": measure(bench.naive_loop, repeat),
-            "pipeline": measure(bench.pipeline, repeat),
+        _say(f"decoding {max_frames} frames of {clip} into memory")
+        bench = Bench(clip, detectors, naive_detector, batch=batch, max_frames=max_frames, workdir=Path(folder),
+                      preset=preset)
+        # name → (what is measured, the video it writes)
+        plan: dict[str, tuple[Callable[[], int], str | None]] = {
+            "decode": (bench.decode_only, None),
+            "inference": (bench.inference_only, None),
+            "annotate_encode": (bench.write_only, "write.mp4"),
+            "naive": (bench.naive_loop, "naive.mp4"),
+            "opencv": (bench.opencv, "opencv.mp4"),
+            "supervision": (bench.supervision, "supervision.mp4"),
+            "pipeline": (bench.pipeline, "pipeline.mp4"),
         }
+        if motion:
+            plan["motion"] = (bench.motion, "motion.mp4")
+        for name in skipped:
+            _say(f"{name}: skipped, {skipped[name]}")
+        _say(f"{plural(repeat, 'round')} of {len(plan) - len(skipped)} stages on {len(bench.frames)} frames")
+        stages = measure_rounds({name: work for name, (work, _) in plan.items() if name not in skipped}, repeat)
+        for name, (_, output) in plan.items():
+            if output and name in stages:
+                stages[name].output_kb = round((Path(folder) / output).stat().st_size / 1024)
+        if live_seconds > 0:
+            _say(f"live: {live_seconds:g} s at the clip's frame rate")
         live = bench.live(live_seconds) if live_seconds > 0 else None
+        if motion:
+            _say("motion: detections kept against the ungated ones")
+            gate = {
+                "model_runs_per_frame": round(bench.motion_runs_per_frame, 2),
+                "detections_kept": round(bench.motion_kept(), 3),
+                "vs_pipeline": round(stages["motion"].fps / stages["pipeline"].fps, 2),
+            }
     cores = os.cpu_count() or 1
     cpu_per_frame = sum(stages[s].cpu_ms_per_frame for s in ("decode", "inference", "annotate_encode"))
     limit = min(
@@ -192,6 +271,7 @@ def run_bench(
         "runtime": detector.runtime,
         "naive_runtime": naive_detector.runtime,
         "batch": bench.batch,
+        "preset": preset,
         "workers": workers,
         "frames": len(bench.frames),
         "frame_size": list(bench.frames[0].shape[1::-1]),
@@ -200,17 +280,33 @@ def run_bench(
         "stages": {name: asdict(m) for name, m in stages.items()},
         "limit_fps": round(limit, 1),
         "pipeline_vs_naive": round(stages["pipeline"].fps / stages["naive"].fps, 2),
+        "pipeline_vs_opencv": round(stages["pipeline"].fps / stages["opencv"].fps, 2),
+        "pipeline_vs_supervision": (
+            round(stages["pipeline"].fps / stages["supervision"].fps, 2) if "supervision" in stages else None
+        ),
+        "skipped": skipped,
         "pipeline_vs_limit": round(stages["pipeline"].fps / limit, 2),
         "live": asdict(live) if live else None,
+        "motion": gate if motion else None,
     }
 
 
 def format_table(result: dict) -> str:
-    rows = [f"{'stage':<18}{'frames/s':>10}{'CPU ms/frame':>14}   runs   (naive loop: {result['naive_runtime']})"]
+    rows = [f"{'stage':<18}{'frames/s':>10}{'CPU ms/frame':>14}{'video KB':>10}   runs   "
+            f"(naive, opencv, supervision: {result['naive_runtime']})"]
     for name, stage in result["stages"].items():
-        rows.append(f"{name:<18}{stage['fps']:>10.1f}{stage['cpu_ms_per_frame']:>14.1f}   {stage['runs']}")
+        size = "" if stage["output_kb"] is None else stage["output_kb"]
+        rows.append(f"{name:<18}{stage['fps']:>10.1f}{stage['cpu_ms_per_frame']:>14.1f}{size:>10}   {stage['runs']}")
+    for name, reason in result["skipped"].items():
+        rows.append(f"{name:<18}{'skipped':>10}   {reason}")
     rows.append(f"{'limit':<18}{result['limit_fps']:>10.1f}   ({result['cores']} cores, measured CPU cost per stage)")
-    rows.append(f"pipeline / naive = {result['pipeline_vs_naive']:.2f}   pipeline / limit = {result['pipeline_vs_limit']:.2f}")
+    ratios = [f"pipeline / {peer} = {result[f'pipeline_vs_{peer}']:.2f}"
+              for peer in ("naive", "opencv", "supervision", "limit") if result[f"pipeline_vs_{peer}"] is not None]
+    rows.append("   ".join(ratios))
+    gate = result["motion"]
+    if gate:
+        rows.append(f"motion: {gate['model_runs_per_frame']} model runs a frame, {100 * gate['detections_kept']:.1f} % "
+                    f"of the ungated detections kept, {gate['vs_pipeline']:.2f}x the pipeline's frames/s")
     live = result["live"]
     if live:
         rows.append(
@@ -220,8 +316,13 @@ def format_table(result: dict) -> str:
         )
     header = (f"{result['clip']} ({result['frame_size'][0]}x{result['frame_size'][1]}, {result['frames']} frames) | "
               f"{result['model']} ({result['backend']}: {result['runtime']}, batch {result['batch']}, "
-              f"{result['workers']} worker{'s' * (result['workers'] > 1)})")
+              f"{result['workers']} worker{'s' * (result['workers'] > 1)}) | x264 {result['preset']}")
     return "\n".join([header, *rows])
+
+
+def _say(text: str) -> None:
+    """What bench is measuring now, on stderr (the table goes to stdout)."""
+    print(f"livedroid bench: {text}", file=sys.stderr, flush=True)
 
 
 def write_json(result: dict, path: str | Path) -> None:

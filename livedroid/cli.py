@@ -94,7 +94,7 @@ def _add_detection_options(parser: argparse.ArgumentParser, workers_help: str = 
 
 def _add_encoder_options(out: argparse._ArgumentGroup) -> None:
     out.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
-    out.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
+    _add_preset_option(out)
 
 
 def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -117,6 +117,18 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
         help="video file, image(s), folder or glob of images, camera index (0) or /dev/videoN, or rtsp:// http:// URL",
     )
     _add_detection_options(run)
+    regions = run.add_argument_group("which parts of each frame to infer (default: the whole frame)")
+    regions.add_argument("--tiles", action="store_true",
+                       help="for 720p-4K frames with small objects: also infer overlapping tiles, merged per class "
+                            "(13 model runs a 1080p frame with the default model and tile size)")
+    regions.add_argument("--tile-size", type=int, metavar="PX",
+                       help="tile side with --tiles: objects must fit in a tile, smaller tiles find smaller objects "
+                            "and cost more (default: twice the model's input, 600 for the default model)")
+    regions.add_argument("--motion", action="store_true",
+                       help="infer only where something moved, boxes carried over still frames, a full pass every "
+                            "--full-every frames and after a light change (fixed cameras; one inference worker)")
+    regions.add_argument("--full-every", type=int, default=10, metavar="N",
+                       help="with --motion: a full-frame pass every N frames (default 10)")
     out = run.add_argument_group(
         "outputs (files and images always get an annotated copy unless --no-video: by default "
         "NAME-detections.mp4, NAME-detections.jpg or NAME-detections/ in the current folder)"
@@ -247,18 +259,29 @@ def command_batch(args: argparse.Namespace) -> int:
     return summary.exit_status
 
 
+def _add_preset_option(group: argparse._ArgumentGroup) -> None:
+    from livedroid.codecs import DEFAULT_PRESET, X264_PRESETS
+
+    group.add_argument("--preset", default=DEFAULT_PRESET, choices=X264_PRESETS, metavar="NAME",
+                       help=f"x264 speed preset: faster ones cost less CPU and write larger files "
+                            f"(default {DEFAULT_PRESET}; {', '.join(X264_PRESETS[:4])} …)")
+
+
 def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench",
         parents=[_verbose_flag()],
-        help="measure decode, inference, encode, a naive loop and the pipeline on your machine",
+        help="measure decode, inference, encode, the loops users write instead, and the pipeline on your machine",
         description=(
-            "Measure, in one run on the same clip and model: decode only; inference only on frames "
-            "already in memory; annotate+encode only; a naive single-thread loop (read → infer → "
-            "draw → write); the livedroid pipeline; and a simulated live camera at the clip's frame "
-            "rate (frame age p50/p95/max, dropped frames). Prints a table and the ratios "
-            "pipeline/naive and pipeline/limit; the limit is the rate the cores could reach given "
-            "each stage's measured CPU cost per frame. Each figure is the median of --repeat runs."
+            "Measure, in one run on the same clip, frames and model: decode only; inference only on "
+            "frames already in memory; annotate+encode only; a naive single-thread loop (read → infer → "
+            "draw → write); the OpenCV loop users write (cv2.VideoCapture → interpreter → cv2.rectangle "
+            "→ cv2.VideoWriter mp4v); supervision's process_video (when installed); the livedroid "
+            "pipeline; with --motion the gated pipeline; and a simulated live camera at the clip's frame "
+            "rate (frame age p50/p95/max, dropped frames). Prints a table with each video's size and "
+            "the ratios pipeline/each peer and pipeline/limit; the limit is the rate the cores could "
+            "reach given each stage's measured CPU cost per frame. Stages run in --repeat rounds and "
+            "each figure is the median of its runs; stderr says what is being measured."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  livedroid bench ../shared/videos/intel_one-by-one-person-detection.mp4 --json bench.json\n",
@@ -269,6 +292,9 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     bench.add_argument("--repeat", type=int, default=3, metavar="N", help="runs per measurement; the median is kept (default 3)")
     bench.add_argument("--live-seconds", type=float, default=20.0, metavar="S", help="length of the simulated live run; 0 skips it (default 20)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    _add_preset_option(bench)
+    bench.add_argument("--motion", action="store_true",
+                       help="also the pipeline with --motion: frames/s, model runs a frame, detections kept")
     bench.set_defaults(handler=command_bench)
     return bench
 
@@ -342,6 +368,8 @@ def command_bench(args: argparse.Namespace) -> int:
         max_frames=max(1, args.frames),
         live_seconds=args.live_seconds,
         backend=args.backend,
+        preset=args.preset,
+        motion=args.motion,
     )
     print(format_table(result))
     if args.json:
@@ -359,8 +387,10 @@ def command_run(args: argparse.Namespace) -> int:
 
     shapes = _shapes(args)  # bad zones and lines fail before anything loads
     model_path = resolve_model(args.model)
-    detectors = load_detectors(model_path, args.backend, workers=args.workers, threads=args.threads,
-                               batch=args.batch, labels=args.labels)
+    _check_regions(args)
+    detectors = load_detectors(model_path, args.backend, workers=1 if args.motion else args.workers,
+                               threads=args.threads, batch=args.batch, labels=args.labels)
+    detectors = _regions(args, detectors)
     detector = detectors[0]
     tracking = bool(args.track or shapes or args.snapshots)
     for shape in shapes:
@@ -397,6 +427,10 @@ def command_run(args: argparse.Namespace) -> int:
         if pipeline is None or not pipeline.reading:  # never close it under the reader's feet
             source.close()
     print(f"livedroid: {summary.line()}", file=sys.stderr)
+    if (args.tiles or args.motion) and summary.frames_processed:
+        calls = sum(detector.calls for detector in detectors)
+        print(f"livedroid: {'tiles' if args.tiles else 'motion'}: {calls / summary.frames_processed:.2f} "
+              "model runs a frame", file=sys.stderr)
     for stage in stages:
         for line in stage.summary():
             print(f"livedroid: {line}", file=sys.stderr)
@@ -404,6 +438,33 @@ def command_run(args: argparse.Namespace) -> int:
         if sink.path and sink.path.exists():
             print(f"livedroid: wrote {sink.path}", file=sys.stderr)
     return 130 if summary.interrupted else 0
+
+
+#: The least --tile-size: smaller tiles hold nothing a detector could find.
+MIN_TILE = 32
+
+
+def _check_regions(args: argparse.Namespace) -> None:
+    if args.tiles and args.motion:
+        raise UserError("--tiles and --motion cannot be combined yet: choose one")
+    if args.motion and args.workers and args.workers > 1:
+        raise UserError("--motion needs the frames in order: one inference worker (drop --workers)")
+    if args.full_every < 1:
+        raise UserError(f"--full-every {args.full_every}: give 1 or more frames")
+    if args.tile_size is not None and args.tile_size < MIN_TILE:
+        raise UserError(f"--tile-size {args.tile_size}: give {MIN_TILE} pixels or more")
+
+
+def _regions(args: argparse.Namespace, detectors: list) -> list:
+    """The detectors wrapped by --tiles or --motion (livedroid/regions/)."""
+    from livedroid.regions import MotionGatedDetector, TiledDetector
+
+    if args.tiles:
+        tile = (args.tile_size, args.tile_size) if args.tile_size else None
+        return [TiledDetector(detector, tile) for detector in detectors]
+    if args.motion:
+        return [MotionGatedDetector(detector, args.full_every) for detector in detectors]
+    return detectors
 
 
 def _class_names(option: str | None, labels: dict[int, str]) -> set[str] | None:

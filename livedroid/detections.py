@@ -104,6 +104,25 @@ class Detections:
             labels=[labels.get(int(i), str(int(i))) for i in ids],
         )
 
+    @classmethod
+    def merge(cls, parts: list["Detections"]) -> "Detections":
+        """The detections of ``parts`` one after another (e.g. of the tiles of one frame)."""
+        if not parts:
+            return cls()
+        tracked = all(part.tracker_id is not None for part in parts)
+        return cls(
+            np.concatenate([part.xyxy for part in parts]).astype(np.float32),
+            np.concatenate([part.scores for part in parts]).astype(np.float32),
+            np.concatenate([part.class_ids for part in parts]).astype(np.int32),
+            [label for part in parts for label in part.labels],
+            np.concatenate([part.tracker_id for part in parts]) if tracked else None,
+        )
+
+    def shifted(self, dx: float, dy: float) -> "Detections":
+        """The same detections moved by (dx, dy) pixels: from a crop's coordinates to the frame's."""
+        offset = np.array([dx, dy, dx, dy], np.float32)
+        return Detections(self.xyxy + offset, self.scores, self.class_ids, self.labels, self.tracker_id)
+
     def filter(self, mask: np.ndarray) -> "Detections":
         """The detections where ``mask`` is true, in order."""
         mask = np.asarray(mask, bool)

@@ -13,7 +13,6 @@ on Ctrl-C.
 from __future__ import annotations
 
 import csv
-import signal
 import threading
 import time
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from livedroid.errors import UserError
+from livedroid.signals import StopOnSignals
 from livedroid.training.pipeline import load_pipeline, save_pipeline
 
 TRAIN_LOG_DIR = "train"  # TensorBoard event files, and the loss table below
@@ -169,24 +169,11 @@ def _loss_table(path: Path):
 
 @contextmanager
 def _stop_on_interrupt():
-    """The first Ctrl-C asks the loop to stop after the current step (which is then saved); a
-    second one interrupts at once."""
+    """The first Ctrl-C (or SIGTERM) asks the loop to stop after the current step, which is then
+    saved; a second one interrupts at once (livedroid's one signal helper)."""
     stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
+    with StopOnSignals(stop.set, finishing="saving a checkpoint after this step"):
         yield stop
-        return
-
-    def handler(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        tqdm.write("Ctrl-C: saving a checkpoint after this step (press again to quit without saving)")
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _restore_box_encoder(tf, model, checkpoint_prefix: str) -> None:

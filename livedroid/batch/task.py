@@ -14,6 +14,7 @@ import numpy as np
 
 from livedroid.batch.files import FileJob
 from livedroid.batch.manifest import DONE, FAILED, INTERRUPTED, Outcome
+from livedroid.codecs import DEFAULT_PRESET
 from livedroid.detections import Detections
 from livedroid.detectors import Detector, load_detector
 from livedroid.errors import UserError
@@ -36,7 +37,7 @@ class BatchSettings:
     classes: tuple[str, ...] | None = None
     max_detections: int = 100
     crf: int = 23
-    preset: str = "veryfast"
+    preset: str = DEFAULT_PRESET
     video: bool = True
 
     def fingerprint(self) -> str:

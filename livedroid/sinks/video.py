@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
+from livedroid.codecs import DEFAULT_PRESET, VIDEO_CODECS, codec_options
 from livedroid.detections import Detections
 from livedroid.errors import UserError
 from livedroid.frames import Frame
+from livedroid.pixels import picture_from_rgb
 from livedroid.sinks.base import PartialFile, Sink
 
 if TYPE_CHECKING:
@@ -32,18 +34,6 @@ _COPYABLE_AUDIO = {
 _FALLBACK_AUDIO = {"webm": "libopus"}
 #: Opus encodes at 48 kHz (or 24, 16, 12, 8); other rates are resampled by the encoder.
 _AUDIO_RATES = {"libopus": 48000}
-# WebM holds only VP8, VP9 and AV1: VP9 in constant-quality mode, at a real-time speed setting.
-_VIDEO_CODECS = {"webm": "libvpx-vp9"}
-
-
-def _codec_options(codec: str, crf: int, preset: str) -> dict[str, str]:
-    """Quality and speed options: ``crf``/``preset`` for x264; the same crf and a real-time
-    speed for VP9 (whose crf scale, 0-63, starts where x264's does)."""
-    if codec == "libx264":
-        return {"crf": str(crf), "preset": preset}
-    if codec == "libvpx-vp9":
-        return {"crf": str(crf + 8), "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
-    return {}
 
 
 class VideoSink(Sink):
@@ -63,7 +53,7 @@ class VideoSink(Sink):
         audio_from: str | None = None,
         codec: str | None = None,
         crf: int = 23,
-        preset: str = "veryfast",
+        preset: str = DEFAULT_PRESET,
         overwrite: bool = False,
         inputs: tuple[str, ...] = (),
     ) -> None:
@@ -72,8 +62,8 @@ class VideoSink(Sink):
         self._format = _format_for(self._file.path)
         self.fps = Fraction(fps).limit_denominator(100_000) if fps else Fraction(30)
         self.time_base = time_base or 1 / self.fps
-        self._codec = codec or _VIDEO_CODECS.get(self._format, "libx264")
-        self._options = _codec_options(self._codec, crf, preset)
+        self._codec = codec or VIDEO_CODECS.get(self._format, "libx264")
+        self._options = codec_options(self._codec, crf, preset)
         self._audio_from = audio_from
         self._container: av.container.OutputContainer | None = None
         self._stream = None
@@ -104,7 +94,7 @@ class VideoSink(Sink):
         image = _even(scene)
         if self._container is None:
             self._open(image.shape[1], image.shape[0])
-        picture = av.VideoFrame.from_ndarray(image, format="rgb24")
+        picture = picture_from_rgb(image)
         picture.pts = self._next_pts(frame)
         picture.time_base = self.time_base
         for packet in self._stream.encode(picture):

@@ -14,6 +14,7 @@ import numpy as np
 
 from livedroid.errors import UserError
 from livedroid.frames import Frame
+from livedroid.pixels import rgb_from_picture
 from livedroid.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class VideoSource(Source):
 
 def upright(picture: av.VideoFrame) -> np.ndarray:
     """RGB pixels as the video is meant to be seen: phone clips carry a rotation to apply."""
-    image = picture.to_ndarray(format="rgb24")
+    image = rgb_from_picture(picture)
     turns = round((picture.rotation or 0) / 90) % 4
     return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
