@@ -26,6 +26,18 @@ def box_iou(box: np.ndarray | list[float], boxes: np.ndarray | list[list[float]]
     return box_iou_matrix(np.asarray(box).reshape(1, 4), boxes)[0]
 
 
+
+def best_same_class(box, class_id: int, boxes, class_ids) -> tuple[int, float] | None:
+    """(index, IoU) of the box among ``boxes`` of the same class that overlaps ``box`` most, or
+    None when no box has that class: the one rule livedroid uses to say two models found the same
+    object (callers compare the IoU with their own threshold)."""
+    class_ids = np.asarray(class_ids).reshape(-1)
+    if not (class_ids == class_id).any():
+        return None
+    overlaps = np.where(class_ids == class_id, box_iou(box, boxes), -1.0)
+    best = int(overlaps.argmax())
+    return best, float(overlaps[best])
+
 @dataclass
 class Detections:
     """Boxes found in one frame, as parallel arrays.

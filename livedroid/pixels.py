@@ -31,3 +31,12 @@ def rgb_from_picture(picture: av.VideoFrame) -> np.ndarray:
 def picture_from_rgb(image: np.ndarray) -> av.VideoFrame:
     """A yuv420p picture for the encoder from RGB uint8 of even width and height."""
     return av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+
+
+def unit_range(pixels):
+    """RGB pixels 0..255 as floats in [-1, 1] (x · 2/255 − 1): the Object Detection API's
+    MobileNet preprocessing, which float SSD inputs expect. Works on numpy arrays (float32 out)
+    and on TensorFlow tensors alike."""
+    if isinstance(pixels, np.ndarray):
+        pixels = pixels.astype(np.float32)
+    return pixels * (2.0 / 255.0) - 1.0

@@ -41,7 +41,7 @@ import urllib.request
 from fractions import Fraction
 from pathlib import Path
 
-from livedroid.detections import box_iou
+from livedroid.detections import best_same_class
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = Path(os.environ.get("LIVEDROID_ARM64_ROOT", "/var/tmp/livedroid-arm64-root"))
@@ -351,8 +351,8 @@ def compare_detections(host: list[dict], arm: list[dict], threshold: float = 0.5
         stats["detections_arm64"] += len(a["detections"])
         left = list(a["detections"])
         for d in sorted(h["detections"], key=lambda d: -d["score"]):
-            candidates = [(float(box_iou(d["box"], o["box"])[0]), o) for o in left if o["class_id"] == d["class_id"]]
-            best = max(candidates, key=lambda c: c[0], default=None)
+            match = best_same_class(d["box"], d["class_id"], [o["box"] for o in left], [o["class_id"] for o in left]) if left else None
+            best = (match[1], left[match[0]]) if match else None
             if best is None or best[0] <= IOU_MIN:
                 if d["score"] < threshold + SCORE_TOL:
                     stats["borderline_unmatched"] += 1

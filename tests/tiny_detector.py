@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from livedroid.pixels import unit_range
+
 LABELS = {1: "red-square"}
 INPUT_SIZE = 64
 GRID = 16  # anchors per side: one per 4-pixel cell
@@ -107,7 +109,7 @@ def build_tiny_savedmodel(path: str | Path) -> Path:
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="input_tensor")])
         def detect(self, input_tensor):
             image = tf.image.resize(tf.cast(input_tensor, tf.float32), [INPUT_SIZE, INPUT_SIZE])
-            _, class_scores = predict(image * (2.0 / 255.0) - 1.0)
+            _, class_scores = predict(unit_range(image))
             # Zero box encodings decode to the anchors themselves.
             boxes = tf.broadcast_to(anchor_boxes, [tf.shape(image)[0], GRID * GRID, 4])
             nms = tf.image.combined_non_max_suppression(

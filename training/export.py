@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from livedroid.detections import Detections, box_iou
+from livedroid.detections import Detections, best_same_class
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
 from livedroid.training.dataset.tfrecords import read_records
@@ -180,9 +180,9 @@ def compare(reference: list[Detections], candidate: list[Detections], variant: s
         got = got.select(min_score=min(min_score, best) / 2)
         found += len(expected)
         for box, class_id in zip(expected.xyxy, expected.class_ids):
-            overlaps = np.where(got.class_ids == class_id, box_iou(box, got.xyxy), 0.0)
-            if overlaps.size and overlaps.max() >= AGREEMENT_MIN_IOU:
-                ious.append(float(overlaps.max()))
+            match = best_same_class(box, class_id, got.xyxy, got.class_ids)
+            if match and match[1] >= AGREEMENT_MIN_IOU:
+                ious.append(match[1])
     return Agreement(variant, len(reference), found, len(ious), float(np.mean(ious)) if ious else None, min_score)
 
 

@@ -20,6 +20,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from livedroid.pixels import unit_range
+
 Quantization = Literal["float32", "float16", "int8"]
 QUANTIZATIONS: tuple[Quantization, ...] = ("float32", "float16", "int8")
 
@@ -132,7 +134,7 @@ def pack_labels(tflite_bytes: bytes, labels: dict[int, str]) -> bytes:
 def _to_model_input(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """An RGB uint8 image as the float model input: resized, scaled to [-1, 1], batch of one."""
     resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-    return (resized.astype(np.float32) * (2.0 / 255.0) - 1.0)[np.newaxis]
+    return unit_range(resized)[np.newaxis]
 
 
 def _check_pixel_input(tflite: bytes) -> None:

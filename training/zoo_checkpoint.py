@@ -27,7 +27,8 @@ import numpy as np
 
 from livedroid.errors import UserError
 from livedroid.training.pipeline import PIPELINE_FILE, TEMPLATES_DIR, parse_pipeline
-from livedroid.training.zoo_import import Agreement, ZooGraph, add_graph_arguments, find_images, read_rgb
+from livedroid.sources.images import read_rgb
+from livedroid.training.zoo_import import Agreement, ZooGraph, add_graph_arguments, find_images
 
 if TYPE_CHECKING:
     import tensorflow as tf

@@ -23,9 +23,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livedroid.detections import box_iou
+from livedroid.detections import best_same_class
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
+from livedroid.pixels import unit_range
+from livedroid.sources.images import read_rgb
 from livedroid.training.ssd_tflite_graph import PostprocessSettings, save_ssd_tflite_graph
 from livedroid.training.tflite_export import QUANTIZATIONS, convert_saved_model_to_tflite, label_file_text
 
@@ -139,9 +141,9 @@ class Agreement:
             if score < AGREEMENT_MIN_SCORE:
                 continue
             self.graph_detections += 1
-            overlaps = np.where(classes == label_id, box_iou(box, boxes), 0.0)
-            if overlaps.size and overlaps.max() >= AGREEMENT_MIN_IOU:
-                best = int(overlaps.argmax())
+            match = best_same_class(box, label_id, boxes, classes)
+            if match and match[1] >= AGREEMENT_MIN_IOU:
+                best = match[0]
                 self.matched += 1
                 self.max_box_diff = max(self.max_box_diff, float(np.abs(boxes[best] - box).max()))
                 self.max_score_diff = max(self.max_score_diff, float(abs(scores[best] - score)))
@@ -222,7 +224,7 @@ def compare_with_graph(model_path: Path, graph: ZooGraph, images: list[Path]) ->
     for path in tqdm(images, desc="comparing with the graph", unit="image"):
         image = cv2.resize(read_rgb(path), (width, height), interpolation=cv2.INTER_LINEAR)
         expected = graph.detect(image)
-        model_input = image if input_detail["dtype"] == np.uint8 else image * (2.0 / 255.0) - 1.0
+        model_input = image if input_detail["dtype"] == np.uint8 else unit_range(image)
         out = runner(**{input_name: model_input[np.newaxis].astype(input_detail["dtype"])})
         count = int(out["num_detections"][0])
         boxes = np.clip(out["detection_boxes"][0, :count], 0.0, 1.0)  # the graph clips, the op does not
@@ -230,13 +232,6 @@ def compare_with_graph(model_path: Path, graph: ZooGraph, images: list[Path]) ->
         scores = out["detection_scores"][0, :count]
         agreement.add(expected, boxes, classes, scores)
     return agreement
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise UserError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def find_images(folders: list[Path]) -> list[Path]:

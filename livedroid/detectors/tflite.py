@@ -21,6 +21,7 @@ from livedroid.detections import Detections
 from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.labels import find_labels
+from livedroid.pixels import unit_range
 from livedroid.stats import plural
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ class TFLiteDetector(Detector):
             return image
         if dtype == np.int8:
             return (image.astype(np.int16) - 128).astype(np.int8)
-        return image.astype(np.float32) * (2.0 / 255.0) - 1.0
+        return unit_range(image)
 
 
 def _map_outputs(interpreter: object, model: Path) -> dict[str, int]:

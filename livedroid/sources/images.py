@@ -40,20 +40,25 @@ class ImageSource(Source):
 
     def frames(self) -> Iterator[Frame]:
         for index, path in enumerate(self.paths):
-            image = read_rgb(path)
-            if image is None:
+            try:
+                image = read_rgb(path)
+            except UserError as error:
                 self.skipped += 1
-                log.warning("%s: not a readable image, skipped", path)
+                log.warning("%s, skipped", error)
                 continue
             yield Frame(image=image, index=index, captured_at=time.monotonic(), name=path.name)
 
 
-def read_rgb(path: Path) -> np.ndarray | None:
-    """Read any image OpenCV understands as RGB uint8, or None when it cannot be decoded."""
-    data = np.fromfile(path, np.uint8)
+def read_rgb(path: Path) -> np.ndarray:
+    """Any image OpenCV understands as RGB uint8 (gray, alpha and 16-bit converted); a file that
+    cannot be read or decoded is a UserError naming it. livedroid's one way to read an image."""
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as error:
+        raise UserError(f"{path}: cannot read ({error.strerror})") from None
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
-        return None
+        raise UserError(f"{path}: not a readable image")
     if image.dtype != np.uint8:
         image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, int(np.iinfo(image.dtype).max)))
     if image.ndim == 2:

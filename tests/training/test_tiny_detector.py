@@ -8,6 +8,7 @@ import pytest
 
 from livedroid.detections import box_iou
 from livedroid.labels import load_labels, read_packed_labels
+from livedroid.pixels import unit_range
 from tests.tiny_detector import LABELS, build_tiny_savedmodel, build_tiny_tflite, red_square_image
 
 tf = pytest.importorskip("tensorflow", reason="the tiny detector is built with TensorFlow (train extra)")
@@ -34,7 +35,7 @@ def run_tflite(model_path, image: np.ndarray) -> dict[str, np.ndarray]:
     (name, detail), = runner.get_input_details().items()
     _, height, width, _ = detail["shape"]
     resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)[np.newaxis]
-    model_input = resized if detail["dtype"] == np.uint8 else resized.astype(np.float32) / 127.5 - 1.0
+    model_input = resized if detail["dtype"] == np.uint8 else unit_range(resized)
     return runner(**{name: model_input})
 
 
