@@ -318,35 +318,28 @@ class Pipeline:
                 try:
                     sink.write(frame, detections, scene)
                 except Exception as error:
-                    raise _sink_error(sink, error) from error
+                    raise _output_error(sink, error) from error
         self._processed += 1
         self.ages.append(time.monotonic() - frame.captured_at)
 
     def _close_outputs(self, complete: bool) -> BaseException | None:
-        """Close every stage (first: closing one may still write records), then every sink, even
-        when some fail; the first failure is returned."""
+        """Close every stage, then every sink (closing a stage may still write records), all of
+        them even when some fail; the first failure is returned."""
         failure = None
-        for stage in self.stages:
+        for output in (*self.stages, *self.sinks):
             try:
-                stage.close(complete=complete)
-            except Exception as error:  # noqa: BLE001 - the sinks must still be closed
-                log.debug("closing %s failed", type(stage).__name__, exc_info=True)
-                failure = failure or error
-                complete = False
-        for sink in self.sinks:
-            try:
-                sink.close(complete=complete)
+                output.close(complete=complete)
             except Exception as error:  # noqa: BLE001 - the others must still be closed
-                log.debug("closing %s failed", type(sink).__name__, exc_info=True)
-                failure = failure or _sink_error(sink, error)
+                log.debug("closing %s failed", type(output).__name__, exc_info=True)
+                failure = failure or _output_error(output, error)
                 complete = False
         return failure
 
 
-def _sink_error(sink: Sink, error: Exception) -> Exception:
+def _output_error(output: Sink | Stage, error: Exception) -> Exception:
     """A disk failure (full, too large, gone) as one line naming the output; others stay internal."""
     if isinstance(error, OSError):
-        return UserError(f"cannot write {sink.path or type(sink).__name__}: {error.strerror or error}")
+        return UserError(f"cannot write {getattr(output, 'path', None) or type(output).__name__}: {error.strerror or error}")
     return error
 
 

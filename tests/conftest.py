@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -153,6 +154,16 @@ def run_cli(
         timeout=timeout,
         **popen,
     )
+
+
+def start_cli_until(*args: str, cwd: Path, grows: Path, min_bytes: int, timeout: float = 60) -> subprocess.Popen:
+    """``livedroid ARGS`` started in a subprocess, returned once ``grows`` (an output it writes)
+    holds ``min_bytes``: the moment a test sends it a signal. stderr is piped, as text."""
+    process = subprocess.Popen([sys.executable, "-m", "livedroid", *args], cwd=cwd, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (not grows.exists() or grows.stat().st_size < min_bytes):
+        time.sleep(0.05)
+    return process
 
 
 def _needs_tensorflow() -> None:

@@ -4,12 +4,11 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import probe, run_cli, write_clip
+from tests.conftest import probe, run_cli, start_cli_until, write_clip
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -87,15 +86,8 @@ def test_user_errors_are_one_clear_line(tmp_path: Path, default_model: Path, arg
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_run_leaves_playable_video_and_complete_records(tmp_path: Path, default_model: Path, signum) -> None:
     clip = write_clip(tmp_path / "long.mp4", frames=600, fps=30, size=(320, 192))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "livedroid", "run", str(clip), "-m", str(default_model), "-o", "out.mp4",
-         "--jsonl", "out.jsonl", "--no-progress"],
-        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
-    )
-    jsonl = tmp_path / "out.jsonl.partial"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not jsonl.exists() or jsonl.stat().st_size < 2000):
-        time.sleep(0.05)
+    process = start_cli_until("run", str(clip), "-m", str(default_model), "-o", "out.mp4", "--jsonl", "out.jsonl",
+                              "--no-progress", cwd=tmp_path, grows=tmp_path / "out.jsonl.partial", min_bytes=2000)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr

@@ -3,12 +3,10 @@
 import json
 import resource
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests.conftest import probe, run_cli, write_clip
+from tests.conftest import probe, run_cli, start_cli_until, write_clip
 
 BOUND_S = 120  # a run of these clips takes a few seconds; past this it hung
 
@@ -52,15 +50,8 @@ def test_a_full_disk_is_one_clear_line_and_every_written_frame_has_its_record(tm
 
 def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "long.mp4", frames=900, fps=30, size=(320, 192))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "livedroid", "run", str(clip), "-o", "out.mp4", "--jsonl", "out.jsonl",
-         "--no-progress", "--workers", "1", "--threads", "1"],
-        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
-    )
-    partial = tmp_path / "out.jsonl.partial"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not partial.exists() or partial.stat().st_size < 2000):
-        time.sleep(0.05)
+    process = start_cli_until("run", str(clip), "-o", "out.mp4", "--jsonl", "out.jsonl", "--no-progress", "--workers", "1",
+                              "--threads", "1", cwd=tmp_path, grows=tmp_path / "out.jsonl.partial", min_bytes=2000)
     process.send_signal(signal.SIGINT)
     time.sleep(0.05)
     process.send_signal(signal.SIGINT)

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import probe, run_cli, shared_path, write_clip
+from tests.conftest import probe, run_cli, shared_path, start_cli_until, write_clip
 from tests.tiny_detector import red_square_image
 
 # Squares of an anchor's size on the anchors' 12-pixel grid, where the tiny detector finds them best.
@@ -117,15 +114,9 @@ def test_bad_zones_fail_before_any_frame(crossing_clip: Path, tiny_tflite: Path,
 def test_events_are_complete_after_ctrl_c(tmp_path: Path, tiny_tflite: Path) -> None:
     clip = write_clip(tmp_path / "long.mp4", frames=900, size=(SIZE, SIZE), fps=30,
                       draw=lambda i: two_squares(i % FRAMES))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "livedroid", "run", str(clip), "-m", str(tiny_tflite), *CONFIDENT, "--zone", "all=0,0,1,0,1,1,0,1",
-         "--events", "events.jsonl", "--no-progress", "-o", "out.mp4"],
-        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
-    )
-    partial = tmp_path / "events.jsonl.partial"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not partial.exists() or partial.stat().st_size < 300):
-        time.sleep(0.05)
+    process = start_cli_until("run", str(clip), "-m", str(tiny_tflite), *CONFIDENT, "--zone", "all=0,0,1,0,1,1,0,1",
+                              "--events", "events.jsonl", "--no-progress", "-o", "out.mp4",
+                              cwd=tmp_path, grows=tmp_path / "events.jsonl.partial", min_bytes=300)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr

@@ -55,6 +55,7 @@ def main(argv: list[str]) -> int:
             args = _step_parser(argv[0]).parse_args(argv[1:])
         else:
             args = _all_in_one_parser().parse_args(argv)
+        args.command_line = ["livedroid", "train", *argv]  # as typed, for the model card
         args.handler(args)
     except UserError as error:
         print(f"livedroid: error: {error}", file=sys.stderr)
@@ -278,6 +279,7 @@ def _run_all(args: argparse.Namespace) -> None:
         json.loads((args.out / "eval" / "metrics.json").read_text(encoding="utf-8")),
         deployed,
         minutes,
+        args.command_line,
     )
     print(f"\ndone in {minutes:.1f} min: {deployed}, {card} (SavedModel and checkpoints in {work})")
     print(f"play it: livedroid run VIDEO --model {args.out}")

@@ -5,7 +5,6 @@ user reads before trusting the model, and the start of a shipped model's card.""
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 from livedroid.training.dataset.prepare import PreparedDataset
@@ -15,7 +14,7 @@ CARD_FILE = "MODEL_CARD.md"
 
 
 def write_model_card(
-    out_dir: Path, dataset: PreparedDataset, config, metrics: dict, model_file: Path, minutes: float
+    out_dir: Path, dataset: PreparedDataset, config, metrics: dict, model_file: Path, minutes: float, command: list[str]
 ) -> Path:
     """Write ``out_dir/MODEL_CARD.md`` from the run's dataset, pipeline config and eval metrics."""
     names = list(dataset.label_map.values())
@@ -55,7 +54,7 @@ def write_model_card(
         "## How it was made",
         "",
         "```",
-        shlex.join(["livedroid", *sys.argv[1:]]),
+        shlex.join(command),
         "```",
         "",
     ]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from livedroid.errors import UserError
+from livedroid.sources.images import read_rgb
 
 pytest.importorskip("tensorflow", reason="the import needs TensorFlow (train extra)")
 pytest.importorskip("object_detection", reason="the import needs the Object Detection API (train extra)")
@@ -45,7 +46,8 @@ def test_the_rebuilt_model_computes_what_the_graph_computes(graph, imported):
     assert Path(f"{prefix}.index").is_file() and (prefix.parent.parent / "pipeline.config").is_file()
 
     images = zoo_import.find_images(IMAGE_FOLDERS)
-    difference, agreement = zoo_checkpoint.compare_with_graph(model, graph, sorted(images)[::40])
+    rgb = [read_rgb(path) for path in sorted(images)[::40]]
+    difference, agreement = zoo_checkpoint.compare_with_graph(model, graph, rgb)
     print(difference, agreement, sep="\n")
     assert difference.anchors == 0.0  # the same anchors in the same order
     assert difference.box_encodings < 1e-3  # measured 8e-5 (float32 rounding through 80 layers)
