@@ -7,8 +7,10 @@ training module runs, makes every entry point work whatever it imports next.
 """
 
 import os
+import sys
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+if "tensorflow" not in sys.modules:  # too late otherwise: compat then says so in one line
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # TensorFlow's C++ start-up chatter (CUDA probing on machines without a GPU, oneDNN notes) would
 # bury livedroid's own lines; Python-side errors still surface as exceptions.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -25,10 +25,7 @@ if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         "livedroid.training.compat must be imported before TensorFlow, or TF_USE_LEGACY_KERAS=1 set before it: "
         "TensorFlow was imported with Keras 3, which the Object Detection API cannot use"
     )
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-# Not a fix: TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) would bury the CLI's output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# (livedroid.training's __init__ sets it, and TensorFlow's C++ log level, before this runs.)
 
 import tensorflow as tf  # noqa: E402  (after the environment variable, on purpose)
 

@@ -56,7 +56,7 @@ def evaluate(
     samples = _annotated_set(data, images_dir, labels) if data else _validation_split(reader)
 
     if model is None:
-        detector, evaluated = CheckpointDetector(model_dir, labels), None
+        detector = CheckpointDetector(model_dir, labels)
         evaluated = Path(detector.checkpoint).name
     else:
         from livedroid.detectors import load_detector
