@@ -251,23 +251,28 @@ def configure_root(root: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def copy_package(root: Path) -> None:
-    """The working tree's runtime package and default model -> ROOT/opt/livedroid-src."""
-    target = root / SRC.lstrip("/")
+def copy_package(target: Path) -> None:
+    """What ``pip install .`` reads from the working tree (pyproject, both packages, the shipped
+    models it installs as data files) -> ``target``, e.g. ROOT/opt/livedroid-src."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         if (REPO / name).exists():
             shutil.copy2(REPO / name, target / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.partial")
-    shutil.copytree(REPO / "livedroid", target / "livedroid", ignore=ignore)
-    shutil.copytree(REPO / "models" / "coco-ssd-mobilenet-v2", target / "models" / "coco-ssd-mobilenet-v2", ignore=ignore)
+    # The files git sees (tracked, or new and not ignored): no caches, no build outputs..
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z",
+                             "livedroid", "training", "models"],
+                            cwd=REPO, check=True, capture_output=True, text=True).stdout
+    for name in filter(None, listed.split("\0")):
+        if (REPO / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, target / name)
 
 
 def install_package(root: Path, timings: dict) -> str:
     """``python3 -m venv`` + plain ``pip install`` of the base package; returns ``pip freeze``."""
-    copy_package(root)
+    copy_package(root / SRC.lstrip("/"))
     start = time.monotonic()
     if not (root / VENV.lstrip("/") / "bin" / "livedroid").exists():
         in_root(root, f"python3 -m venv {VENV} && pip install {SRC}")

@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,21 @@ def test_matching_rejects_real_differences(arm_detection, complaint):
 def test_matching_rejects_missing_frames():
     problems, _ = emulation.compare_detections([_record(0), _record(1)], [_record(0)])
     assert problems == ["2 records on x86-64, 1 on arm64"]
+
+
+def test_the_copied_source_builds_a_complete_wheel(tmp_path):
+    """The emulated run installs what copy_package copies: it must build as the repository does
+    (a missing training/ once failed that pip install only under emulation)."""
+    source = tmp_path / "src"
+    emulation.copy_package(source)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "-q", "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("livedroid-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"livedroid/cli.py", "livedroid/training/__init__.py", "livedroid/training/configs/ssd_mobilenet_v2_300_coco_tf1.config"} <= names
+    assert any(n.endswith("models/coco-ssd-mobilenet-v2/detect.tflite") for n in names)
+    assert any(n.endswith("models/star-wars/model_int8.tflite") for n in names)
 
 
 @pytest.mark.arm64
