@@ -125,10 +125,13 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
                        help="tile side with --tiles: objects must fit in a tile, smaller tiles find smaller objects "
                             "and cost more (default: twice the model's input, 600 for the default model)")
     regions.add_argument("--motion", action="store_true",
-                       help="infer only where something moved, boxes carried over still frames, a full pass every "
-                            "--full-every frames and after a light change (fixed cameras; one inference worker)")
-    regions.add_argument("--full-every", type=int, default=10, metavar="N",
-                       help="with --motion: a full-frame pass every N frames (default 10)")
+                       help="infer only where something moved: moving objects every --detect-every frames, carried "
+                            "by a motion model in between; new motion at once; a full pass every --full-every frames, "
+                            "after a light change and while the camera moves (fixed cameras; one inference worker)")
+    regions.add_argument("--full-every", type=int, default=20, metavar="N",
+                       help="with --motion: a full-frame pass every N frames, which also checks still objects (default 20)")
+    regions.add_argument("--detect-every", type=int, default=3, metavar="N",
+                       help="with --motion: moving objects inferred every N frames (default 3; 1 infers them every frame)")
     out = run.add_argument_group(
         "outputs (files and images always get an annotated copy unless --no-video: by default "
         "NAME-detections.mp4, NAME-detections.jpg or NAME-detections/ in the current folder)"
@@ -449,8 +452,9 @@ def _check_regions(args: argparse.Namespace) -> None:
         raise UserError("--tiles and --motion cannot be combined yet: choose one")
     if args.motion and args.workers and args.workers > 1:
         raise UserError("--motion needs the frames in order: one inference worker (drop --workers)")
-    if args.full_every < 1:
-        raise UserError(f"--full-every {args.full_every}: give 1 or more frames")
+    for option, value in (("--full-every", args.full_every), ("--detect-every", args.detect_every)):
+        if value < 1:
+            raise UserError(f"{option} {value}: give 1 or more frames")
     if args.tile_size is not None and args.tile_size < MIN_TILE:
         raise UserError(f"--tile-size {args.tile_size}: give {MIN_TILE} pixels or more")
 
@@ -463,7 +467,8 @@ def _regions(args: argparse.Namespace, detectors: list) -> list:
         tile = (args.tile_size, args.tile_size) if args.tile_size else None
         return [TiledDetector(detector, tile) for detector in detectors]
     if args.motion:
-        return [MotionGatedDetector(detector, args.full_every) for detector in detectors]
+        return [MotionGatedDetector(detector, args.full_every, args.detect_every, args.threshold)
+                for detector in detectors]
     return detectors
 
 

@@ -25,6 +25,7 @@ def test_bench_prints_the_table_and_writes_every_field(tmp_path: Path, default_m
     assert "model runs a frame" in result.stdout and "of the ungated detections kept" in result.stdout
     gate = data["motion"]
     assert 0 < gate["model_runs_per_frame"] and 0 <= gate["detections_kept"] <= 1 and gate["vs_pipeline"] > 0
+    assert gate["extra_boxes"] >= 0
     for name in ("annotate_encode", *PEERS, "pipeline", "motion"):
         assert data["stages"][name]["output_kb"] > 0
     for stage in data["stages"].values():

@@ -56,7 +56,12 @@ class BoxKalman:
         self.covariance = np.concatenate([self.covariance, covariance])
 
     def keep(self, mask: np.ndarray) -> None:
+        """Keep the filters where ``mask`` is true, or those at the rows ``mask`` lists, in its order."""
         self.mean, self.covariance = self.mean[mask], self.covariance[mask]
+
+    def stop(self, mask: np.ndarray) -> None:
+        """The objects where ``mask`` is true are known to stand still: no velocity."""
+        self.mean[mask, 4:] = 0.0
 
     def predict(self, frames: int) -> None:
         """Advance every filter by ``frames`` frames (more than 1 when frames were skipped)."""
