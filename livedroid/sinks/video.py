@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
-from livedroid.codecs import DEFAULT_PRESET, VIDEO_CODECS, codec_options
+from livedroid.codecs import DEFAULT_PRESET, VIDEO_CODECS, codec_options, encoder_threads
 from livedroid.detections import Detections
 from livedroid.errors import UserError
 from livedroid.frames import Frame
@@ -79,7 +79,8 @@ class VideoSink(Sink):
     def _open(self, width: int, height: int) -> None:
         try:
             container = av.open(str(self._file.partial), "w", format=self._format)
-            stream = container.add_stream(self._codec, rate=self.fps, options=self._options)
+            options = {**self._options, **encoder_threads(self._codec, width, height)}
+            stream = container.add_stream(self._codec, rate=self.fps, options=options)
         except (av.FFmpegError, ValueError) as error:
             raise UserError(f"cannot write video {self._file.path}: {error}") from None
         stream.width, stream.height = width, height
