@@ -341,6 +341,9 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     model.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
     model.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
     model.add_argument("--detect-fps", type=float, default=5.0, metavar="F", help="most frames inferred per second and camera (default 5)")
+    model.add_argument("--motion", action="store_true",
+                       help="infer only where something moved, on the frames --detect-fps passes on: still "
+                            "frames cost nothing, still objects are checked every 20 frames (as run --motion)")
     web = serve.add_argument_group("web and MQTT")
     web.add_argument("--http", metavar="HOST:PORT", help="where the page and API listen (default 127.0.0.1:8080; port 0: any free one)")
     web.add_argument("--token", help="required of every request (Authorization: Bearer T or ?token=T); needed beyond localhost")

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from livedroid.detections import Detections
+from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.frames import Frame
 from livedroid.pipeline import Pipeline, Selection
@@ -39,6 +40,9 @@ RESTART_FIRST_S, RESTART_MAX_S = 1.0, 30.0
 STALE_S = 3.0
 #: Seconds the cameras get to close their records after a second Ctrl-C (one may be mid-connect).
 CANCEL_GRACE_S = 1.0
+#: With ``motion``, a full pass every this many inferred frames (4 s at the default detect_fps):
+#: it checks still objects, which the gate otherwise leaves be.
+MOTION_FULL_EVERY = 20
 
 
 class LiveView(Sink):
@@ -141,7 +145,7 @@ class Camera:
             stages = self._stages(feed)
             # With zones, the tracker sees unconfident detections too (as in ``livedroid run``).
             min_score = min(self.config.threshold, LOW_SCORE) if stages else self.config.threshold
-            pipeline = Pipeline(feed, [self.inference.for_camera(self.name)], self._sinks(feed),
+            pipeline = Pipeline(feed, [self._detector()], self._sinks(feed),
                                 Selection(min_score, self._classes()), stages, batch=1, progress=False)
             with self._lock:
                 self._feed, self._pipeline = feed, pipeline
@@ -161,6 +165,16 @@ class Camera:
             if pipeline is None or not pipeline.reading:
                 source.close()
         return True
+
+    def _detector(self) -> Detector:
+        """The camera's door into the shared workers; with ``motion``, behind a motion gate that
+        infers every frame detect_fps passes on where objects move (those frames are already few)."""
+        detector = self.inference.for_camera(self.name)
+        if not self.config.motion:
+            return detector
+        from livedroid.regions import MotionGatedDetector
+
+        return MotionGatedDetector(detector, full_every=MOTION_FULL_EVERY, detect_every=1, min_score=self.config.threshold)
 
     def _open(self):
         spec = self.config.source
@@ -236,6 +250,8 @@ class Camera:
             "fps": round(self.reading.rate(), 2),
             "detect_fps": round(self.view.detected.rate(), 2),
             "detect_fps_cap": self.config.detect_fps,
+            "motion": self.config.motion,
+            "model_runs_per_frame": round(self.inference.served.get(self.name, 0) / max(1, self.view.processed), 2),
             "frames_read": read,
             "frames_processed": self.view.processed,
             "dropped": dropped,

@@ -24,7 +24,7 @@ def service_config(args: argparse.Namespace) -> ServiceConfig:
         raise UserError("give cameras either as SOURCE… or in --config FILE, not both")
     if args.config:
         per_camera = {"--name": args.name, "--model": args.model, "--threshold": args.threshold != 0.5,
-                      "--classes": args.classes, "--detect-fps": args.detect_fps != 5.0, "--loop": args.loop}
+                      "--classes": args.classes, "--detect-fps": args.detect_fps != 5.0, "--motion": args.motion, "--loop": args.loop}
         given = [option for option, value in per_camera.items() if value]
         if given:
             raise UserError(f"{', '.join(given)}: with --config FILE, per-camera settings go in the file "
@@ -36,7 +36,8 @@ def service_config(args: argparse.Namespace) -> ServiceConfig:
         names = args.name or [f"camera{n}" for n in range(1, len(args.source) + 1)]
         cameras = [
             camera_config({"name": name, "source": source, "model": args.model, "threshold": args.threshold,
-                           "classes": args.classes, "detect_fps": args.detect_fps, "loop": args.loop},
+                           "classes": args.classes, "detect_fps": args.detect_fps, "motion": args.motion,
+                           "loop": args.loop},
                           f"camera {name}")
             for name, source in zip(names, args.source)
         ]

@@ -17,6 +17,7 @@ A file looks like::
         source: clip.mp4                      # a file played as a camera
         loop: true
         detect_fps: 2
+        motion: true                          # infer only where something moved
 
 Cameras are a list so that a name used twice is seen (a YAML mapping keeps the last silently).
 """
@@ -47,6 +48,8 @@ class CameraConfig:
     threshold: float = 0.5
     classes: list[str] | None = None
     detect_fps: float = 5.0
+    #: infer only where something moved (``run --motion``), on the frames detect_fps passes on
+    motion: bool = False
     loop: bool = False
     record: bool = False
     zones: dict = field(default_factory=dict)
@@ -121,6 +124,7 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
             threshold=float(entry.get("threshold", 0.5)),
             classes=_classes(entry.get("classes")),
             detect_fps=float(entry.get("detect_fps", 5.0)),
+            motion=bool(entry.get("motion", False)),
             loop=bool(entry.get("loop", False)),
             record=bool(entry.get("record", False)),
             zones=entry.get("zones") or {},

@@ -52,6 +52,7 @@ class ServiceMetrics:
             "latency_p50_seconds": ("median frame age from capture to annotated", lambda s: _seconds(s["latency_ms"]["p50"])),
             "latency_p95_seconds": ("95th percentile frame age from capture to annotated", lambda s: _seconds(s["latency_ms"]["p95"])),
             "up": ("1 while the camera delivers frames", lambda s: float(s["state"] == "live")),
+            "model_runs_per_frame": ("model runs per inferred frame (below 1 with motion)", lambda s: s["model_runs_per_frame"]),
         }
         counters = {
             "frames_read": ("frames read from the camera", "frames_read"),

@@ -131,6 +131,8 @@ class CameraDetector(Detector):
         self.labels = shared.labels
         self.backend = shared.detectors[0].backend
         self.runtime = shared.detectors[0].runtime
+        #: the model's input (width, height), for the motion gate's crops
+        self.input_size = getattr(shared.detectors[0], "input_size", None)
 
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
         return [self.shared.infer(self.camera, image) for image in images]

@@ -25,7 +25,7 @@ def test_a_good_file_reads_back(tmp_path: Path) -> None:
     assert (config.http, config.mqtt) == ("127.0.0.1:8080", "127.0.0.1:1883")
     assert (door.name, door.classes, door.detect_fps, door.threshold, door.record) == ("door", ["person"], 4.0, 0.4, True)
     assert [(s.kind, s.name) for s in door.shapes] == [("zone", "desk"), ("line", "gate")]
-    assert (demo.loop, demo.detect_fps, demo.shapes) == (True, 2.0, [])
+    assert (demo.loop, demo.detect_fps, demo.shapes, demo.motion, door.motion) == (True, 2.0, [], True, False)
 
 
 @pytest.mark.parametrize(

@@ -105,6 +105,27 @@ def test_recording_a_camera_leaves_a_playable_video(tmp_path: Path) -> None:
     assert info["pts"][-1] >= 1.5
 
 
+def test_a_motion_gated_camera_skips_still_frames(tmp_path: Path) -> None:
+    """Two cameras on the same still picture: the gated one runs the model only for its first frame
+    and the full passes (every 20 inferred frames); the other once a frame."""
+    still = np.full((180, 320, 3), 90, np.uint8)
+    write_clip(tmp_path / "still.mp4", frames=30, size=(320, 180), fps=15, audio=None, draw=lambda _: still)
+    (tmp_path / "cameras.yaml").write_text(
+        "defaults: {loop: true, detect_fps: 15}\n"
+        "cameras:\n  - {name: gated, source: still.mp4, motion: true}\n  - {name: plain, source: still.mp4}\n")
+    served = Served("--config", "cameras.yaml", "--http", "127.0.0.1:0", cwd=tmp_path)
+    try:
+        served.wait_for(lambda: min(processed(served).values()) >= 40, 90, "40 processed frames on each camera")
+        stats = served.stats()
+        _, metrics, _ = served.get("/metrics")
+        assert served.stop() == 130
+    finally:
+        served.kill()
+    assert (stats["gated"]["motion"], stats["plain"]["motion"]) == (True, False)
+    assert stats["gated"]["model_runs_per_frame"] <= 0.15 and stats["plain"]["model_runs_per_frame"] >= 0.95
+    assert re.search(rb'livedroid_camera_model_runs_per_frame\{camera="gated"\} 0\.[01]', metrics)
+
+
 def _busy_port() -> socket.socket:
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
@@ -125,6 +146,7 @@ def _busy_port() -> socket.socket:
         ([], "cameras:\n  - {name: a, source: a.mp4, loop: true, detect-fps: 3}\n", "unknown key 'detect-fps' (did you mean 'detect_fps'?)"),
         ([], None, "no cameras"),
         (["--detect-fps", "2"], "cameras: [{name: a, source: a.mp4, loop: true}]\n", "--detect-fps: with --config FILE, per-camera settings go in the file"),
+        (["--motion"], "cameras: [{name: a, source: a.mp4, loop: true}]\n", "--motion: with --config FILE, per-camera settings go in the file"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], config: str | None, message: str) -> None:
