@@ -176,7 +176,7 @@ class MotionGatedDetector(Detector):
         self.calls = 0
         self.frames = 0
         self._carried = CarriedBoxes()
-        self._last_full = self._last_crops = 0
+        self._last_full = self._last_inferred = 0
 
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
         return [self._detect_one(image) for image in images]
@@ -189,21 +189,20 @@ class MotionGatedDetector(Detector):
         if (self.frames == 1 or self.gate.light_change or _spread(motion, width, height) > BUSY
                 or self.frames - self._last_full >= self.full_every):
             return self._full(image)
-        objects = carried.filter(carried.scores >= self.min_score)
+        confident = carried.scores >= self.min_score
+        objects = carried.filter(confident)
         reach = _grown(objects.xyxy, REACH)
-        moving = self._carried.moving()[carried.scores >= self.min_score]
+        moving, young = self._carried.moving()[confident], self._carried.young()[confident]
         swaying = _contains(reach[~moving], motion).any(axis=0)  # still objects stir: not worth a run
         # moving objects are carried and checked every detect_every frames, once their motion
         # model has been fed twice (a new box's velocity, growth included, is not known yet)
-        young = self._carried.young()[carried.scores >= self.min_score]
         carried_on = _overlaps(motion, reach[moving & ~young]).any(axis=1)
         carried_on &= ~_overlaps(motion, reach[young]).any(axis=1)
-        due = self.frames - self._last_crops >= self.detect_every
+        since = self.frames - self._last_inferred
         # anything else is news (something came in or set off): inferred at once, but not in
         # two frames running (the trail a leaving object leaves in the background would else
         # cost a run a frame until the background has adapted)
-        news_due = self.frames - self._last_crops >= NEWS_EVERY
-        wanted = ~swaying & np.where(carried_on, due, news_due)
+        wanted = ~swaying & np.where(carried_on, since >= self.detect_every, since >= NEWS_EVERY)
         if not wanted.any():
             return carried
         # the wanted motion grows to the objects it touches, so that they are inferred whole
@@ -215,7 +214,7 @@ class MotionGatedDetector(Detector):
             return self._full(image)
         found = self.detector.detect([image[y1:y2, x1:x2] for x1, y1, x2, y2 in crops])
         self.calls += len(crops)
-        self._last_crops = self.frames
+        self._last_inferred = self.frames
         outside = np.ones(len(carried), bool)
         for crop in crops:
             outside &= ~_inside(carried.xyxy, crop)
@@ -237,7 +236,7 @@ class MotionGatedDetector(Detector):
 
     def _full(self, image: np.ndarray) -> Detections:
         self.calls += 1
-        self._last_full = self._last_crops = self.frames
+        self._last_full = self._last_inferred = self.frames
         self._carried.replace(self.detector.detect([image])[0])
         return self._carried.detections
 
