@@ -79,7 +79,7 @@ def test_the_copied_source_builds_a_complete_wheel(tmp_path):
     (a missing training/ once failed that pip install only under emulation)."""
     source = tmp_path / "src"
     emulation.copy_package(source)
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                             "-q", "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (tmp_path / "dist").glob("livedroid-*.whl")
