@@ -260,7 +260,7 @@ def copy_package(target: Path) -> None:
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         if (REPO / name).exists():
             shutil.copy2(REPO / name, target / name)
-    # The files git sees (tracked, or new and not ignored): no caches, no build outputs..
+    # The files git sees (tracked, or new and not ignored): no caches, no build outputs.
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z",
                              "livedroid", "training", "models"],
                             cwd=REPO, check=True, capture_output=True, text=True).stdout

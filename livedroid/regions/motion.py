@@ -72,9 +72,7 @@ class MotionGate:
         # 1 ms for the colour frame shrunk at any ratio
         factor = max(1, width // MOTION_WIDTH)
         small_w, small_h = width // factor, max(1, height // factor)
-        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        if (small_w * factor, small_h * factor) != (width, height):
-            grey = grey[:small_h * factor, :small_w * factor]
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:small_h * factor, :small_w * factor]
         small = cv2.resize(grey, (small_w, small_h), interpolation=cv2.INTER_AREA)
         grey = cv2.GaussianBlur(small, (5, 5), 0).astype(np.float32)
         if self._background is None:
@@ -230,8 +228,7 @@ class MotionGatedDetector(Detector):
             cut = _inside(objects, crop) & ~_contains(np.array([crop], np.float32), objects)[0]
             if not cut.any():
                 break
-            group = np.concatenate([region[None], objects[cut]])
-            region = np.concatenate([group[:, :2].min(axis=0), group[:, 2:].max(axis=0)])
+            region = _enclosing(np.concatenate([region[None], objects[cut]]))
         return crop
 
     def _full(self, image: np.ndarray) -> Detections:
@@ -247,11 +244,17 @@ def _grown(boxes: np.ndarray, share: float) -> np.ndarray:
     return np.concatenate([boxes[:, :2] - margin, boxes[:, 2:] + margin], axis=1)
 
 
+def _enclosing(boxes: np.ndarray) -> np.ndarray:
+    """The box around all ``boxes`` (at least one)."""
+    return np.concatenate([boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)])
+
+
 def _spread(boxes: np.ndarray, width: int, height: int) -> float:
     """Share of the picture in the box around all ``boxes``."""
     if not len(boxes):
         return 0.0
-    return float((boxes[:, 2].max() - boxes[:, 0].min()) * (boxes[:, 3].max() - boxes[:, 1].min()) / (width * height))
+    x1, y1, x2, y2 = _enclosing(boxes)
+    return float((x2 - x1) * (y2 - y1) / (width * height))
 
 
 def _contains(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
@@ -277,7 +280,6 @@ def _merged(boxes: np.ndarray) -> np.ndarray:
             if not touching:
                 break
             boxes = [other for other in boxes if not _overlaps(box[None], other[None])[0, 0]]
-            group = np.stack([box, *touching])
-            box = np.concatenate([group[:, :2].min(axis=0), group[:, 2:].max(axis=0)])
+            box = _enclosing(np.stack([box, *touching]))
         merged.append(box)
     return np.array(merged, np.float32).reshape(-1, 4)
