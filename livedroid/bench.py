@@ -18,11 +18,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from livedroid.annotate import BoxAnnotator
 from livedroid.codecs import DEFAULT_PRESET
-from livedroid.detections import Detections, box_iou_matrix
+from livedroid.detections import Detections, same_class_iou_matrix
 from livedroid.detectors import backend_for, load_detector, load_detectors
 from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
@@ -178,10 +176,7 @@ class Bench:
         kept = total = extra = 0
         for image, reference in zip(self.frames, self.detections):
             found = self.selection.apply(gated.detect([image])[0])
-            same = np.zeros((len(reference), len(found)), bool)
-            if len(reference) and len(found):
-                same = (box_iou_matrix(reference.xyxy, found.xyxy) >= 0.5) & (
-                    reference.class_ids[:, None] == found.class_ids[None, :])
+            same = same_class_iou_matrix(reference.xyxy, reference.class_ids, found.xyxy, found.class_ids) >= 0.5
             total += len(reference)
             kept += int(same.any(axis=1).sum())
             extra += int((~same.any(axis=0)).sum())

@@ -21,6 +21,14 @@ def box_iou_matrix(a: np.ndarray | list[list[float]], b: np.ndarray | list[list[
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
+def same_class_iou_matrix(a: np.ndarray, a_classes: np.ndarray, b: np.ndarray, b_classes: np.ndarray) -> np.ndarray:
+    """``box_iou_matrix(a, b)``, 0 between boxes of different classes: what matching detections
+    to detections, or to tracks, compares."""
+    iou = box_iou_matrix(a, b)
+    iou[np.asarray(a_classes)[:, None] != np.asarray(b_classes)[None, :]] = 0.0
+    return iou
+
+
 def box_iou(box: np.ndarray | list[float], boxes: np.ndarray | list[list[float]]) -> np.ndarray:
     """Intersection over union of one box with each of ``boxes`` (any corner layout, see above)."""
     return box_iou_matrix(np.asarray(box).reshape(1, 4), boxes)[0]

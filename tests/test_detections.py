@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from livedroid.detections import Detections, box_iou
+from livedroid.detections import Detections, box_iou, same_class_iou_matrix
 
 LABELS = {1: "person", 2: "dog", 3: "car"}
 
@@ -90,3 +90,10 @@ def test_object_detection_api_outputs_keep_count_and_apply_the_class_offset(clas
     )
     assert found.class_ids.tolist() == expected_ids and len(found) == 2
     assert found.xyxy[1].tolist() == [50, 25, 100, 50]
+
+
+def test_same_class_iou_is_zero_across_classes_and_empty_sides_give_empty_matrices() -> None:
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 20]], np.float32)
+    iou = same_class_iou_matrix(boxes, np.array([1, 2]), boxes, np.array([1, 1]))
+    assert iou.tolist() == [[1.0, 0.5], [0.0, 0.0]]
+    assert same_class_iou_matrix(np.zeros((0, 4)), np.zeros(0, int), boxes, np.array([1, 1])).shape == (0, 2)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livedroid.detections import Detections, box_iou_matrix
+from livedroid.detections import Detections, same_class_iou_matrix
 from livedroid.detectors.base import Detector
 from livedroid.regions.tiles import class_aware_nms
 from livedroid.tracking.bytetrack import greedy_match
@@ -126,12 +126,10 @@ class CarriedBoxes:
     def replace(self, found: Detections) -> None:
         """Inferred boxes in place of the carried ones; each that continues a carried box (same
         class, overlapping) corrects that box's filter, which so learns the object's velocity."""
+        iou = same_class_iou_matrix(self.detections.xyxy, self.detections.class_ids, found.xyxy, found.class_ids)
+        pair_rows, pair_columns = greedy_match(iou, CONTINUE_IOU)
         rows = np.full(len(found), -1)
-        if len(found) and len(self.detections):
-            iou = box_iou_matrix(self.detections.xyxy, found.xyxy)
-            iou[self.detections.class_ids[:, None] != found.class_ids[None, :]] = 0.0
-            pair_rows, pair_columns = greedy_match(iou, CONTINUE_IOU)
-            rows[pair_columns] = pair_rows
+        rows[pair_columns] = pair_rows
         continued = rows >= 0
         self._kalman.correct(rows[continued], found.xyxy[continued])
         self._kalman.keep(rows[continued])

@@ -24,7 +24,7 @@ from collections import deque
 
 import numpy as np
 
-from livedroid.detections import Detections, box_iou_matrix
+from livedroid.detections import Detections, same_class_iou_matrix
 from livedroid.frames import Frame
 from livedroid.stages import Stage
 from livedroid.tracking.kalman import BoxKalman
@@ -111,8 +111,7 @@ class ByteTracker(Stage):
         if not len(detections) or not len(self._kalman):
             self._matched = ~free
             return rows
-        iou = box_iou_matrix(self._kalman.xyxy, detections.xyxy)
-        iou[self._class_ids[:, None] != detections.class_ids[None, :]] = 0.0
+        iou = same_class_iou_matrix(self._kalman.xyxy, self._class_ids, detections.xyxy, detections.class_ids)
         confident = detections.scores >= self.threshold
         confirmed = self._hits >= self.min_hits
         for tracks, candidates, minimum in (
