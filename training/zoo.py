@@ -162,7 +162,9 @@ def _extract(archive: Path, into: Path, name: str) -> None:
             outside = [m.name for m in tar.getmembers() if not (m.name == name or m.name.startswith(f"{name}/"))]
             if outside:
                 raise UserError(f"{archive}: unexpected entries outside {name}/ ({', '.join(outside[:3])})")
-            tar.extractall(temporary, filter="data")
+            # the "data" filter (Python 3.11.4+) refuses links and paths out of the folder; Debian
+            # bookworm's 3.11.2 lacks it (the member names were checked above)
+            tar.extractall(temporary, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     except (tarfile.TarError, EOFError, OSError) as error:
         raise UserError(f"{archive}: not a readable .tar.gz archive ({error}); delete it and try again") from None
     (temporary / name).replace(into / name)
