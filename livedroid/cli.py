@@ -32,6 +32,7 @@ examples:
 # Commands served by the training package, which needs TensorFlow (pip install 'livedroid[train]').
 TRAINING_COMMANDS = {
     "train": ("livedroid.training.cli", "fine-tune a detector on your labelImg folder (prepare, fit, eval, export)"),
+    "eval": ("livedroid.training.eval_cli", "COCO mAP, confusions and mistakes of any model on annotated photos"),
     "import-zoo": ("livedroid.training.zoo_import", "convert a TF1 Detection Zoo frozen graph to TFLite"),
     "import-zoo-checkpoint": (
         "livedroid.training.zoo_checkpoint",
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_batch_parser(commands)
     add_bench_parser(commands)
     add_serve_parser(commands)
+    add_mine_parser(commands)
+    add_review_parser(commands)
     for name, (_, summary) in TRAINING_COMMANDS.items():
         commands.add_parser(name, help=summary, add_help=False)
     return parser
@@ -381,6 +384,117 @@ def command_bench(args: argparse.Namespace) -> int:
     if args.json:
         write_json(result, args.json)
     return 0
+
+
+MINE_EXAMPLES = """\
+examples:
+  livedroid mine ../shared/videos/intel_one-by-one-person-detection.mp4 --out mined/intel --classes person
+                                        50 frames of a clip worth labelling, people pre-annotated
+  livedroid mine photos/ -m models/star-wars --out mined/droids --count 20
+  livedroid mine new-photos/ -m models/star-wars --out labelled/new --all     label assist: every photo
+  livedroid mine rtsp://cam/stream --out mined/door --max-frames 3000         a live camera, bounded
+
+then:  livedroid review mined/intel        correct the boxes in the browser
+       livedroid train photos/ mined/intel --out models/NAME     retrain on both
+
+What makes a frame worth a label: a box scored near the threshold, boxes that flicker or change
+class between frames, boxes the mirrored frame (or, with --tiles, the tiles) does not confirm, and
+novelty: unlike every frame picked so far. Picks are at least --min-gap seconds apart and never
+near-duplicates. DIR gets images/, labelImg XML in annotations/ (the model's boxes at -t),
+label_map.pbtxt, coco.json, mined.jsonl (each pick's source, frame and reasons) and
+contact_sheet.jpg. A rerun into the same DIR adds new picks.
+"""
+
+
+def add_mine_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    mine = commands.add_parser(
+        "mine",
+        parents=[_verbose_flag()],
+        help="pick the frames worth labelling from your footage, pre-annotated for review and training",
+        description=(
+            "Play SOURCE(s) through a detector and pick the frames that would teach it most, written as "
+            "a dataset 'livedroid train' reads as it is, with the model's boxes as pre-annotations."
+        ),
+        epilog=MINE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mine.add_argument("source", metavar="SOURCE", nargs="+",
+                      help="video files, image folders or globs, a camera index or rtsp:// http:// URL")
+    mine.add_argument("--out", required=True, metavar="DIR", help="the dataset folder to write (or add to)")
+    mine.add_argument("--count", type=int, metavar="N", help="frames to pick (default 50)")
+    mine.add_argument("--all", action="store_true", help="pre-annotate every image of a folder instead of picking")
+    mine.add_argument("--min-gap", type=float, default=1.0, metavar="S", help="seconds between two picks of one video (default 1)")
+    mine.add_argument("--no-mirror", action="store_true", help="skip the mirrored-frame check (half the model runs)")
+    mine.add_argument("--max-frames", type=int, metavar="N", help="stop reading each source after N frames (live sources)")
+    mine.add_argument("--no-progress", action="store_true", help="no progress bar")
+    model = _add_model_options(mine)
+    model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
+    select = mine.add_argument_group("which detections")
+    select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S",
+                        help="the deployment threshold: boxes from it are pre-annotated, scores near it are unsure (default 0.5)")
+    select.add_argument("--classes", metavar="A,B", help="mine and label only these classes (also the dataset's label map)")
+    regions = mine.add_argument_group("which parts of each frame to infer")
+    regions.add_argument("--tiles", action="store_true", help="as 'run --tiles': pre-annotate from the tiles, and pick frames where tiles and frame disagree")
+    regions.add_argument("--tile-size", type=int, metavar="PX", help="tile side with --tiles (default: twice the model's input)")
+    _add_stream_options(mine, after_reconnect="mining ends")
+    mine.set_defaults(handler=command_mine, motion=False, full_every=20, detect_every=3)
+    return mine
+
+
+def command_mine(args: argparse.Namespace) -> int:
+    from livedroid.labelling.command import command_mine as mine
+
+    _check_regions(args)
+    return mine(args, _class_names, _regions)
+
+
+REVIEW_EXAMPLES = """\
+examples:
+  livedroid review mined/intel             open http://127.0.0.1:8765/ and correct the boxes
+  livedroid review ../shared/datasets/star-wars --port 0 --open
+                                           a labelImg folder, any free port, in the browser
+
+keys on the page:
+  a, Enter      accept the frame as it is and go to the next
+  s             skip it (decide later: not counted as reviewed)
+  r             reject it: its image moves to rejected/, its XML and COCO entry go
+  → n / ← p     next / previous frame
+  click         select a box; drag inside it to move it, drag a corner to resize it
+  drag          on empty image area: draw a missing box of the selected class
+  1-9           pick the label-map class (relabels the selected box; also a dropdown)
+  Delete, ⌫     delete the selected box
+  Esc           deselect
+
+Every change is saved at once: annotations/NAME.xml, review.json (each frame's state: accepted,
+edited, skipped, rejected) and coco.json (a mined folder's, or a labelImg folder's that has one).
+Frames come in mined order (mined.jsonl), or name order for a labelImg folder.
+"""
+
+
+def add_review_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    review = commands.add_parser(
+        "review",
+        parents=[_verbose_flag()],
+        help="check and correct pre-annotated frames in the browser (what 'mine' wrote, or a labelImg folder)",
+        description=(
+            "Serve a review page for DIR on 127.0.0.1: walk through the frames with their boxes and "
+            "the reasons they were mined, accept, fix, draw, relabel or reject each. One review per "
+            "folder at a time (DIR/.review.lock). Ctrl-C stops it."
+        ),
+        epilog=REVIEW_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    review.add_argument("folder", metavar="DIR", help="a folder 'livedroid mine' wrote, or a labelImg folder (images/, annotations/)")
+    review.add_argument("--port", type=int, default=8765, help="where the page listens on 127.0.0.1 (default 8765; 0: any free port)")
+    review.add_argument("--open", action="store_true", help="open the page in the default web browser")
+    review.set_defaults(handler=command_review)
+    return review
+
+
+def command_review(args: argparse.Namespace) -> int:
+    from livedroid.labelling.review import review
+
+    return review(args.folder, args.port, args.open)
 
 
 def command_run(args: argparse.Namespace) -> int:

@@ -29,10 +29,11 @@ step by step:
 
 then:  livedroid run --model models/NAME VIDEO
 
-DATA_DIR is a labelImg folder (Pascal VOC XML beside the images or in annotations/), a VOC or
+DATA_DIR is a folder 'livedroid mine' wrote, a labelImg folder (Pascal VOC XML beside the images or in annotations/), a VOC or
 Oxford-IIIT-Pets layout, a COCO .json, a tutorial-style labels .csv (filename,width,height,class,
 xmin,ymin,xmax,ymax), or Object Detection API .record files. A label_map.pbtxt in
-DATA_DIR fixes the class names and ids. Run 'livedroid train STEP --help' for a step's options.
+DATA_DIR fixes the class names and ids. Several DATA_DIRs are merged; frames of one video (the
+source 'mine' recorded) and near-identical photos stay on one side of the train/validation split. Run 'livedroid train STEP --help' for a step's options.
 """
 
 EXAMPLES = """\
@@ -43,25 +44,30 @@ and colour augmentation. See models/star-wars/MODEL_CARD.md for the experiments 
 examples:
   livedroid train ../shared/datasets/star-wars --out models/star-wars --match-label-names
   livedroid train photos/ --out models/pets --steps 500          # a quick first look
+  livedroid train photos/ mined/intel --out models/pets2         # photos plus reviewed mined frames
   livedroid train prepare photos/ --out runs/pets/dataset --match-label-names --val-fraction 0.15
 """
 
 
 def main(argv: list[str]) -> int:
-    """Run ``livedroid train ARGV``; returns the exit status (2 after a UserError or a usage
-    error, as ``livedroid`` does; 130 on Ctrl-C)."""
+    """Run ``livedroid train ARGV``; returns the exit status (see :func:`run_command`)."""
+    if argv and argv[0] in STEPS:
+        return run_command(_step_parser(argv[0]), argv[1:], ["livedroid", "train", *argv])
+    return run_command(_all_in_one_parser(), argv, ["livedroid", "train", *argv])
+
+
+def run_command(parser: argparse.ArgumentParser, argv: list[str], command_line: list[str]) -> int:
+    """Parse ``argv`` and run its handler; 2 after a UserError or a usage error, as
+    ``livedroid`` does, and 130 on Ctrl-C."""
     try:
-        if argv and argv[0] in STEPS:
-            args = _step_parser(argv[0]).parse_args(argv[1:])
-        else:
-            args = _all_in_one_parser().parse_args(argv)
-        args.command_line = ["livedroid", "train", *argv]  # as typed, for the model card
+        args = parser.parse_args(argv)
+        args.command_line = command_line  # as typed, for the model card
         args.handler(args)
     except UserError as error:
         print(f"livedroid: error: {error}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as error:  # TensorFlow and the API are imported by the steps only
-        print(f"livedroid: error: 'livedroid train' needs {error.name}: pip install 'livedroid[train]'", file=sys.stderr)
+        print(f"livedroid: error: '{' '.join(command_line[:2])}' needs {error.name}: pip install 'livedroid[train]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -114,7 +120,7 @@ def _all_in_one_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="livedroid train", description=OVERVIEW, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("data", type=Path, metavar="DATA_DIR", help="annotated photos (see above)")
+    parser.add_argument("data", type=Path, nargs="+", metavar="DATA_DIR", help="annotated photos (see above); several are merged, e.g. photos/ mined/")
     parser.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/NAME (SavedModel, .tflite files, label map, eval/)")
     parser.add_argument("--work-dir", type=Path, help="where the dataset and checkpoints go (default runs/NAME); rerun to resume")
     _add_prepare_options(parser)
@@ -133,7 +139,7 @@ def _step_parser(step: str) -> argparse.ArgumentParser:
     }
     parser = argparse.ArgumentParser(prog=f"livedroid train {step}", description=descriptions[step])
     if step == "prepare":
-        parser.add_argument("data", type=Path, metavar="DATA_DIR", help="labelImg/VOC folder, COCO .json or .record files")
+        parser.add_argument("data", type=Path, nargs="+", metavar="DATA_DIR", help="labelImg/VOC folder, a folder 'livedroid mine' wrote, COCO .json or .record files; several are merged")
         parser.add_argument("--out", type=Path, required=True, help="output folder for the TFRecords")
         _add_prepare_options(parser)
         parser.set_defaults(handler=_run_prepare)

@@ -46,15 +46,13 @@ def evaluate(
     data: Path | None = None,
     images_dir: Path | None = None,
 ) -> EvalResult:
-    """Evaluate the newest checkpoint of ``model_dir``, or ``model`` (an exported .tflite or
-    SavedModel, run by livedroid's own backends exactly as ``livedroid run`` will), on the
-    validation split ``prepare`` wrote, or on the annotated photos ``data`` (a held-out test set)."""
+    """``livedroid train eval``: the newest checkpoint of ``model_dir``, or ``model`` (an exported
+    .tflite or SavedModel, run by livedroid's own backends exactly as ``livedroid run`` will), on
+    the validation split ``prepare`` wrote, or on the annotated photos ``data`` (a held-out test set)."""
     model_dir = Path(model_dir)
-    out_dir = Path(out_dir or model_dir / EVAL_DIR)
     reader = load_pipeline(model_dir).eval_input_reader[0]
     labels = load_labels(reader.label_map_path)
     samples = _annotated_set(data, images_dir, labels) if data else _validation_split(reader)
-
     if model is None:
         detector = CheckpointDetector(model_dir, labels)
         evaluated = Path(detector.checkpoint).name
@@ -62,13 +60,67 @@ def evaluate(
         from livedroid.detectors import load_detector
 
         detector, evaluated = load_detector(model), str(model)
+    return evaluate_detector(
+        detector, evaluated, samples, labels, Path(out_dir or model_dir / EVAL_DIR), min_score,
+        evaluated_on=str(data) if data else "validation", loss_table=model_dir / TRAIN_LOG_DIR / LOSS_TABLE,
+    )
+
+
+def evaluate_model(
+    model: Path,
+    data: Path,
+    out_dir: Path,
+    *,
+    labels: Path | None = None,
+    min_score: float = 0.5,
+    images_dir: Path | None = None,
+    aliases: dict[str, str] | None = None,
+    match_label_names: bool = False,
+    classes: set[str] | None = None,
+) -> EvalResult:
+    """``livedroid eval``: any model ``livedroid run`` plays, on any dataset ``prepare`` reads,
+    with no training folder. The dataset's class names must be the model's (or be mapped with
+    ``aliases``/``match_label_names``); metrics cover the classes the dataset has boxes of."""
+    from livedroid.detectors import load_detector
+    from livedroid.models import resolve_model
+
+    model_path = resolve_model(str(model))
+    detector = load_detector(model_path, labels=labels)
+    if classes:
+        unknown = sorted(classes - set(detector.labels.values()))
+        if unknown:
+            raise UserError(f"--classes: {', '.join(unknown)} not among the model's labels ({', '.join(list(detector.labels.values())[:8])} …)")
+    samples = _annotated_set(data, images_dir, detector.labels, aliases or {}, match_label_names)
+    if classes:
+        for sample in samples:
+            sample.boxes = [box for box in sample.boxes if box.label in classes]
+    present = classes or {box.label for sample in samples for box in sample.boxes}
+    scored = {i: name for i, name in detector.labels.items() if name in present}
+    return evaluate_detector(detector, str(model_path), samples, scored, Path(out_dir), min_score, evaluated_on=str(data))
+
+
+def evaluate_detector(
+    detector,
+    evaluated: str,
+    samples: list,
+    labels: dict[int, str],
+    out_dir: Path,
+    min_score: float,
+    *,
+    evaluated_on: str,
+    loss_table: Path | None = None,
+) -> EvalResult:
+    """The one evaluation both commands share: COCO metrics on ``labels``' classes, the mistakes
+    at ``min_score``, ``metrics.json``, the contact sheet (mistakes first) and the loss curve."""
+    names = set(labels.values())
     images = [np.asarray(Image.open(io.BytesIO(s.image_bytes)).convert("RGB")) for s in samples]
     detections = [detector.detect([image])[0] for image in tqdm(images, desc="evaluating", unit="img")]
+    detections = [d.select(classes=names) for d in detections]  # other classes: not what the set measures
     truth = [s.boxes for s in samples]
     report, per_image = mistake_report(truth, detections, list(labels.values()), min_score)
     metrics = coco_metrics(truth, detections, labels) | {
         "model": evaluated,
-        "evaluated_on": str(data) if data else "validation",
+        "evaluated_on": evaluated_on,
         "mistakes": report.as_dict(),
     }
 
@@ -88,7 +140,7 @@ def evaluate(
         min_score=min_score,
         captions=[f"{Path(samples[i].filename).stem}: {per_image[i].summary()}" for i in order],
     )
-    curve = loss_curve(model_dir / TRAIN_LOG_DIR / LOSS_TABLE, out_dir / "loss_curve.png")
+    curve = loss_curve(loss_table, out_dir / "loss_curve.png") if loss_table else None
     print_metrics(metrics)
     print(format_report(report))
     print(f"saved {metrics_path}, {sheet} (mistakes first)" + (f", {curve}" if curve else ""))
@@ -105,7 +157,9 @@ def _validation_split(reader) -> list:
     return samples
 
 
-def _annotated_set(data: Path, images_dir: Path | None, labels: dict[int, str]) -> list[AnnotatedImage]:
+def _annotated_set(
+    data: Path, images_dir: Path | None, labels: dict[int, str], aliases: dict[str, str] | None = None, loose: bool = True
+) -> list[AnnotatedImage]:
     """Photos read and checked as ``prepare`` does, their class names matched to the model's."""
     from livedroid.training.dataset.class_names import apply_label_map
     from livedroid.training.dataset.prepare import read_annotations
@@ -113,7 +167,7 @@ def _annotated_set(data: Path, images_dir: Path | None, labels: dict[int, str]) 
 
     problems: list = []
     annotated = read_annotations(Path(data), images_dir, problems)
-    apply_label_map(annotated, labels, {}, True, problems)
+    apply_label_map(annotated, labels, aliases or {}, loose, problems)
     checked = validate_images(annotated, problems)
     if not checked:
         raise UserError(f"{data}: no usable annotated images")

@@ -26,7 +26,8 @@ class AnnotatedImage:
     ``source`` says where the annotation came from (file, or file and record number) so every
     message can point at it. The image is either a file (``image_path``) or bytes already loaded
     (``image_bytes``, from TFRecords). ``width``/``height`` are the annotated size, None when the
-    format does not record it.
+    format does not record it. ``origin`` is the video the image is a frame of, when known (the
+    ``source`` of its ``mined.jsonl`` record): the split keeps frames of one video together.
     """
 
     source: str
@@ -36,6 +37,7 @@ class AnnotatedImage:
     image_bytes: bytes | None = None
     width: int | None = None
     height: int | None = None
+    origin: str | None = None
 
 
 @dataclass

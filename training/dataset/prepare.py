@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livedroid.errors import UserError
+from livedroid.labelling import dataset as labelling
 from livedroid.labels import load_labels
 from livedroid.training.dataset import coco, csv_labels, tfrecords, voc
 from livedroid.training.dataset.annotations import AnnotatedImage, Problem
-from livedroid.training.dataset.class_names import apply_label_map
-from livedroid.training.dataset.split import stratified_split
+from livedroid.training.dataset.class_names import apply_label_map, normalized
+from livedroid.training.dataset.split import grouped_split
 from livedroid.training.dataset.validate import validate_images
 from livedroid.training.dataset.writer import format_label_map, shard_pattern, write_split
 
@@ -58,7 +59,7 @@ class PreparedDataset:
 
 
 def prepare_dataset(
-    source: Path,
+    source: Path | list[Path],
     out_dir: Path,
     *,
     label_map_path: Path | None = None,
@@ -70,30 +71,31 @@ def prepare_dataset(
 ) -> PreparedDataset:
     """Run the whole preparation and print what was done; UserError on anything the user must fix.
 
-    The label map is ``label_map_path``, else ``label_map.pbtxt`` in ``source``, else derived
-    from the class names found.
+    ``source`` is one dataset or several (photos plus mined frames), merged into one. The label
+    map is ``label_map_path``, else the first ``label_map.pbtxt`` among the sources, else derived
+    from the class names found; every other source's label map must name only its classes.
     """
-    source, out_dir = Path(source), Path(out_dir)
-    if not source.exists():
-        raise UserError(f"dataset not found: {source}")
+    sources = [Path(source)] if isinstance(source, (str, Path)) else [Path(s) for s in source]
+    out_dir = Path(out_dir)
+    for folder in sources:
+        if not folder.exists():
+            raise UserError(f"dataset not found: {folder}")
     if not 0.0 <= val_fraction < 1.0:
         raise UserError(f"--val-fraction must be at least 0 and below 1, got {val_fraction}")
     problems: list[Problem] = []
-    annotated = read_annotations(source, images_dir, problems)
-    label_map_path = label_map_path or _label_map_beside(source)
-    label_map = apply_label_map(
-        annotated,
-        load_labels(label_map_path) if label_map_path else None,
-        aliases or {},
-        match_label_names,
-        problems,
-    )
+    annotated = [image for folder in sources for image in read_annotations(folder, images_dir, problems)]
+    label_map_path = label_map_path or next(filter(None, map(_label_map_beside, sources)), None)
+    label_map = load_labels(label_map_path) if label_map_path else None
+    if label_map is not None:
+        check_label_maps(label_map, label_map_path, sources, aliases or {}, match_label_names)
+    label_map = apply_label_map(annotated, label_map, aliases or {}, match_label_names, problems)
     checked = validate_images(annotated, problems)
     if not checked:
         _print_problems(problems)
-        raise UserError(f"{source}: no usable images left after validation (see the problems above)")
-    train, val = stratified_split(checked, val_fraction, seed)
-    check_split(label_map, train, val, source)
+        raise UserError(f"{', '.join(map(str, sources))}: no usable images left after validation (see the problems above)")
+    train, val, grouping = grouped_split(checked, val_fraction, seed)
+    where = sources[0] if len(sources) == 1 else Path(" + ".join(map(str, sources)))
+    check_split(label_map, train, val, where)
 
     # Written aside and moved in place when complete: an interrupted run leaves no half dataset.
     final_dir, out_dir = out_dir, out_dir.with_name(out_dir.name + ".partial")
@@ -101,7 +103,12 @@ def prepare_dataset(
     out_dir.mkdir(parents=True)
     class_ids = {name: i for i, name in label_map.items()}
     (out_dir / LABEL_MAP_FILE).write_text(format_label_map(label_map), encoding="utf-8")
-    summary = {"source": str(source), "val_fraction": val_fraction, "seed": seed}
+    summary = {
+        "source": str(sources[0]) if len(sources) == 1 else [str(s) for s in sources],
+        "val_fraction": val_fraction,
+        "seed": seed,
+        "groups": grouping.as_dict(),
+    }
     for split, images in (("train", train), ("val", val)):
         paths = write_split(images, out_dir, split, class_ids)
         boxes = Counter(box.label for image in images for box in image.boxes)
@@ -118,7 +125,30 @@ def prepare_dataset(
     _print_problems(problems, final_dir / PROBLEMS_FILE)
     prepared = PreparedDataset.load(final_dir)
     print_counts(prepared, len(annotated))
+    print(grouping.summary())
     return prepared
+
+
+def check_label_maps(
+    label_map: dict[int, str], chosen: Path, sources: list[Path], aliases: dict[str, str], match_label_names: bool
+) -> None:
+    """Every source's own label map must name only classes of the one used (after aliases and
+    loose matching): merging a folder mined with another model must not add a class silently."""
+    known = set(label_map.values())
+    loose = {normalized(name) for name in known} if match_label_names else set()
+    for folder in sources:
+        own = _label_map_beside(folder)
+        if own is None or own.resolve() == Path(chosen).resolve():
+            continue
+        foreign = [
+            name for name in load_labels(own).values()
+            if name not in known and aliases.get(name) not in known and normalized(name) not in loose
+        ]
+        if foreign:
+            raise UserError(
+                f"{own} names {', '.join(sorted(foreign))}, which {chosen} lacks ({', '.join(sorted(known))}): "
+                "pass --label-map with every class, --label-alias NAME=LABEL, or leave that folder out"
+            )
 
 
 def check_split(label_map: dict[int, str], train: list, val: list, source: Path) -> None:
@@ -160,6 +190,8 @@ def read_annotations(source: Path, images_dir: Path | None, problems: list[Probl
         if tfrecords.find_record_files(source):
             return tfrecords.read_records([source])
         raise UserError(f"{source}: not a COCO .json, a labels .csv or a .record file; pass the dataset folder instead")
+    if (source / labelling.RECORDS).is_file():
+        return _read_mined_folder(source, problems)
     coco_files = [p for p in sorted(source.rglob("*.json")) if coco.is_coco_json(p)]
     if len(coco_files) > 1:
         listing = ", ".join(str(p) for p in coco_files)
@@ -175,6 +207,22 @@ def read_annotations(source: Path, images_dir: Path | None, problems: list[Probl
         f"no annotations found in {source}: expected Pascal VOC .xml files (labelImg), "
         "a COCO .json file or Object Detection API .record files"
     )
+
+
+def _read_mined_folder(source: Path, problems: list[Problem]) -> list[AnnotatedImage]:
+    """A folder ``livedroid mine`` wrote: its XML files (what ``review`` and labelImg edit; the
+    COCO copy may be older when labelImg edited them), each image with the video it came from."""
+    folder = labelling.LabellingFolder(source)
+    origins = {str(r["image"]): str(r.get("source") or "") for r in folder.records()}
+    annotated = voc.read_voc_folder(source, problems)
+    for image in annotated:
+        image.origin = origins.get(Path(image.filename).name) or None
+    states = folder.review_states()
+    unreviewed = [image for image in annotated if states.get(Path(image.filename).name) not in ("accepted", "edited")]
+    if unreviewed:
+        print(f"{source}: {len(unreviewed)} of {len(annotated)} mined frames are not reviewed: their boxes are the "
+              f"model's own guesses (livedroid review {source})")
+    return annotated
 
 
 def print_counts(prepared: PreparedDataset, images_read: int) -> None:

@@ -1,37 +1,171 @@
-"""Deterministic train/validation split, stratified by class."""
+"""Deterministic train/validation split, stratified by class and grouped by where images came from.
+
+Frames of one video, and near-identical shots, must land on one side of the split: with one frame
+in training and the next in validation, validation measures memory, not detection. So images are
+first joined into *groups*, and whole groups are assigned:
+
+- images with the same ``origin`` (the ``source`` video of their ``mined.jsonl`` record, see
+  :mod:`livedroid.training.dataset.prepare`) form one group;
+- images whose perceptual hashes (64-bit dHash) differ by at most :data:`NEAR_DUPLICATE_BITS`
+  bits are joined too (union-find, so chains of near-identical frames become one group).
+
+Each group goes to the bucket of the rarest class it contains (so rare classes reach validation),
+and each bucket gives whole groups to validation until about ``val_fraction`` of its images are
+there. Everything depends only on image content, origins and ``seed``, never on file order.
+"""
 
 from __future__ import annotations
 
+import io
 import random
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 
+import numpy as np
+from PIL import Image
+
+from livedroid.labelling.signals import dhash
 from livedroid.training.dataset.validate import CheckedImage
+
+#: Two images whose 64-bit dHashes differ by at most this many bits are near-duplicates. Measured on
+#: ../shared/datasets/star-wars (162 photos, 13041 pairs): the two closest pairs (5 and 8 bits) are the
+#: same shot re-cropped or letterboxed; the next ones (11, 12 bits) are mostly different photos of
+#: one droid in the same pose, though a few same-shot pairs lie at 12-14 bits. 10 joins the first
+#: two and no different photos: 160 groups (README, "grouped split").
+NEAR_DUPLICATE_BITS = 10
+
+
+def image_hash(encoded: bytes) -> int:
+    """:func:`livedroid.labelling.signals.dhash` (the one ``mine`` uses) of an encoded image,
+    decoded at a fraction of its size (JPEG draft mode: the hash needs a 9x8 thumbnail)."""
+    with Image.open(io.BytesIO(encoded)) as picture:
+        picture.draft("RGB", (64, 64))
+        return dhash(np.asarray(picture.convert("RGB")))
+
+
+@dataclass
+class Grouping:
+    """The groups of a split, for the summary and ``dataset.json``."""
+
+    val_fraction: float
+    threshold: int
+    groups: list[list[CheckedImage]] = field(default_factory=list)
+    by_source: int = 0  # groups held together by a shared origin (video)
+    by_hash: int = 0  # the others: one image, or near-duplicates joined by hash
+    train_groups: int = 0
+    val_groups: int = 0
+    joined_by_hash: list[tuple[str, str, int]] = field(default_factory=list)  # (source, source, bits)
+
+    def groups_of(self, label: str) -> list[list[CheckedImage]]:
+        return [g for g in self.groups if any(box.label == label for image in g for box in image.boxes)]
+
+    def describe(self, group: list[CheckedImage]) -> str:
+        origins = sorted({image.origin for image in group if image.origin})
+        if origins:
+            return "frames of one video: " + ", ".join(origins)
+        return "near-duplicate images: " + ", ".join(image.source for image in group[:3]) + (" …" if len(group) > 3 else "")
+
+    def summary(self) -> str:
+        return (
+            f"groups: {self.train_groups} train, {self.val_groups} val ({self.by_source} by the source recorded "
+            f"at mining, {self.by_hash} by near-duplicate hash; a group stays on one side)"
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "train": self.train_groups,
+            "val": self.val_groups,
+            "by_source": self.by_source,
+            "by_hash": self.by_hash,
+            "hash_threshold_bits": self.threshold,
+            "joined_by_hash": sum(len(g) for g in self.groups if len(g) > 1 and not any(i.origin for i in g)),
+        }
+
+
+def group_images(images: list[CheckedImage], threshold: int = NEAR_DUPLICATE_BITS) -> Grouping:
+    """Join images by shared origin and by near-duplicate hash (union-find); deterministic."""
+    ordered = sorted(images, key=lambda image: image.sha256)
+    parent = list(range(len(ordered)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(i: int, j: int) -> None:
+        a, b = find(i), find(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+
+    first_of_origin: dict[str, int] = {}
+    for index, image in enumerate(ordered):
+        if image.origin:
+            join(first_of_origin.setdefault(image.origin, index), index)
+    grouping = Grouping(val_fraction=0.0, threshold=threshold)
+    if threshold >= 0 and len(ordered) > 1:
+        hashes = np.array([image_hash(image.encoded) for image in ordered], dtype=np.uint64)
+        for i in range(len(ordered) - 1):
+            distances = np.unpackbits((hashes[i] ^ hashes[i + 1 :]).view(np.uint8)).reshape(-1, 64).sum(axis=1)
+            for offset in np.flatnonzero(distances <= threshold):
+                j = i + 1 + int(offset)
+                if find(i) != find(j):
+                    grouping.joined_by_hash.append((ordered[i].source, ordered[j].source, int(distances[offset])))
+                join(i, j)
+    members: dict[int, list[CheckedImage]] = defaultdict(list)
+    for index, image in enumerate(ordered):
+        members[find(index)].append(image)
+    grouping.groups = [members[root] for root in sorted(members)]
+    grouping.by_source = sum(1 for g in grouping.groups if any(image.origin for image in g))
+    grouping.by_hash = len(grouping.groups) - grouping.by_source
+    return grouping
+
+
+def grouped_split(
+    images: list[CheckedImage], val_fraction: float, seed: int, threshold: int = NEAR_DUPLICATE_BITS
+) -> tuple[list[CheckedImage], list[CheckedImage], Grouping]:
+    """Split whole groups so each class keeps about ``val_fraction`` of its images in validation.
+
+    Each group is assigned to the bucket of its rarest class. A bucket with two or more groups
+    gives at least one group to each side when the fraction is above zero; a bucket of one group
+    keeps it in training (``check_split`` then says which class could not be split, and why).
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    grouping = group_images(images, threshold)
+    grouping.val_fraction = val_fraction
+    frequency = Counter(box.label for image in images for box in image.boxes)
+    buckets: dict[str, list[list[CheckedImage]]] = defaultdict(list)
+    for group in grouping.groups:
+        labels = {box.label for image in group for box in image.boxes}
+        buckets[min(labels, key=lambda label: (frequency[label], label))].append(group)
+    train, val = [], []
+    for label in sorted(buckets):
+        groups = buckets[label]  # already in content order (by smallest sha256)
+        random.Random(f"{seed}:{label}").shuffle(groups)
+        target = round(sum(len(g) for g in groups) * val_fraction)
+        taken: list[int] = []
+        count = 0
+        for index, group in enumerate(groups):
+            if count + len(group) <= target or abs(count + len(group) - target) < abs(count - target):
+                taken.append(index)
+                count += len(group)
+        if val_fraction > 0 and len(groups) >= 2:
+            if not taken:
+                taken = [0]
+            elif len(taken) == len(groups):
+                taken.pop()
+        chosen = set(taken)
+        for index, group in enumerate(groups):
+            (val if index in chosen else train).extend(group)
+        grouping.val_groups += len(chosen)
+        grouping.train_groups += len(groups) - len(chosen)
+    return train, val, grouping
 
 
 def stratified_split(
     images: list[CheckedImage], val_fraction: float, seed: int
 ) -> tuple[list[CheckedImage], list[CheckedImage]]:
-    """Split so each class keeps about ``val_fraction`` of its images in validation.
-
-    Each image is assigned to the group of its rarest class, so rare classes reach validation
-    too. The order depends only on image content (sha256) and ``seed``, not on file order.
-    Every group with two or more images gives at least one to each side when the fraction is
-    above zero.
-    """
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    frequency = Counter(box.label for image in images for box in image.boxes)
-    groups: dict[str, list[CheckedImage]] = defaultdict(list)
-    for image in images:
-        rarest = min({box.label for box in image.boxes}, key=lambda label: (frequency[label], label))
-        groups[rarest].append(image)
-    train, val = [], []
-    for label in sorted(groups):
-        members = sorted(groups[label], key=lambda image: image.sha256)
-        random.Random(f"{seed}:{label}").shuffle(members)
-        count = round(len(members) * val_fraction)
-        if val_fraction > 0 and len(members) >= 2:
-            count = min(max(count, 1), len(members) - 1)
-        val += members[:count]
-        train += members[count:]
+    """:func:`grouped_split` without the grouping details."""
+    train, val, _ = grouped_split(images, val_fraction, seed)
     return train, val

@@ -29,6 +29,7 @@ class CheckedImage:
     height: int
     sha256: str
     boxes: list[Box]
+    origin: str | None = None  # the video it is a frame of, when known (see AnnotatedImage)
 
 
 def validate_images(images: list[AnnotatedImage], problems: list[Problem]) -> list[CheckedImage]:
@@ -86,6 +87,7 @@ def check_image(image: AnnotatedImage, problems: list[Problem]) -> CheckedImage 
         height=height,
         sha256=hashlib.sha256(encoded).hexdigest(),
         boxes=boxes,
+        origin=image.origin,
     )
 
 

@@ -1,0 +1,269 @@
+"""A labelling folder on disk: what ``mine`` writes, ``review`` edits and ``train`` reads.
+
+```
+DIR/images/NAME.jpg          the picked frames
+DIR/annotations/NAME.xml     labelImg / Pascal VOC boxes (labelImg and CVAT open them)
+DIR/label_map.pbtxt          the classes, with the model's ids
+DIR/coco.json                the same boxes as COCO (Label Studio, CVAT import it)
+DIR/mined.jsonl              one record per picked frame: its source, frame, time and reasons
+DIR/review.json              the review status of each frame (accepted, edited, skipped, rejected)
+DIR/contact_sheet.jpg        the picks, captioned with their reasons
+```
+
+Every file is written aside and moved in place (:func:`write_atomic`), so a crash leaves either
+the old or the new version, never half of one. A rejected frame keeps its image under
+``rejected/`` and loses its XML and COCO entry: the dataset readers no longer see it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from livedroid.errors import UserError
+from livedroid.labels import load_labels
+
+IMAGES = "images"
+ANNOTATIONS = "annotations"
+REJECTED = "rejected"
+LABEL_MAP = "label_map.pbtxt"
+COCO = "coco.json"
+RECORDS = "mined.jsonl"
+REVIEW = "review.json"
+CONTACT_SHEET = "contact_sheet.jpg"
+LOCK = ".review.lock"
+
+#: Review states a frame can have; a frame with none is not reviewed yet.
+STATES = ("accepted", "edited", "skipped", "rejected")
+
+
+@dataclass
+class LabelBox:
+    """One box in pixel coordinates of its image (x1, y1, x2, y2)."""
+
+    label: str
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float | None = None  # the model's score, for pre-annotations
+
+    def as_dict(self) -> dict:
+        record = {"label": self.label, "box": [round(v, 1) for v in (self.x1, self.y1, self.x2, self.y2)]}
+        if self.score is not None:
+            record["score"] = round(self.score, 4)
+        return record
+
+
+@dataclass
+class LabelledImage:
+    """One image of the folder with its boxes."""
+
+    name: str  # file name under images/ (or rejected/)
+    width: int
+    height: int
+    boxes: list[LabelBox] = field(default_factory=list)
+
+    @property
+    def stem(self) -> str:
+        return Path(self.name).stem
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``path`` aside, flush it to disk and move it in place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+# Pascal VOC ----------------------------------------------------------------------------------
+
+
+def voc_xml(image: LabelledImage, folder: str = IMAGES) -> str:
+    """labelImg's XML for one image (the elements labelImg writes, in its order)."""
+    root = ET.Element("annotation")
+    ET.SubElement(root, "folder").text = folder
+    ET.SubElement(root, "filename").text = image.name
+    ET.SubElement(root, "path").text = f"../{folder}/{image.name}"
+    ET.SubElement(ET.SubElement(root, "source"), "database").text = "livedroid"
+    size = ET.SubElement(root, "size")
+    for tag, value in (("width", image.width), ("height", image.height), ("depth", 3)):
+        ET.SubElement(size, tag).text = str(value)
+    ET.SubElement(root, "segmented").text = "0"
+    for box in image.boxes:
+        obj = ET.SubElement(root, "object")
+        ET.SubElement(obj, "name").text = box.label
+        ET.SubElement(obj, "pose").text = "Unspecified"
+        ET.SubElement(obj, "truncated").text = "0"
+        ET.SubElement(obj, "difficult").text = "0"
+        bndbox = ET.SubElement(obj, "bndbox")
+        for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), (box.x1, box.y1, box.x2, box.y2)):
+            ET.SubElement(bndbox, tag).text = str(int(round(value)))
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def read_voc(path: Path) -> LabelledImage:
+    """The image and boxes of one labelImg XML file; UserError naming the file when unreadable."""
+    try:
+        root = ET.fromstring(Path(path).read_bytes())
+        boxes = []
+        for obj in root.findall("object"):
+            bndbox = obj.find("bndbox")
+            values = [float(bndbox.findtext(tag)) for tag in ("xmin", "ymin", "xmax", "ymax")]
+            boxes.append(LabelBox((obj.findtext("name") or "").strip(), *values))
+        return LabelledImage(
+            name=(root.findtext("filename") or "").strip() or Path(path).with_suffix(".jpg").name,
+            width=int(float(root.findtext("size/width") or 0)),
+            height=int(float(root.findtext("size/height") or 0)),
+            boxes=boxes,
+        )
+    except (ET.ParseError, AttributeError, TypeError, ValueError, OSError) as error:
+        raise UserError(f"{path}: not a readable labelImg XML file ({error})") from None
+
+
+# COCO ----------------------------------------------------------------------------------------
+
+
+def coco_json(images: list[LabelledImage], label_map: dict[int, str]) -> str:
+    """A COCO detection file of ``images`` (bbox as x, y, width, height; category ids = the
+    label map's). Boxes whose label is not in the label map get no category and are left out."""
+    ids = {name: class_id for class_id, name in label_map.items()}
+    coco_images, annotations = [], []
+    for number, image in enumerate(images, start=1):
+        coco_images.append({"id": number, "file_name": image.name, "width": image.width, "height": image.height})
+        for box in image.boxes:
+            if box.label not in ids:
+                continue
+            width, height = box.x2 - box.x1, box.y2 - box.y1
+            annotation = {
+                "id": len(annotations) + 1,
+                "image_id": number,
+                "category_id": ids[box.label],
+                "bbox": [round(box.x1, 1), round(box.y1, 1), round(width, 1), round(height, 1)],
+                "area": round(width * height, 1),
+                "iscrowd": 0,
+            }
+            if box.score is not None:
+                annotation["score"] = round(box.score, 4)
+            annotations.append(annotation)
+    categories = [{"id": class_id, "name": name, "supercategory": "object"} for class_id, name in sorted(label_map.items())]
+    return json.dumps({"images": coco_images, "annotations": annotations, "categories": categories}, indent=1) + "\n"
+
+
+def format_label_map(label_map: dict[int, str]) -> str:
+    """``label_map.pbtxt`` text (the Object Detection API's format)."""
+    return "".join(f"item {{\n  id: {i}\n  name: {json.dumps(name)}\n}}\n" for i, name in sorted(label_map.items()))
+
+
+# The folder ----------------------------------------------------------------------------------
+
+
+class LabellingFolder:
+    """Reads and writes one labelling folder; every write leaves the folder consistent."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # reading
+
+    @property
+    def exists(self) -> bool:
+        return (self.root / ANNOTATIONS).is_dir() or (self.root / RECORDS).is_file()
+
+    def label_map(self) -> dict[int, str]:
+        path = self.root / LABEL_MAP
+        return load_labels(path) if path.is_file() else {}
+
+    def records(self) -> list[dict]:
+        """The mining records (one per picked frame), torn or unreadable lines skipped."""
+        path = self.root / RECORDS
+        if not path.is_file():
+            return []
+        records = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and "image" in record:
+                records.append(record)
+        return records
+
+    def review_states(self) -> dict[str, str]:
+        path = self.root / REVIEW
+        try:
+            states = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        except ValueError:
+            raise UserError(f"{path}: not valid JSON (restore it or delete it to review again)") from None
+        return {name: state for name, state in states.items() if state in STATES}
+
+    def annotation_path(self, name: str) -> Path:
+        return self.root / ANNOTATIONS / (Path(name).stem + ".xml")
+
+    def image_path(self, name: str) -> Path:
+        """Where the image is now: images/, or rejected/ after a rejection."""
+        for folder in (IMAGES, REJECTED):
+            path = self.root / folder / name
+            if path.is_file():
+                return path
+        return self.root / IMAGES / name
+
+    def images(self) -> list[LabelledImage]:
+        """Every image with its boxes: those with an XML file, in name order."""
+        folder = self.root / ANNOTATIONS
+        return [read_voc(path) for path in sorted(folder.glob("*.xml"))] if folder.is_dir() else []
+
+    # writing
+
+    def save_image(self, image: LabelledImage, jpeg: bytes | None = None) -> None:
+        """Write the JPEG (when given) and the XML of one image, then refresh ``coco.json``."""
+        if jpeg is not None:
+            write_atomic(self.root / IMAGES / image.name, jpeg)
+        write_atomic(self.annotation_path(image.name), voc_xml(image))
+
+    def reject(self, name: str) -> None:
+        """Keep the frame out of the dataset: its image moves to rejected/, its XML goes."""
+        source = self.root / IMAGES / name
+        if source.is_file():
+            (self.root / REJECTED).mkdir(exist_ok=True)
+            os.replace(source, self.root / REJECTED / name)
+        self.annotation_path(name).unlink(missing_ok=True)
+
+    def restore(self, name: str) -> None:
+        """Undo :meth:`reject`: the image goes back to images/ (its XML is written by the caller)."""
+        source = self.root / REJECTED / name
+        if source.is_file():
+            os.replace(source, self.root / IMAGES / name)
+
+    def write_label_map(self, label_map: dict[int, str]) -> None:
+        write_atomic(self.root / LABEL_MAP, format_label_map(label_map))
+
+    def write_coco(self) -> None:
+        """``coco.json`` from the XML files: the two formats always hold the same boxes."""
+        write_atomic(self.root / COCO, coco_json(self.images(), self.label_map()))
+
+    def write_review_state(self, name: str, state: str | None) -> None:
+        states = self.review_states()
+        if state is None:
+            states.pop(name, None)
+        else:
+            states[name] = state
+        write_atomic(self.root / REVIEW, json.dumps(states, indent=1, sort_keys=True) + "\n")
+
+    def append_records(self, records: list[dict]) -> None:
+        """Add mining records (the whole file rewritten aside: a crash keeps the old one)."""
+        lines = [json.dumps(r) for r in self.records() + records]
+        write_atomic(self.root / RECORDS, "".join(line + "\n" for line in lines))
