@@ -457,17 +457,21 @@ examples:
 keys on the page:
   a, Enter      accept the frame as it is and go to the next
   s             skip it (decide later: not counted as reviewed)
-  r             reject it: its image moves to rejected/, its XML and COCO entry go
+  r             reject it: kept out of the dataset (its image and XML move to rejected/, its
+                COCO entry goes); a on a rejected frame brings it back
   → n / ← p     next / previous frame
   click         select a box; drag inside it to move it, drag a corner to resize it
   drag          on empty image area: draw a missing box of the selected class
+  Shift+drag    draw a box even inside another box
   1-9           pick the label-map class (relabels the selected box; also a dropdown)
   Delete, ⌫     delete the selected box
   Esc           deselect
 
-Every change is saved at once: annotations/NAME.xml, review.json (each frame's state: accepted,
-edited, skipped, rejected) and coco.json (a mined folder's, or a labelImg folder's that has one).
-Frames come in mined order (mined.jsonl), or name order for a labelImg folder.
+Every change is saved at once, each file written aside and moved in place: annotations/NAME.xml,
+review.json (each frame's state: accepted, edited, skipped, rejected) and coco.json (a mined
+folder's, or a labelImg folder's that has one). The page counts the frames reviewed (accepted,
+edited or rejected; skipped ones are not). Frames come in mined order (mined.jsonl), or name order
+for a labelImg folder. Ctrl-C or SIGTERM stops the review and releases the folder's lock.
 """
 
 

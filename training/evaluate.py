@@ -165,6 +165,8 @@ def _annotated_set(
     from livedroid.training.dataset.prepare import read_annotations
     from livedroid.training.dataset.validate import validate_images
 
+    if not Path(data).exists():
+        raise UserError(f"dataset not found: {data}")
     problems: list = []
     annotated = read_annotations(Path(data), images_dir, problems)
     apply_label_map(annotated, labels, aliases or {}, loose, problems)

@@ -30,6 +30,7 @@ from livedroid.labelling import signals as sig
 from livedroid.labelling.dataset import (
     CONTACT_SHEET,
     IMAGES,
+    REJECTED,
     LabelBox,
     LabelledImage,
     LabellingFolder,
@@ -316,7 +317,8 @@ def write_picks(folder: LabellingFolder, picks: list[Candidate], label_map: dict
                 model: str) -> None:
     """Images, XML, label map, records, COCO and contact sheet; names never collide with what
     the folder holds."""
-    used = {path.name for path in (folder.root / IMAGES).glob("*")} if (folder.root / IMAGES).is_dir() else set()
+    # Rejected frames keep their names (and their review state): a new pick never takes one.
+    used = {path.name for sub in (IMAGES, REJECTED) for path in (folder.root / sub).glob("*")}
     records = []
     mined_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for candidate in sorted(picks, key=lambda c: (c.source, c.frame)):

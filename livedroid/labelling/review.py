@@ -1,29 +1,39 @@
 """``livedroid review DIR``: a page on 127.0.0.1 to check and correct pre-annotated frames.
 
 The page (``review_page.html``) walks through the frames of a labelling folder (what ``mine``
-writes, or a plain labelImg folder) and saves every change at once through a small JSON API:
+writes, or a plain labelImg folder: ``images/`` and ``annotations/``) and saves every change at
+once through a small JSON API:
 
 ```
 GET  /api/frames            the frames in review order, the classes, the progress
 GET  /api/frames/NAME       one frame: size, boxes, review state, mining record
-PUT  /api/frames/NAME       {"boxes": [{"label": L, "box": [x1, y1, x2, y2]}, …], "state": S}
+PUT  /api/frames/NAME       {"boxes": [{"label": L, "box": [x1, y1, x2, y2], "ref": I}, …], "state": S}
 GET  /images/NAME           the image (from images/, or rejected/ once rejected)
 ```
 
-Each PUT writes the frame's XML, ``review.json`` and ``coco.json`` (for a mined folder, or a
-labelImg folder that already has one), each atomically (:mod:`livedroid.labelling.dataset`).
-A lock file, ``DIR/.review.lock`` with the process id, keeps a second review of the folder out.
+``ref`` is the box's place in the frame's XML file as the GET gave it (none for a new box): a
+box that keeps its place and coordinates keeps its XML element as it was (``difficult``,
+``truncated``, labelImg's own fields), and an XML file is rewritten only when a box changed. Each
+PUT writes the frame's XML, ``review.json`` and ``coco.json`` (for a mined folder, or a labelImg
+folder that already has one), each atomically (:mod:`livedroid.labelling.dataset`). A rejected
+frame's image moves to ``rejected/`` and its XML to ``rejected/NAME.xml.rejected`` (not ``.xml``:
+the dataset readers look for XML files in every subfolder), from where accepting brings both back.
+
+A lock, ``DIR/.review.lock`` (``flock``-ed, holding the process id), keeps a second review of the
+folder out; a lock left by a process that is gone is taken over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import errno
 import json
 import logging
 import math
 import os
 import webbrowser
+import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
 
@@ -33,9 +43,14 @@ from aiohttp import web
 from livedroid.errors import UserError
 from livedroid.labelling.dataset import (
     ANNOTATIONS, COCO, IMAGES, LOCK, RECORDS, REJECTED, STATES, LabelBox, LabelledImage, LabellingFolder,
-    read_voc, voc_xml, write_atomic,
+    coco_json, read_voc, voc_xml, write_atomic,
 )
 from livedroid.signals import StopOnSignals
+
+try:  # not on Windows: the lock falls back to the process id alone
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 log = logging.getLogger("livedroid")
 
@@ -45,6 +60,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 #: States that count as reviewed (skipped means: decide later).
 REVIEWED = ("accepted", "edited", "rejected")
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".bmp": "image/bmp", ".webp": "image/webp"}
+#: Where a rejected frame's XML waits, beside its image (a suffix no dataset reader takes for XML).
+REJECTED_XML_SUFFIX = ".xml.rejected"
 
 
 class BadRequest(Exception):
@@ -65,54 +82,90 @@ def _alive(pid: int) -> bool:
 
 
 class ReviewLock:
-    """``DIR/.review.lock`` holding this process' id, made with O_EXCL; a lock whose process is
-    gone is taken over with a warning; removed on exit (only while it is still ours)."""
+    """``DIR/.review.lock``: a file ``flock``-ed while the review runs, holding its process id.
+
+    The kernel drops the ``flock`` when the process ends, however it ends, so a lock file whose
+    ``flock`` is free was left by a review that is gone: it is taken over with a warning naming
+    that process. Removed on a clean exit. Without ``flock`` (Windows) the process id alone
+    decides: a lock naming a live process keeps the review out.
+    """
 
     def __init__(self, root: Path) -> None:
         self.path = Path(root) / LOCK
-        self.held = False
+        self.descriptor: int | None = None
 
-    def _create(self) -> bool:
+    @property
+    def held(self) -> bool:
+        return self.descriptor is not None
+
+    def _holder(self) -> int | None:
         try:
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        except OSError as error:
-            raise UserError(f"cannot create {self.path}: {error.strerror or error}") from None
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(f"{os.getpid()}\n")
-        return True
+            text = self.path.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def _busy(self, pid: int | None) -> UserError:
+        who = f"process {pid}" if pid is not None else "another process"
+        return UserError(
+            f"{self.path.parent} is being reviewed by {who} (one review per folder at a time; "
+            f"stop that one first, or if it is not a review, delete {self.path})"
+        )
 
     def acquire(self) -> None:
-        for _ in range(3):  # another review may take a stale lock over at the same moment
-            if self._create():
-                self.held = True
-                return
+        for _ in range(5):  # the holder may remove the file between our open and our flock
             try:
-                text = self.path.read_text(encoding="utf-8").strip()
-            except FileNotFoundError:
-                continue
-            except OSError:
-                text = ""
-            pid = int(text) if text.isdigit() else None
-            if pid is not None and pid != os.getpid() and _alive(pid):
-                raise UserError(
-                    f"{self.path.parent} is being reviewed by process {pid} "
-                    f"(one review per folder; if that process is not a review, delete {self.path})"
-                )
-            log.warning("%s: process %s is gone: taking over its stale lock", self.path, pid if pid is not None else "?")
-            self.path.unlink(missing_ok=True)
+                descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as error:
+                raise UserError(f"cannot create {self.path}: {error.strerror or error}") from None
+            try:
+                if fcntl is not None:
+                    try:
+                        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        raise self._busy(self._holder()) from None
+                    except OSError:  # a file system without flock: the process id decides
+                        self._check_pid()
+                    # the file we locked must still be the one at the path (not one just removed)
+                    try:
+                        if os.stat(self.path).st_ino != os.fstat(descriptor).st_ino:
+                            raise FileNotFoundError
+                    except FileNotFoundError:
+                        os.close(descriptor)
+                        continue
+                else:  # pragma: no cover
+                    self._check_pid()
+                previous = os.pread(descriptor, 64, 0).decode("ascii", "replace").strip()
+                if previous and previous != str(os.getpid()):
+                    log.warning("%s: the review of process %s is gone: taking over its lock", self.path, previous)
+                os.ftruncate(descriptor, 0)
+                os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+                os.fsync(descriptor)
+            except BaseException:
+                if self.descriptor != descriptor:
+                    os.close(descriptor)
+                raise
+            self.descriptor = descriptor
+            return
         raise UserError(f"{self.path}: cannot take the lock (another review keeps taking it)")
 
+    def _check_pid(self) -> None:
+        pid = self._holder()
+        if pid is not None and pid != os.getpid() and _alive(pid):
+            raise self._busy(pid)
+
     def release(self) -> None:
-        if not self.held:
+        if self.descriptor is None:
             return
-        self.held = False
+        descriptor, self.descriptor = self.descriptor, None
         try:
-            if self.path.read_text(encoding="utf-8").strip() == str(os.getpid()):
+            # still ours: the same file, with our id (removed before the flock goes: no gap)
+            if os.stat(self.path).st_ino == os.fstat(descriptor).st_ino and self._holder() == os.getpid():
                 self.path.unlink()
         except OSError:
             pass
+        finally:
+            os.close(descriptor)
 
     def __enter__(self) -> "ReviewLock":
         self.acquire()
@@ -126,10 +179,18 @@ class ReviewLock:
 
 
 def check_name(name: str) -> str:
-    """A plain file name: no folders, no ``..``; BadRequest otherwise."""
-    if not name or "/" in name or "\\" in name or ".." in name or "\x00" in name or name.startswith("."):
+    """A plain file name: no folders, no ``..``, not hidden; BadRequest otherwise."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\\x00") or name.startswith("."):
         raise BadRequest(f"{name!r}: not a file name of this folder")
     return name
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+
+
+def _coords_text(value: float) -> str:
+    return str(int(round(value)))
 
 
 class Review:
@@ -143,30 +204,45 @@ class Review:
         self.records: dict[str, dict] = {}
         for record in folder.records():
             self.records.setdefault(str(record["image"]), record)
-        self.label_map = folder.label_map()
         self.names = self._frame_names()
+        self.label_map = folder.label_map() or self._coco_classes() or self._xml_classes()
 
     def _frame_names(self) -> list[str]:
+        """Every frame that has an image, in mined order, then by name."""
         root = self.folder.root
         found: set[str] = set()
-        for path in (root / ANNOTATIONS).glob("*.xml") if (root / ANNOTATIONS).is_dir() else ():
-            found.add(self._xml_image_name(path))
         for folder in (IMAGES, REJECTED):
             if (root / folder).is_dir():
-                found.update(p.name for p in (root / folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        mined = [name for name in self.records if name in found]
-        return mined + sorted(found - set(mined))
+                found.update(p.name for p in (root / folder).iterdir() if _is_image(p))
+        stems = {Path(name).stem for name in found}
+        xml_files = sorted((root / ANNOTATIONS).glob("*.xml")) if (root / ANNOTATIONS).is_dir() else []
+        #: XML files without an image: not frames of the review
+        self.orphans = [path.name for path in xml_files if path.stem not in stems]
+        names = []
+        for name in found:
+            try:
+                names.append(check_name(name))
+            except BadRequest:
+                log.warning("%s: a file name the page cannot ask for, left out", name)
+        mined = [name for name in self.records if name in names]
+        return mined + sorted(set(names) - set(mined))
 
-    def _xml_image_name(self, path: Path) -> str:
-        """The image an XML file describes: its <filename> when that file exists, else the
-        image of the same stem (hand-made XML files name folders of other machines)."""
-        name = Path(read_voc(path).name).name
-        if self.folder.image_path(name).is_file():
-            return name
-        for suffix in IMAGE_SUFFIXES:
-            if self.folder.image_path(path.stem + suffix).is_file():
-                return path.stem + suffix
-        return name
+    def _coco_classes(self) -> dict[int, str]:
+        """A labelImg folder's ``coco.json`` categories, when it has no label map."""
+        try:
+            categories = json.loads((self.folder.root / COCO).read_text(encoding="utf-8")).get("categories", [])
+            return {int(c["id"]): str(c["name"]) for c in categories if int(c["id"]) >= 1}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return {}
+
+    def _xml_classes(self) -> dict[int, str]:
+        """Without a label map: the names the XML files use, numbered 1..K in name order."""
+        names = set()
+        for name in self.names:
+            image, _ = self._read_xml(name)
+            if image is not None:
+                names.update(box.label for box in image.boxes if box.label)
+        return {number: name for number, name in enumerate(sorted(names), start=1)}
 
     # reading
 
@@ -180,24 +256,39 @@ class Review:
     def classes(self) -> list[dict]:
         return [{"id": class_id, "name": name} for class_id, name in sorted(self.label_map.items())]
 
-    def _rejected_xml(self, name: str) -> Path:
-        return self.folder.root / REJECTED / (Path(name).stem + ".xml")
+    def rejected_xml(self, name: str) -> Path:
+        return self.folder.root / REJECTED / (Path(name).stem + REJECTED_XML_SUFFIX)
 
-    def stored(self, name: str) -> LabelledImage:
-        """The frame's image and boxes as saved (a rejected frame: as it was when rejected)."""
-        for path in (self.folder.annotation_path(name), self._rejected_xml(name)):
+    def _xml_path(self, name: str) -> Path | None:
+        for path in (self.folder.annotation_path(name), self.rejected_xml(name)):
             if path.is_file():
-                image = read_voc(path)
-                image.name = name
-                break
-        else:
+                return path
+        return None
+
+    def _read_xml(self, name: str) -> tuple[LabelledImage | None, ET.Element | None]:
+        path = self._xml_path(name)
+        if path is None:
+            return None, None
+        image = read_voc(path)
+        try:
+            root = ET.fromstring(path.read_bytes())
+        except (ET.ParseError, OSError) as error:  # pragma: no cover - read_voc read it just now
+            raise UserError(f"{path}: not a readable labelImg XML file ({error})") from None
+        return image, root
+
+    def stored(self, name: str) -> tuple[LabelledImage, ET.Element | None]:
+        """The frame's image and boxes as saved (a rejected frame: as it was when rejected), with
+        its XML tree (None when the frame has no XML file yet)."""
+        image, root = self._read_xml(name)
+        if image is None:
             image = LabelledImage(name, 0, 0, [])
+        image.name = name
         if image.width <= 0 or image.height <= 0:
             pixels = cv2.imread(str(self.folder.image_path(name)), cv2.IMREAD_UNCHANGED)
             if pixels is None:
                 raise UserError(f"{self.folder.image_path(name)}: not a readable image")
             image.height, image.width = pixels.shape[:2]
-        return image
+        return image, root
 
     def progress(self, states: dict[str, str] | None = None) -> dict:
         states = self.folder.review_states() if states is None else states
@@ -205,14 +296,14 @@ class Review:
 
     def frame(self, name: str, states: dict[str, str] | None = None) -> dict:
         states = self.folder.review_states() if states is None else states
-        image = self.stored(name)
+        image, _ = self.stored(name)
         record = self.records.get(name, {})
         return {
             "name": name,
             "index": self.names.index(name),
             "width": image.width,
             "height": image.height,
-            "boxes": [box.as_dict() for box in image.boxes],
+            "boxes": [dict(box.as_dict(), ref=number) for number, box in enumerate(image.boxes)],
             "state": states.get(name),
             "reasons": [str(r) for r in record.get("reasons", [])],
             "record": {key: record[key] for key in ("source", "frame", "timestamp", "score") if key in record},
@@ -234,13 +325,14 @@ class Review:
 
     # writing
 
-    def parse_boxes(self, value: object, image: LabelledImage) -> list[LabelBox]:
+    def parse_boxes(self, value: object, image: LabelledImage) -> tuple[list[LabelBox], list[int | None]]:
+        """The boxes of a PUT, clipped to the image, and each one's ``ref`` (None: a new box)."""
         if not isinstance(value, list):
             raise BadRequest('"boxes" must be a list of {"label": NAME, "box": [x1, y1, x2, y2]}')
         # labels of the label map; names already in this frame's file (a hand-made folder's
         # "bb8") may stay, so that a frame can be accepted as it is
         allowed = set(self.label_map.values()) | {box.label for box in image.boxes}
-        boxes = []
+        boxes, refs = [], []
         for number, item in enumerate(value, start=1):
             if not isinstance(item, dict) or not isinstance(item.get("box"), list) or len(item["box"]) != 4:
                 raise BadRequest(f'box {number}: expected {{"label": NAME, "box": [x1, y1, x2, y2]}}')
@@ -255,9 +347,65 @@ class Review:
             y1, y2 = sorted(min(max(float(v), 0.0), image.height) for v in (coords[1], coords[3]))
             if x2 - x1 < 1 or y2 - y1 < 1:
                 raise BadRequest(f"box {number}: empty inside the {image.width}x{image.height} image")
+            ref = item.get("ref")
+            if ref is not None:
+                if not isinstance(ref, int) or isinstance(ref, bool) or not 0 <= ref < len(image.boxes) or ref in refs:
+                    raise BadRequest(
+                        f"box {number}: ref {ref!r} is not one of the frame's {len(image.boxes)} saved boxes")
             score = item.get("score")
             boxes.append(LabelBox(label, x1, y1, x2, y2, score if isinstance(score, (int, float)) else None))
-        return boxes
+            refs.append(ref)
+        return boxes, refs
+
+    def xml_text(self, stored: LabelledImage, root: ET.Element | None, boxes: list[LabelBox],
+                 refs: list[int | None]) -> str:
+        """The frame's XML with ``boxes``: the saved file edited (its other elements, and the
+        elements of boxes that did not change, kept as they were), or labelImg's XML when the
+        frame has none yet."""
+        if root is None:
+            return voc_xml(LabelledImage(stored.name, stored.width, stored.height, boxes))
+        root = copy.deepcopy(root)
+        objects = root.findall("object")
+        children = list(root)
+        at = children.index(objects[0]) if objects else len(children)
+        for obj in objects:
+            root.remove(obj)
+        size = root.find("size")
+        if size is None:
+            size = ET.SubElement(root, "size")
+        for tag, value in (("width", stored.width), ("height", stored.height)):
+            element = size.find(tag)
+            if element is None:
+                element = ET.SubElement(size, tag)
+            if not (element.text or "").strip() or float(element.text) <= 0:
+                element.text = str(value)
+        refs = list(refs)
+        unused = [i for i in range(len(stored.boxes)) if i not in refs]
+        for number, ref in enumerate(refs):  # a box sent without its ref, as it was saved: that box
+            same = [i for i in unused if _key([stored.boxes[i]]) == _key([boxes[number]])] if ref is None else []
+            if same:
+                refs[number] = same[0]
+                unused.remove(same[0])
+        for offset, (box, ref) in enumerate(zip(boxes, refs)):
+            if ref is not None and _key([box]) == _key([stored.boxes[ref]]):
+                obj = objects[ref]  # untouched: as it was, float coordinates and all
+            else:
+                obj = copy.deepcopy(objects[ref]) if ref is not None else _new_object()
+                name = obj.find("name")
+                if name is None:
+                    name = ET.SubElement(obj, "name")
+                name.text = box.label
+                bndbox = obj.find("bndbox")
+                if bndbox is None:
+                    bndbox = ET.SubElement(obj, "bndbox")
+                for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), (box.x1, box.y1, box.x2, box.y2)):
+                    element = bndbox.find(tag)
+                    if element is None:
+                        element = ET.SubElement(bndbox, tag)
+                    element.text = _coords_text(value)
+            root.insert(at + offset, obj)
+        ET.indent(root, space="\t" if "\n\t" in (ET.tostring(root, encoding="unicode")) else "  ")
+        return ET.tostring(root, encoding="unicode") + "\n"
 
     def update(self, name: str, body: object) -> dict:
         if not isinstance(body, dict):
@@ -267,17 +415,31 @@ class Review:
             raise BadRequest(f"state {requested!r}: expected one of {', '.join(STATES)} or null")
         states = self.folder.review_states()
         current = states.get(name)
-        stored = self.stored(name)
-        if requested == "rejected":
-            if current != "rejected":
-                # the boxes stay beside the image in rejected/ (no dataset reader looks there), so
-                # accepting the frame later brings it back as it was
-                write_atomic(self._rejected_xml(name), voc_xml(stored, folder=REJECTED))
-                self.folder.reject(name)
+        stored, root = self.stored(name)
+        if "boxes" in body:
+            boxes, refs = self.parse_boxes(body["boxes"], stored)
+        else:
+            boxes, refs = stored.boxes, list(range(len(stored.boxes)))
+        changed = _key(boxes) != _key(stored.boxes)
+        annotation = self.folder.annotation_path(name)
+        if requested == "rejected" or (current == "rejected" and requested != "accepted"):
+            # rejected, or edited while rejected (the edit lands in the rejected copy). The XML goes
+            # first: from that moment no dataset reader takes the frame.
+            if annotation.is_file():
+                (self.folder.root / REJECTED).mkdir(exist_ok=True)
+                os.replace(annotation, self.rejected_xml(name))
+            self.folder.reject(name)
+            if changed:
+                write_atomic(self.rejected_xml(name), self.xml_text(stored, root, boxes, refs))
             state = "rejected"
         else:
-            boxes = self.parse_boxes(body["boxes"], stored) if "boxes" in body else stored.boxes
-            changed = _key(boxes) != _key(stored.boxes)
+            half_rejected = (self.folder.root / REJECTED / name).is_file() or self.rejected_xml(name).is_file()
+            if current == "rejected" or half_rejected:
+                # accepted again (or a rejection a crash cut short): the image, then the XML,
+                # back into the dataset
+                self.folder.restore(name)
+                if self.rejected_xml(name).is_file() and not annotation.is_file():
+                    os.replace(self.rejected_xml(name), annotation)
             if changed:
                 state = "edited"
             elif requested == "accepted":
@@ -285,17 +447,40 @@ class Review:
             elif requested == "skipped":
                 state = current if current in REVIEWED else "skipped"
             else:
-                state = current
-            if state != "rejected":
-                if current == "rejected":
-                    self.folder.restore(name)
-                    self._rejected_xml(name).unlink(missing_ok=True)
-                self.folder.save_image(LabelledImage(name, stored.width, stored.height, boxes))
+                state = None if current == "rejected" else current  # an edit-free save: no decision
+            # the XML is written when a box changed, and for an accepted frame that had none
+            if changed or (not annotation.is_file() and state in ("accepted", "edited")):
+                write_atomic(annotation, self.xml_text(stored, root, boxes, refs))
         if state != current:
             self.folder.write_review_state(name, state)
         if self.writes_coco and self.label_map:
-            self.folder.write_coco()
+            self.write_coco()
         return self.frame(name)
+
+    def write_coco(self) -> None:
+        """``coco.json`` from the XML files, written only when it changes."""
+        text = coco_json(self.folder.images(), self.label_map)
+        path = self.folder.root / COCO
+        try:
+            if path.read_text(encoding="utf-8") == text:
+                return
+        except OSError:
+            pass
+        write_atomic(path, text)
+
+    def repair(self) -> None:
+        """A mined folder's ``coco.json`` brought in line with its XML files (a crash between the
+        two writes, or labelImg's edits, leave it behind)."""
+        if self.mined and self.label_map:
+            self.write_coco()
+
+
+def _new_object() -> ET.Element:
+    obj = ET.Element("object")
+    for tag, text in (("name", ""), ("pose", "Unspecified"), ("truncated", "0"), ("difficult", "0")):
+        ET.SubElement(obj, tag).text = text
+    ET.SubElement(obj, "bndbox")
+    return obj
 
 
 def _key(boxes: list[LabelBox]) -> list[tuple]:
@@ -310,11 +495,22 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+def _host_name(host: str) -> str:
+    """``127.0.0.1:8765`` → ``127.0.0.1``; ``[::1]:80`` → ``[::1]``."""
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0]
+
+
 def make_app(review: Review) -> web.Application:
     page = resources.files("livedroid.labelling").joinpath("review_page.html").read_text(encoding="utf-8")
 
     @web.middleware
     async def errors(request: web.Request, handler):
+        # only pages of this machine's own address: another site that rebinds its name to
+        # 127.0.0.1 must not read or change the folder
+        if _host_name(request.host or "") not in (HOST, "localhost"):
+            return _error(403, f"Host {request.host!r}: open the page at http://{HOST}:PORT/")
         try:
             return await handler(request)
         except BadRequest as error:
@@ -366,14 +562,51 @@ def open_folder(path: str | Path) -> LabellingFolder:
     folder = LabellingFolder(root)
     has_xml = (root / ANNOTATIONS).is_dir() and any((root / ANNOTATIONS).glob("*.xml"))
     if not has_xml and not (root / RECORDS).is_file():
+        beside = next((f for f in (root, root / IMAGES) if f.is_dir() and any(f.glob("*.xml"))), None)
+        if beside is not None:
+            raise UserError(
+                f"{path}: the XML files lie beside the images in {beside}; review reads labelImg's "
+                f"{IMAGES}/ + {ANNOTATIONS}/ layout: move the .xml files into {root / ANNOTATIONS}"
+            )
         raise UserError(
             f"{path}: not a labelling folder (no {ANNOTATIONS}/*.xml and no {RECORDS}): give a folder "
-            "that 'livedroid mine' wrote, or a labelImg folder (images/ and annotations/)"
+            f"that 'livedroid mine' wrote, or a labelImg folder ({IMAGES}/ and {ANNOTATIONS}/)"
         )
     return folder
 
 
-async def _serve(review: Review, port: int, open_browser: bool, stopping: asyncio.Event) -> None:
+class _Stop:
+    """The stop request of a signal: a flag before the server runs, the event's ``set`` after."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.event: asyncio.Event | None = None
+        self.closed = False
+
+    def __call__(self) -> None:  # in the signal handler (main thread): no lock may be taken here
+        self.requested = True
+        loop, event = self.loop, self.event
+        if loop is not None and event is not None:
+            loop.call_soon_threadsafe(event.set)
+
+    def cancel(self) -> None:
+        """A second signal: stop at once, unless the server is closed already (only the lock's
+        release is left then, which must not be cut short)."""
+        if not self.closed:
+            raise KeyboardInterrupt
+
+    def attach(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+        self.loop, self.event = loop, event
+        if self.requested:
+            event.set()
+
+
+async def _serve(review: Review, port: int, open_browser: bool, stop: _Stop) -> None:
+    stopping = asyncio.Event()
+    stop.attach(asyncio.get_running_loop(), stopping)
+    if stopping.is_set():
+        return
     runner = web.AppRunner(make_app(review), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
@@ -399,17 +632,20 @@ def review(folder: str | Path, port: int = DEFAULT_PORT, open_browser: bool = Fa
     if not 0 <= port <= 65535:
         raise UserError(f"--port {port}: give a port number 0-65535 (0: any free one)")
     labelling = open_folder(folder)
-    with ReviewLock(labelling.root):
+    stop = _Stop()
+    # the signals are caught from here on, so that the lock is always released
+    signals = StopOnSignals(stop, stop.cancel, finishing="closing the review (every change is already saved)")
+    with signals, ReviewLock(labelling.root):
         state = Review(labelling)
         if not state.names:
-            raise UserError(f"{folder}: no images to review (images/ is empty)")
-
-        async def main() -> None:
-            loop = asyncio.get_running_loop()
-            stopping = asyncio.Event()
-            with StopOnSignals(lambda: loop.call_soon_threadsafe(stopping.set),
-                               finishing="closing the review (every change is already saved)"):
-                await _serve(state, port, open_browser, stopping)
-
-        asyncio.run(main())
+            raise UserError(f"{folder}: no images to review (no {', '.join(IMAGE_SUFFIXES)} files in {IMAGES}/)")
+        if state.orphans:
+            log.warning("%s: %d XML file(s) without an image in %s/ or %s/, left out: %s%s",
+                        labelling.root / ANNOTATIONS, len(state.orphans), IMAGES, REJECTED, ", ".join(state.orphans[:5]),
+                        " …" if len(state.orphans) > 5 else "")
+        state.repair()
+        asyncio.run(_serve(state, port, open_browser, stop))
+        stop.closed = True
+        progress = state.progress()
+        print(f"livedroid: review closed ({progress['reviewed']} / {progress['total']} reviewed)", flush=True)
     return 0

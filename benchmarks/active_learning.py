@@ -1,0 +1,263 @@
+"""Does ``livedroid mine`` pick better frames to label than chance? The standard active-learning
+simulation, on datasets whose labels we have, so the user's review is played by the ground truth.
+
+Per dataset and seed:
+
+1. split off the test set (raccoon: its own ``test_labels.csv``; star-wars: a seeded grouped split,
+   25 %), the rest is the *pool*;
+2. train the *seed model* on a random 40 % of the pool (``livedroid train prepare/fit/export``);
+3. **mined arm**: ``livedroid mine`` picks K images from the rest of the pool with the seed model
+   (their labels hidden: it sees a folder of bare images); the ground truth of just those is
+   revealed and a model is trained on seed + picks;
+4. **random arm**: the same with K random images of the rest (K = what mine picked);
+5. both arms and the seed model are measured on the test set (``livedroid train eval --data``).
+
+Every model trains from the same COCO start with the same recipe and the same (reduced) step
+count. Also reported: what review of the mined picks would cost (the seed model's pre-annotations
+against the truth: kept as is, moved, relabelled, deleted, added), and, from ``mine --all`` over
+the whole rest of the pool, how often each signal fires on an image whose pre-annotations are
+wrong, against the base rate (does the signal earn its place?).
+
+    .venv/bin/python benchmarks/active_learning.py --steps 600 --seeds 0 --out benchmarks/results/active_learning.json
+
+Everything runs through the ``livedroid`` command, as a user types it; the work goes to --work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+LIVEDROID = str(Path(sys.executable).with_name("livedroid"))
+SEED_SHARE = 0.4
+KEPT_IOU = 0.85  # a pre-annotated box a reviewer keeps as is
+SAME_OBJECT_IOU = 0.3  # below this a box is on no object of the truth
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default="raccoon,star-wars")
+    parser.add_argument("--steps", type=int, default=600, help="training steps of every model (default 600; the recipe's is 3000)")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    parser.add_argument("--budget", type=float, default=0.2, help="K as a share of the pool (default 0.2)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/livedroid-active-learning"))
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "active_learning.json")
+    args = parser.parse_args()
+    results = []
+    for name in args.datasets.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            results.append(simulate(name, seed, args.steps, args.budget, args.work / f"{name}-seed{seed}"))
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print_table(results)
+    return 0
+
+
+# The datasets -----------------------------------------------------------------------------------
+
+
+def load(name: str, seed: int) -> tuple[list, list, dict[int, str]]:
+    """(pool, test, label map) as validated images with their canonical class names."""
+    from livedroid.labels import load_labels
+    from livedroid.training.dataset.class_names import apply_label_map
+    from livedroid.training.dataset.prepare import read_annotations
+    from livedroid.training.dataset.split import grouped_split
+    from livedroid.training.dataset.validate import validate_images
+
+    def read(path: Path, images: Path | None, label_map: dict[int, str] | None) -> tuple[list, dict[int, str]]:
+        problems: list = []
+        annotated = read_annotations(path, images, problems)
+        label_map = apply_label_map(annotated, label_map, {}, True, problems)
+        return validate_images(annotated, problems), label_map
+
+    if name == "raccoon":
+        folder = SHARED / "raccoon"
+        pool, label_map = read(folder / "data" / "train_labels.csv", folder / "images", None)
+        test, _ = read(folder / "data" / "test_labels.csv", folder / "images", label_map)
+        return pool, test, label_map
+    if name == "star-wars":
+        folder = SHARED / "star-wars"
+        everything, label_map = read(folder, None, load_labels(folder / "label_map.pbtxt"))
+        pool, test, _ = grouped_split(everything, 0.25, seed)  # near-duplicates stay on one side
+        return pool, test, label_map
+    raise SystemExit(f"unknown dataset {name}")
+
+
+def write_set(folder: Path, images: list, label_map: dict[int, str], with_labels: bool = True) -> Path:
+    """images/ (+ labels.csv and label_map.pbtxt): the tutorial CSV layout ``prepare`` reads."""
+    from livedroid.labelling.dataset import format_label_map
+
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for image in images:
+        (folder / "images" / name_of(image)).write_bytes(image.encoded)
+        rows += [[name_of(image), image.width, image.height, b.label, b.xmin, b.ymin, b.xmax, b.ymax] for b in image.boxes]
+    if with_labels:
+        with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax"])
+            writer.writerows(rows)
+        (folder / "label_map.pbtxt").write_text(format_label_map(label_map), encoding="utf-8")
+    return folder / "labels.csv"
+
+
+def name_of(image) -> str:
+    return Path(image.filename).stem + ".jpg"
+
+
+# The simulation ---------------------------------------------------------------------------------
+
+
+def livedroid(*argv: object, log: Path) -> None:
+    command = [LIVEDROID, *map(str, argv)]
+    print("$ " + " ".join(command[1:]).replace(str(ROOT) + "/", ""), flush=True)
+    with open(log, "a", encoding="utf-8") as stream:
+        stream.write("$ " + " ".join(command) + "\n")
+        stream.flush()
+        done = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, cwd=ROOT)
+    if done.returncode:
+        raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}; see {log}")
+
+
+def train_and_eval(arm: str, csv_path: Path, test_csv: Path, work: Path, steps: int, seed: int, export: bool = False) -> dict:
+    log = work / "commands.log"
+    began = time.monotonic()
+    livedroid("train", "prepare", csv_path, "--out", work / arm / "dataset", "--val-fraction", 0, "--seed", seed, log=log)
+    livedroid("train", "fit", "--data", work / arm / "dataset", "--out", work / arm / "training", "--steps", steps, log=log)
+    if export:
+        livedroid("train", "export", "--run", work / arm / "training", "--out", work / arm / "model", log=log)
+    livedroid("train", "eval", "--run", work / arm / "training", "--data", test_csv, "--out", work / arm / "eval", log=log)
+    metrics = json.loads((work / arm / "eval" / "metrics.json").read_text(encoding="utf-8"))
+    return {"mAP@0.5": metrics["mAP@0.5"], "mAP": metrics["mAP"], "per_class_AP": metrics["per_class_AP"],
+            "mistakes": metrics["mistakes"], "minutes": round((time.monotonic() - began) / 60, 1)}
+
+
+def simulate(name: str, seed: int, steps: int, budget: float, work: Path) -> dict:
+    print(f"\n== {name}, seed {seed}: {work} ==", flush=True)
+    work.mkdir(parents=True, exist_ok=True)
+    pool, test, label_map = load(name, seed)
+    rng = random.Random(seed)
+    order = sorted(pool, key=lambda image: image.sha256)
+    rng.shuffle(order)
+    seed_count = round(len(order) * SEED_SHARE)
+    seed_set, rest = order[:seed_count], order[seed_count:]
+    budget_count = round(len(pool) * budget)
+    truth = {name_of(image): image for image in rest}
+    test_csv = write_set(work / "test", test, label_map)
+    result = {"dataset": name, "seed": seed, "steps": steps, "pool": len(pool), "test": len(test),
+              "seed_images": len(seed_set), "asked": budget_count}
+
+    result["seed_model"] = train_and_eval("seed", write_set(work / "seed-set", seed_set, label_map), test_csv, work, steps, seed, export=True)
+    model = work / "seed" / "model" / "model_int8.tflite"
+    write_set(work / "rest", rest, label_map, with_labels=False)  # the labels stay hidden from mine
+
+    log = work / "commands.log"
+    shutil.rmtree(work / "mined", ignore_errors=True)
+    livedroid("mine", work / "rest" / "images", "-m", model, "--out", work / "mined", "--count", budget_count, "--no-progress", log=log)
+    mined = [json.loads(line) for line in (work / "mined" / "mined.jsonl").read_text(encoding="utf-8").splitlines()]
+    picks = [truth[record["image"]] for record in mined]
+    result["picked"] = len(picks)
+    result["review_cost"] = review_cost(mined, truth)
+    randoms = rng.sample(rest, len(picks))
+    random_records = pre_annotations(model, randoms, work, log)
+    result["review_cost_random"] = review_cost(random_records, truth)
+    result["signal_yield"] = signal_yield(model, work, truth, log)
+
+    result["mined"] = train_and_eval("mined", write_set(work / "mined-set", seed_set + picks, label_map), test_csv, work, steps, seed)
+    result["random"] = train_and_eval("random", write_set(work / "random-set", seed_set + randoms, label_map), test_csv, work, steps, seed)
+    print(json.dumps({k: result[k] for k in ("dataset", "seed", "picked")} | {arm: result[arm]["mAP@0.5"] for arm in ("seed_model", "mined", "random")}), flush=True)
+    return result
+
+
+def pre_annotations(model: Path, images: list, work: Path, log: Path) -> list[dict]:
+    """The seed model's boxes on ``images``, as ``mine --all`` writes them (label assist)."""
+    folder = work / "assist"
+    write_set(folder, images, {}, with_labels=False)
+    shutil.rmtree(work / "assisted", ignore_errors=True)
+    livedroid("mine", folder / "images", "-m", model, "--out", work / "assisted", "--all", "--no-progress", log=log)
+    return [json.loads(line) for line in (work / "assisted" / "mined.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def review_cost(records: list[dict], truth: dict) -> dict:
+    """What a reviewer does to each pre-annotated box, the truth standing in for the reviewer:
+    keep it (same class, IoU >= 0.85), move it (same class, less overlap), relabel it (other
+    class on the object), delete it (on no object); and the boxes they add (objects missed)."""
+    counts = {"boxes": 0, "kept": 0, "moved": 0, "relabelled": 0, "deleted": 0, "added": 0, "true_boxes": 0}
+    for record in records:
+        true_boxes = truth[record["image"]].boxes
+        guessed = record["boxes"]
+        counts["boxes"] += len(guessed)
+        counts["true_boxes"] += len(true_boxes)
+        pairs = sorted(
+            ((iou(g["box"], (t.xmin, t.ymin, t.xmax, t.ymax)), gi, ti) for gi, g in enumerate(guessed) for ti, t in enumerate(true_boxes)),
+            reverse=True,
+        )
+        used_g, used_t = set(), set()
+        for overlap, gi, ti in pairs:
+            if overlap < SAME_OBJECT_IOU or gi in used_g or ti in used_t:
+                continue
+            used_g.add(gi)
+            used_t.add(ti)
+            if guessed[gi]["label"] != true_boxes[ti].label:
+                counts["relabelled"] += 1
+            else:
+                counts["kept" if overlap >= KEPT_IOU else "moved"] += 1
+        counts["deleted"] += len(guessed) - len(used_g)
+        counts["added"] += len(true_boxes) - len(used_t)
+    counts["kept_share"] = round(counts["kept"] / counts["boxes"], 3) if counts["boxes"] else None
+    return counts
+
+
+def signal_yield(model: Path, work: Path, truth: dict, log: Path) -> dict:
+    """For each signal: of the images it fires on, the share whose pre-annotations are wrong (a
+    box not kept, or an object missed), against that share over all images."""
+    records = pre_annotations(model, list(truth.values()), work, log)
+    wrong = {r["image"]: bool(sum(v for k, v in review_cost([r], truth).items() if k in ("moved", "relabelled", "deleted", "added")))
+             for r in records}
+    base = float(np.mean(list(wrong.values())))
+    fired: dict[str, list[bool]] = {}
+    for record in records:
+        for signal, value in record["signals"].items():
+            if signal != "novelty" and value > 0:
+                fired.setdefault(signal, []).append(wrong[record["image"]])
+    return {"images": len(records), "wrong_share": round(base, 3),
+            "signals": {s: {"fired": len(w), "wrong_share": round(float(np.mean(w)), 3)} for s, w in fired.items()}}
+
+
+def iou(a, b) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def print_table(results: list[dict]) -> None:
+    print("\n| dataset | seed | pool / test | seed images + K | steps | seed model mAP@0.5 / mAP | random arm | mined arm |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        cell = lambda arm: f"{r[arm]['mAP@0.5']:.3f} / {r[arm]['mAP']:.3f}"  # noqa: E731
+        print(f"| {r['dataset']} | {r['seed']} | {r['pool']} / {r['test']} | {r['seed_images']} + {r['picked']} | {r['steps']} | "
+              f"{cell('seed_model')} | {cell('random')} | {cell('mined')} |")
+    print("\n| dataset | picks | boxes pre-annotated | kept as is | moved | relabelled | deleted | added |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        for arm, key in (("mined", "review_cost"), ("random", "review_cost_random")):
+            c = r[key]
+            print(f"| {r['dataset']} | {arm} | {c['boxes']} | {c['kept']} ({c['kept_share']}) | {c['moved']} | {c['relabelled']} | {c['deleted']} | {c['added']} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
