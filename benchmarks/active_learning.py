@@ -9,8 +9,10 @@ Per dataset and seed:
 3. **mined arm**: ``livedroid mine`` picks K images from the rest of the pool with the seed model
    (their labels hidden: it sees a folder of bare images); the ground truth of just those is
    revealed and a model is trained on seed + picks;
-4. **random arm**: the same with K random images of the rest (K = what mine picked);
-5. both arms and the seed model are measured on the test set (``livedroid train eval --data``).
+4. **mined arm, told the seed set** (``mine --known SEED_IMAGES``): novelty and near-duplicates
+   are measured against the photos already labelled too, as a user with a training set would run it;
+5. **random arm**: the same with K random images of the rest (K = what mine picked);
+6. every arm and the seed model are measured on the test set (``livedroid train eval --data``).
 
 Every model trains from the same COCO start with the same recipe and the same (reduced) step
 count. Also reported: what review of the mined picks would cost (the seed model's pre-annotations
@@ -20,7 +22,8 @@ wrong, against the base rate (does the signal earn its place?).
 
     .venv/bin/python benchmarks/active_learning.py --steps 600 --seeds 0 --out benchmarks/results/active_learning.json
 
-Everything runs through the ``livedroid`` command, as a user types it; the work goes to --work.
+Everything runs through the ``livedroid`` command, as a user types it; the work goes to --work,
+and an arm already measured there (same steps) is read back, so a rerun adds only what is new.
 """
 
 from __future__ import annotations
@@ -132,7 +135,11 @@ def livedroid(*argv: object, log: Path) -> None:
 
 
 def train_and_eval(arm: str, csv_path: Path, test_csv: Path, work: Path, steps: int, seed: int, export: bool = False) -> dict:
+    """Train one arm and measure it on the test set; an arm measured before (same steps) is read back."""
     log = work / "commands.log"
+    done = work / arm / "result.json"
+    if done.is_file() and json.loads(done.read_text())["steps"] == steps:
+        return json.loads(done.read_text())
     began = time.monotonic()
     livedroid("train", "prepare", csv_path, "--out", work / arm / "dataset", "--val-fraction", 0, "--seed", seed, log=log)
     livedroid("train", "fit", "--data", work / arm / "dataset", "--out", work / arm / "training", "--steps", steps, log=log)
@@ -140,8 +147,10 @@ def train_and_eval(arm: str, csv_path: Path, test_csv: Path, work: Path, steps: 
         livedroid("train", "export", "--run", work / arm / "training", "--out", work / arm / "model", log=log)
     livedroid("train", "eval", "--run", work / arm / "training", "--data", test_csv, "--out", work / arm / "eval", log=log)
     metrics = json.loads((work / arm / "eval" / "metrics.json").read_text(encoding="utf-8"))
-    return {"mAP@0.5": metrics["mAP@0.5"], "mAP": metrics["mAP"], "per_class_AP": metrics["per_class_AP"],
-            "mistakes": metrics["mistakes"], "minutes": round((time.monotonic() - began) / 60, 1)}
+    result = {"mAP@0.5": metrics["mAP@0.5"], "mAP": metrics["mAP"], "per_class_AP": metrics["per_class_AP"],
+              "mistakes": metrics["mistakes"], "minutes": round((time.monotonic() - began) / 60, 1), "steps": steps}
+    done.write_text(json.dumps(result), encoding="utf-8")
+    return result
 
 
 def simulate(name: str, seed: int, steps: int, budget: float, work: Path) -> dict:
@@ -164,10 +173,13 @@ def simulate(name: str, seed: int, steps: int, budget: float, work: Path) -> dic
     write_set(work / "rest", rest, label_map, with_labels=False)  # the labels stay hidden from mine
 
     log = work / "commands.log"
-    shutil.rmtree(work / "mined", ignore_errors=True)
-    livedroid("mine", work / "rest" / "images", "-m", model, "--out", work / "mined", "--count", budget_count, "--no-progress", log=log)
-    mined = [json.loads(line) for line in (work / "mined" / "mined.jsonl").read_text(encoding="utf-8").splitlines()]
+    mined = mine(model, work / "rest" / "images", work / "picks", budget_count, log)
     picks = [truth[record["image"]] for record in mined]
+    # The same, told which photos are labelled already: novel against the seed set too.
+    mined_known = mine(model, work / "rest" / "images", work / "picks-known", budget_count, log, "--known", work / "seed-set" / "images")
+    picks_known = [truth[record["image"]] for record in mined_known]
+    result["picked_known"] = len(picks_known)
+    result["review_cost_known"] = review_cost(mined_known, truth)
     result["picked"] = len(picks)
     result["review_cost"] = review_cost(mined, truth)
     randoms = rng.sample(rest, len(picks))
@@ -177,8 +189,15 @@ def simulate(name: str, seed: int, steps: int, budget: float, work: Path) -> dic
 
     result["mined"] = train_and_eval("mined", write_set(work / "mined-set", seed_set + picks, label_map), test_csv, work, steps, seed)
     result["random"] = train_and_eval("random", write_set(work / "random-set", seed_set + randoms, label_map), test_csv, work, steps, seed)
-    print(json.dumps({k: result[k] for k in ("dataset", "seed", "picked")} | {arm: result[arm]["mAP@0.5"] for arm in ("seed_model", "mined", "random")}), flush=True)
+    result["mined_known"] = train_and_eval("mined_known", write_set(work / "mined-known-set", seed_set + picks_known, label_map), test_csv, work, steps, seed)
+    print(json.dumps({k: result[k] for k in ("dataset", "seed", "picked")} | {arm: result[arm]["mAP@0.5"] for arm in ("seed_model", "mined", "mined_known", "random")}), flush=True)
     return result
+
+
+def mine(model: Path, images: Path, out: Path, count: int, log: Path, *extra: object) -> list[dict]:
+    shutil.rmtree(out, ignore_errors=True)
+    livedroid("mine", images, "-m", model, "--out", out, "--count", count, "--no-progress", *extra, log=log)
+    return [json.loads(line) for line in (out / "mined.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
 def pre_annotations(model: Path, images: list, work: Path, log: Path) -> list[dict]:
@@ -245,16 +264,18 @@ def iou(a, b) -> float:
 
 
 def print_table(results: list[dict]) -> None:
-    print("\n| dataset | seed | pool / test | seed images + K | steps | seed model mAP@0.5 / mAP | random arm | mined arm |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| dataset | seed | pool / test | seed images + K | steps | seed model mAP@0.5 / mAP | random arm | mined arm | mined, --known seed set |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         cell = lambda arm: f"{r[arm]['mAP@0.5']:.3f} / {r[arm]['mAP']:.3f}"  # noqa: E731
         print(f"| {r['dataset']} | {r['seed']} | {r['pool']} / {r['test']} | {r['seed_images']} + {r['picked']} | {r['steps']} | "
-              f"{cell('seed_model')} | {cell('random')} | {cell('mined')} |")
+              f"{cell('seed_model')} | {cell('random')} | {cell('mined')} | {cell('mined_known') if 'mined_known' in r else '—'} |")
     print("\n| dataset | picks | boxes pre-annotated | kept as is | moved | relabelled | deleted | added |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        for arm, key in (("mined", "review_cost"), ("random", "review_cost_random")):
+        for arm, key in (("mined", "review_cost"), ("mined, --known", "review_cost_known"), ("random", "review_cost_random")):
+            if key not in r:
+                continue
             c = r[key]
             print(f"| {r['dataset']} | {arm} | {c['boxes']} | {c['kept']} ({c['kept_share']}) | {c['moved']} | {c['relabelled']} | {c['deleted']} | {c['added']} |")
 

@@ -399,7 +399,7 @@ then:  livedroid review mined/intel        correct the boxes in the browser
 
 What makes a frame worth a label: a box scored near the threshold, boxes that flicker or change
 class between frames, boxes the mirrored frame (or, with --tiles, the tiles) does not confirm, and
-novelty: unlike every frame picked so far. Picks are at least --min-gap seconds apart and never
+novelty: unlike every frame picked so far (and, with --known, unlike your training photos). Picks are at least --min-gap seconds apart and never
 near-duplicates. DIR gets images/, labelImg XML in annotations/ (the model's boxes at -t),
 label_map.pbtxt, coco.json, mined.jsonl (each pick's source, frame and reasons) and
 contact_sheet.jpg. A rerun into the same DIR adds new picks.
@@ -424,6 +424,8 @@ def add_mine_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
     mine.add_argument("--count", type=int, metavar="N", help="frames to pick (default 50)")
     mine.add_argument("--all", action="store_true", help="pre-annotate every image of a folder instead of picking")
     mine.add_argument("--min-gap", type=float, default=1.0, metavar="S", help="seconds between two picks of one video (default 1)")
+    mine.add_argument("--known", action="append", default=[], metavar="DIR",
+                      help="photos already labelled, e.g. your training set (repeatable): picks must be novel against them too, never their near-duplicates")
     mine.add_argument("--no-mirror", action="store_true", help="skip the mirrored-frame check (half the model runs)")
     mine.add_argument("--max-frames", type=int, metavar="N", help="stop reading each source after N frames (live sources)")
     mine.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -451,7 +453,7 @@ def command_mine(args: argparse.Namespace) -> int:
 REVIEW_EXAMPLES = """\
 examples:
   livedroid review mined/intel             open http://127.0.0.1:8765/ and correct the boxes
-  livedroid review ../shared/datasets/star-wars --port 0 --open
+  livedroid review my_photos/ --port 0 --open       
                                            a labelImg folder, any free port, in the browser
 
 keys on the page:

@@ -29,6 +29,7 @@ def command_mine(args: argparse.Namespace, class_names, regions) -> int:
         raise UserError(f"--min-gap {args.min_gap}: give 0 or more seconds")
     out = Path(args.out)
     _check_out(out, args.source)
+    known = _known_looks(args.known)  # before mining: a wrong folder fails at once
     model_path = resolve_model(args.model)
     detector = load_detector(model_path, args.backend, labels=args.labels, threads=args.threads)
     wanted = class_names(args.classes, detector.labels)
@@ -54,10 +55,10 @@ def command_mine(args: argparse.Namespace, class_names, regions) -> int:
     if not summary.frames:
         raise UserError(f"{', '.join(args.source)}: no frames read, nothing to pick (no dataset written)")
     candidates = miner.candidates()
-    earlier = _earlier_picks(folder)
+    earlier = _earlier_picks(folder) + known
     picks = candidates if args.all else pick(candidates, settings.count, earlier, settings.min_gap)
     if not picks:
-        raise UserError(f"every frame read is already in {out} or a near-duplicate of one there: nothing new to pick")
+        raise UserError(f"every frame read is already in {out}" + (" or --known" if args.known else "") + " or a near-duplicate of one there: nothing new to pick")
     label_map = label_map_for(picks, existing, detector.labels, wanted)
     if not label_map:
         raise UserError("the model found nothing at -t in the picked frames and no --classes were given: "
@@ -85,16 +86,35 @@ def _check_out(out: Path, sources: list[str]) -> None:
 
 def _earlier_picks(folder: LabellingFolder) -> list:
     """(look, hash) of the folder's pictures, so a rerun never picks their near-duplicates."""
+    paths = [folder.image_path(record["image"]) for record in folder.records()]
+    return _looks([path for path in paths if path.is_file()])
+
+
+def _known_looks(folders: list[str]) -> list:
+    """(look, hash) of every image under the ``--known`` folders: photos already labelled."""
+    from livedroid.sources.images import IMAGE_SUFFIXES
+
+    paths = []
+    for spec in folders:
+        root = Path(spec)
+        if not root.is_dir():
+            raise UserError(f"--known {spec}: not a folder")
+        found = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not found:
+            raise UserError(f"--known {spec}: no images in it")
+        paths += found
+    return _looks(paths)
+
+
+def _looks(paths: list[Path]) -> list:
     from livedroid.labelling.signals import dhash, thumbnail
     from livedroid.sources.images import read_rgb
 
-    earlier = []
-    for record in folder.records():
-        path = folder.image_path(record["image"])
-        if path.is_file():
-            image = read_rgb(path)
-            earlier.append((thumbnail(image), dhash(image)))
-    return earlier
+    looks = []
+    for path in paths:
+        image = read_rgb(path)
+        looks.append((thumbnail(image), dhash(image)))
+    return looks
 
 
 def _write(folder: LabellingFolder, picks, label_map, settings, model: str) -> None:
