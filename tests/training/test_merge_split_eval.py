@@ -153,3 +153,22 @@ def test_eval_bad_input_gets_one_line(tmp_path: Path, argv: list[str], words: st
     assert "Traceback" not in result.stderr
     # One line, except the unknown-names message, which lists each name with its files and fix.
     assert len(result.stderr.strip().splitlines()) == 1 or "did you mean" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_merged_retrain_then_eval_of_the_model_it_wrote(tmp_path: Path) -> None:
+    """``livedroid train PHOTOS MINED --out`` end to end (a few steps teach nothing: this checks
+    that the merged dataset flows through every stage), then ``livedroid eval`` on what it wrote."""
+    pytest.importorskip("object_detection", reason="the Object Detection API (pip install 'livedroid[train]') is not installed")
+    photos = make_voc_dataset(tmp_path / "photos", count=8)
+    mined = make_mined_folder(tmp_path / "mined", {"a": "red", "b": "blue"}, frames=3)
+    model = tmp_path / "models" / "merged"
+    result = run_cli("train", str(photos), str(mined), "--out", str(model), "--work-dir", str(tmp_path / "work"),
+                     "--steps", "2", "--val-fraction", "0.25", "--model", "ssd_mobilenet_v2_320", "--batch-size", "2",
+                     "--pretrained", "none", timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "work" / "dataset" / "dataset.json").read_text())
+    assert summary["train"]["images"] + summary["val"]["images"] == 14 and summary["groups"]["by_source"] == 2
+    evaluated = run_cli("eval", str(model), str(mined), "--out", str(tmp_path / "eval"))
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["images"] == 6
