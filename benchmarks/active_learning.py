@@ -270,14 +270,20 @@ def print_table(results: list[dict]) -> None:
         cell = lambda arm: f"{r[arm]['mAP@0.5']:.3f} / {r[arm]['mAP']:.3f}"  # noqa: E731
         print(f"| {r['dataset']} | {r['seed']} | {r['pool']} / {r['test']} | {r['seed_images']} + {r['picked']} | {r['steps']} | "
               f"{cell('seed_model')} | {cell('random')} | {cell('mined')} | {cell('mined_known') if 'mined_known' in r else '—'} |")
-    print("\n| dataset | picks | boxes pre-annotated | kept as is | moved | relabelled | deleted | added |")
+    print("\n| dataset, seed | picks | boxes pre-annotated | kept as is | moved | relabelled | deleted | added |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
         for arm, key in (("mined", "review_cost"), ("mined, --known", "review_cost_known"), ("random", "review_cost_random")):
             if key not in r:
                 continue
             c = r[key]
-            print(f"| {r['dataset']} | {arm} | {c['boxes']} | {c['kept']} ({c['kept_share']}) | {c['moved']} | {c['relabelled']} | {c['deleted']} | {c['added']} |")
+            print(f"| {r['dataset']} {r['seed']} | {arm} | {c['boxes']} | {c['kept']} ({c['kept_share']}) | {c['moved']} | {c['relabelled']} | {c['deleted']} | {c['added']} |")
+    print("\n| dataset | seed | images | wrong pre-annotations, all images | near threshold: fired, wrong | mirror disagrees: fired, wrong |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        y = r["signal_yield"]
+        cell = lambda name: (f"{y['signals'][name]['fired']}, {y['signals'][name]['wrong_share']:.2f}" if name in y["signals"] else "0")  # noqa: E731
+        print(f"| {r['dataset']} | {r['seed']} | {y['images']} | {y['wrong_share']:.2f} | {cell('near_threshold')} | {cell('mirror_disagrees')} |")
 
 
 if __name__ == "__main__":
