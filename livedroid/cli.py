@@ -27,6 +27,9 @@ examples:
   livedroid run door.mp4 --line gate=0,0.6,1,0.6 --zone desk=0.1,0.1,0.5,0.1,0.5,0.5:person --events ev.jsonl
                                                track, count crossings and desk visits, log each event
   livedroid batch archive/ --out annotated/    every video of a folder, resumable (--ray for a cluster)
+  livedroid mine clip.mp4 -m droids --out mined/  the frames worth labelling, pre-annotated
+  livedroid review mined/                      fix them in the browser; then: livedroid train photos/ mined/ --out ...
+  livedroid eval droids test-photos/           mAP, confusions and mistakes of any model on annotated photos
 """
 
 # Commands served by the training package, which needs TensorFlow (pip install 'livedroid[train]').
