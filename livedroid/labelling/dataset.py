@@ -11,8 +11,9 @@ DIR/contact_sheet.jpg        the picks, captioned with their reasons
 ```
 
 Every file is written aside and moved in place (:func:`write_atomic`), so a crash leaves either
-the old or the new version, never half of one. A rejected frame keeps its image under
-``rejected/`` and loses its XML and COCO entry: the dataset readers no longer see it.
+the old or the new version, never half of one. A rejected frame's image and XML wait
+under ``rejected/`` (the XML as ``NAME.xml.rejected``), out of ``coco.json``: the dataset readers no
+longer see it, and accepting it again brings both back.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ RECORDS = "mined.jsonl"
 REVIEW = "review.json"
 CONTACT_SHEET = "contact_sheet.jpg"
 LOCK = ".review.lock"
+REJECTED_XML_SUFFIX = ".xml.rejected"
 
 #: Review states a frame can have; a frame with none is not reviewed yet.
 STATES = ("accepted", "edited", "skipped", "rejected")
@@ -229,31 +231,50 @@ class LabellingFolder:
     # writing
 
     def save_image(self, image: LabelledImage, jpeg: bytes | None = None) -> None:
-        """Write the JPEG (when given) and the XML of one image, then refresh ``coco.json``."""
+        """Write the JPEG (when given) and the XML of one image (``write_coco`` refreshes the COCO copy)."""
         if jpeg is not None:
             write_atomic(self.root / IMAGES / image.name, jpeg)
         write_atomic(self.annotation_path(image.name), voc_xml(image))
 
+    def rejected_annotation_path(self, name: str) -> Path:
+        """Where a rejected frame's XML waits, beside its image, under a suffix no dataset reader
+        takes for XML (they read every ``*.xml`` below a dataset folder)."""
+        return self.root / REJECTED / (Path(name).stem + REJECTED_XML_SUFFIX)
+
     def reject(self, name: str) -> None:
-        """Keep the frame out of the dataset: its image moves to rejected/, its XML goes."""
-        source = self.root / IMAGES / name
-        if source.is_file():
-            (self.root / REJECTED).mkdir(exist_ok=True)
-            os.replace(source, self.root / REJECTED / name)
-        self.annotation_path(name).unlink(missing_ok=True)
+        """Keep the frame out of the dataset: its XML, then its image, move to rejected/. The XML
+        goes first: from that moment no dataset reader takes the frame. :meth:`restore` undoes it."""
+        (self.root / REJECTED).mkdir(exist_ok=True)
+        annotation = self.annotation_path(name)
+        if annotation.is_file():
+            os.replace(annotation, self.rejected_annotation_path(name))
+        image = self.root / IMAGES / name
+        if image.is_file():
+            os.replace(image, self.root / REJECTED / name)
 
     def restore(self, name: str) -> None:
-        """Undo :meth:`reject`: the image goes back to images/ (its XML is written by the caller)."""
-        source = self.root / REJECTED / name
-        if source.is_file():
-            os.replace(source, self.root / IMAGES / name)
+        """Undo :meth:`reject` (or finish one a crash cut short): the image, then the XML, back."""
+        image = self.root / REJECTED / name
+        if image.is_file():
+            os.replace(image, self.root / IMAGES / name)
+        kept, annotation = self.rejected_annotation_path(name), self.annotation_path(name)
+        if kept.is_file() and not annotation.is_file():
+            os.replace(kept, annotation)
 
     def write_label_map(self, label_map: dict[int, str]) -> None:
         write_atomic(self.root / LABEL_MAP, format_label_map(label_map))
 
-    def write_coco(self) -> None:
-        """``coco.json`` from the XML files: the two formats always hold the same boxes."""
-        write_atomic(self.root / COCO, coco_json(self.images(), self.label_map()))
+    def write_coco(self, label_map: dict[int, str] | None = None) -> None:
+        """``coco.json`` from the XML files (the two formats always hold the same boxes), with
+        ``label_map`` or the folder's own; written only when it changes."""
+        text = coco_json(self.images(), label_map or self.label_map())
+        path = self.root / COCO
+        try:
+            if path.read_text(encoding="utf-8") == text:
+                return
+        except OSError:
+            pass
+        write_atomic(path, text)
 
     def write_review_state(self, name: str, state: str | None) -> None:
         states = self.review_states()

@@ -43,7 +43,7 @@ from aiohttp import web
 from livedroid.errors import UserError
 from livedroid.labelling.dataset import (
     ANNOTATIONS, COCO, IMAGES, LOCK, RECORDS, REJECTED, STATES, LabelBox, LabelledImage, LabellingFolder,
-    coco_json, read_voc, voc_xml, write_atomic,
+    read_voc, voc_xml, write_atomic,
 )
 from livedroid.signals import StopOnSignals
 
@@ -56,12 +56,10 @@ log = logging.getLogger("livedroid")
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 #: States that count as reviewed (skipped means: decide later).
 REVIEWED = ("accepted", "edited", "rejected")
+#: The images a browser shows, and so the frames a review walks through.
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".bmp": "image/bmp", ".webp": "image/webp"}
-#: Where a rejected frame's XML waits, beside its image (a suffix no dataset reader takes for XML).
-REJECTED_XML_SUFFIX = ".xml.rejected"
 
 
 class BadRequest(Exception):
@@ -186,7 +184,7 @@ def check_name(name: str) -> str:
 
 
 def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+    return path.suffix.lower() in CONTENT_TYPES and not path.name.startswith(".") and path.is_file()
 
 
 def _coords_text(value: float) -> str:
@@ -256,11 +254,8 @@ class Review:
     def classes(self) -> list[dict]:
         return [{"id": class_id, "name": name} for class_id, name in sorted(self.label_map.items())]
 
-    def rejected_xml(self, name: str) -> Path:
-        return self.folder.root / REJECTED / (Path(name).stem + REJECTED_XML_SUFFIX)
-
     def _xml_path(self, name: str) -> Path | None:
-        for path in (self.folder.annotation_path(name), self.rejected_xml(name)):
+        for path in (self.folder.annotation_path(name), self.folder.rejected_annotation_path(name)):
             if path.is_file():
                 return path
         return None
@@ -425,21 +420,15 @@ class Review:
         if requested == "rejected" or (current == "rejected" and requested != "accepted"):
             # rejected, or edited while rejected (the edit lands in the rejected copy). The XML goes
             # first: from that moment no dataset reader takes the frame.
-            if annotation.is_file():
-                (self.folder.root / REJECTED).mkdir(exist_ok=True)
-                os.replace(annotation, self.rejected_xml(name))
             self.folder.reject(name)
             if changed:
-                write_atomic(self.rejected_xml(name), self.xml_text(stored, root, boxes, refs))
+                write_atomic(self.folder.rejected_annotation_path(name), self.xml_text(stored, root, boxes, refs))
             state = "rejected"
         else:
-            half_rejected = (self.folder.root / REJECTED / name).is_file() or self.rejected_xml(name).is_file()
+            half_rejected = (self.folder.root / REJECTED / name).is_file() or self.folder.rejected_annotation_path(name).is_file()
             if current == "rejected" or half_rejected:
-                # accepted again (or a rejection a crash cut short): the image, then the XML,
-                # back into the dataset
+                # accepted again (or a rejection a crash cut short): back into the dataset
                 self.folder.restore(name)
-                if self.rejected_xml(name).is_file() and not annotation.is_file():
-                    os.replace(self.rejected_xml(name), annotation)
             if changed:
                 state = "edited"
             elif requested == "accepted":
@@ -458,15 +447,7 @@ class Review:
         return self.frame(name)
 
     def write_coco(self) -> None:
-        """``coco.json`` from the XML files, written only when it changes."""
-        text = coco_json(self.folder.images(), self.label_map)
-        path = self.folder.root / COCO
-        try:
-            if path.read_text(encoding="utf-8") == text:
-                return
-        except OSError:
-            pass
-        write_atomic(path, text)
+        self.folder.write_coco(self.label_map)
 
     def repair(self) -> None:
         """A mined folder's ``coco.json`` brought in line with its XML files (a crash between the
@@ -638,7 +619,7 @@ def review(folder: str | Path, port: int = DEFAULT_PORT, open_browser: bool = Fa
     with signals, ReviewLock(labelling.root):
         state = Review(labelling)
         if not state.names:
-            raise UserError(f"{folder}: no images to review (no {', '.join(IMAGE_SUFFIXES)} files in {IMAGES}/)")
+            raise UserError(f"{folder}: no images to review (no {', '.join(CONTENT_TYPES)} files in {IMAGES}/)")
         if state.orphans:
             log.warning("%s: %d XML file(s) without an image in %s/ or %s/, left out: %s%s",
                         labelling.root / ANNOTATIONS, len(state.orphans), IMAGES, REJECTED, ", ".join(state.orphans[:5]),

@@ -15,7 +15,7 @@ from livedroid.training.dataset import tfrecords, voc
 from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
 from livedroid.training.dataset.class_names import apply_label_map, parse_aliases
 from livedroid.training.dataset.prepare import PreparedDataset, check_split, prepare_dataset
-from livedroid.training.dataset.split import stratified_split
+from livedroid.training.dataset.split import grouped_split
 from livedroid.training.dataset.validate import check_image, validate_images
 
 
@@ -138,11 +138,11 @@ def test_label_map_is_derived_from_names_when_none_is_given(tmp_path):
 
 def test_split_is_deterministic_stratified_and_independent_of_file_order(tmp_path):
     images = [check_image(a, []) for a in _annotated(make_voc_dataset(tmp_path / "d", count=20))]
-    train, val = stratified_split(images, 0.3, seed=3)
-    train2, val2 = stratified_split(list(reversed(images)), 0.3, seed=3)
+    train, val, _ = grouped_split(images, 0.3, seed=3)
+    train2, val2, _ = grouped_split(list(reversed(images)), 0.3, seed=3)
     assert {i.sha256 for i in val} == {i.sha256 for i in val2}
     assert sorted(b.label for i in val for b in i.boxes) == ["blue"] * 3 + ["red"] * 3  # 10 × 0.3 each
-    _, val_other_seed = stratified_split(images, 0.3, seed=4)
+    _, val_other_seed, _ = grouped_split(images, 0.3, seed=4)
     assert {i.sha256 for i in val} != {i.sha256 for i in val_other_seed}
     assert len(train) + len(val) == 20
 
@@ -150,7 +150,7 @@ def test_split_is_deterministic_stratified_and_independent_of_file_order(tmp_pat
 def test_every_class_reaches_validation_even_when_rare(tmp_path):
     images = [check_image(a, []) for a in _annotated(make_voc_dataset(tmp_path / "d", count=12))]
     images[0].boxes[0].label = images[2].boxes[0].label = "rare"
-    _, val = stratified_split(images, 0.1, seed=0)
+    _, val, _ = grouped_split(images, 0.1, seed=0)
     assert "rare" in {b.label for i in val for b in i.boxes}
 
 

@@ -28,10 +28,9 @@ from livedroid.labelling.signals import dhash
 from livedroid.training.dataset.validate import CheckedImage
 
 #: Two images whose 64-bit dHashes differ by at most this many bits are near-duplicates. Measured on
-#: ../shared/datasets/star-wars (162 photos, 13041 pairs): the two closest pairs (5 and 8 bits) are the
-#: same shot re-cropped or letterboxed; the next ones (11, 12 bits) are mostly different photos of
-#: one droid in the same pose, though a few same-shot pairs lie at 12-14 bits. 10 joins the first
-#: two and no different photos: 160 groups (README, "grouped split").
+#: ../shared/datasets/star-wars (163 photos, 13203 pairs, looked at): the closest pairs are one file
+#: twice (0 bits) and the same shot re-cropped (7 and 10 bits); at 11 bits come two frames of one
+#: scene a moment apart and then different photos of one droid in one pose. 10 joins only copies.
 NEAR_DUPLICATE_BITS = 10
 
 
@@ -47,7 +46,6 @@ def image_hash(encoded: bytes) -> int:
 class Grouping:
     """The groups of a split, for the summary and ``dataset.json``."""
 
-    val_fraction: float
     threshold: int
     groups: list[list[CheckedImage]] = field(default_factory=list)
     by_source: int = 0  # groups held together by a shared origin (video)
@@ -55,15 +53,6 @@ class Grouping:
     train_groups: int = 0
     val_groups: int = 0
     joined_by_hash: list[tuple[str, str, int]] = field(default_factory=list)  # (source, source, bits)
-
-    def groups_of(self, label: str) -> list[list[CheckedImage]]:
-        return [g for g in self.groups if any(box.label == label for image in g for box in image.boxes)]
-
-    def describe(self, group: list[CheckedImage]) -> str:
-        origins = sorted({image.origin for image in group if image.origin})
-        if origins:
-            return "frames of one video: " + ", ".join(origins)
-        return "near-duplicate images: " + ", ".join(image.source for image in group[:3]) + (" …" if len(group) > 3 else "")
 
     def summary(self) -> str:
         return (
@@ -102,7 +91,7 @@ def group_images(images: list[CheckedImage], threshold: int = NEAR_DUPLICATE_BIT
     for index, image in enumerate(ordered):
         if image.origin:
             join(first_of_origin.setdefault(image.origin, index), index)
-    grouping = Grouping(val_fraction=0.0, threshold=threshold)
+    grouping = Grouping(threshold=threshold)
     if threshold >= 0 and len(ordered) > 1:
         hashes = np.array([image_hash(image.encoded) for image in ordered], dtype=np.uint64)
         for i in range(len(ordered) - 1):
@@ -133,7 +122,6 @@ def grouped_split(
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     grouping = group_images(images, threshold)
-    grouping.val_fraction = val_fraction
     frequency = Counter(box.label for image in images for box in image.boxes)
     buckets: dict[str, list[list[CheckedImage]]] = defaultdict(list)
     for group in grouping.groups:
@@ -162,10 +150,3 @@ def grouped_split(
         grouping.train_groups += len(groups) - len(chosen)
     return train, val, grouping
 
-
-def stratified_split(
-    images: list[CheckedImage], val_fraction: float, seed: int
-) -> tuple[list[CheckedImage], list[CheckedImage]]:
-    """:func:`grouped_split` without the grouping details."""
-    train, val, _ = grouped_split(images, val_fraction, seed)
-    return train, val
