@@ -17,7 +17,7 @@ import av
 
 from livedroid.errors import UserError
 from livedroid.frames import Frame
-from livedroid.sources.video import VideoSource, _open_container, _reason, mask_credentials, upright
+from livedroid.sources.video import StreamRefused, VideoSource, _open_container, _reason, mask_credentials, upright
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,9 @@ class StreamSource(VideoSource):
                 return _open_container(
                     self.spec, self.description, self._options, timeout=(max(0.5, min(left, 10.0)), self._read_timeout)
                 ), ""
+            except StreamRefused:
+                raise
             except UserError as error:
-                if "401" in str(error) or "404" in str(error):
-                    raise
                 reason = str(error).split(": ", 1)[-1]
             left = deadline - time.monotonic()
             if left <= 0:  # tried for the whole time, as the message will say

@@ -110,6 +110,10 @@ def upright(picture: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
+class StreamRefused(UserError):
+    """The server answered and said no (bad credentials, unknown path): retrying cannot fix it."""
+
+
 def _open_container(
     spec: str, description: str, options: dict | None = None, timeout: tuple[float, float] | None = None
 ) -> av.container.InputContainer:
@@ -117,9 +121,9 @@ def _open_container(
     try:
         container = av.open(spec, options=options or {}, timeout=timeout)
     except av.error.HTTPUnauthorizedError:
-        raise UserError(f"{description}: the server refused the credentials (401 Unauthorized)") from None
+        raise StreamRefused(f"{description}: the server refused the credentials (401 Unauthorized)") from None
     except av.error.HTTPNotFoundError:
-        raise UserError(f"{description}: no such stream on the server (404 Not Found)") from None
+        raise StreamRefused(f"{description}: no such stream on the server (404 Not Found)") from None
     except av.error.InvalidDataError as error:
         raise UserError(f"{description}: not a readable video: truncated, damaged or not a video ({_reason(error)})") from None
     except (OSError, av.FFmpegError) as error:

@@ -81,7 +81,8 @@ def test_server_drop_and_return_reconnects_into_the_same_output(rtsp_server, def
 
 
 def test_server_down_at_start_retries_then_one_clear_error(rtsp_server, default_model: Path, tmp_path: Path) -> None:
-    url = f"rtsp://127.0.0.1:{free_port()}/stream"
+    # "401"/"404" in the URL itself must not pass for the server's refusal (a random port once did)
+    url = f"rtsp://127.0.0.1:{free_port()}/cam401-404"
     started = time.monotonic()
     result = run_cli("run", url, "-m", str(default_model), "--connect-timeout", "2", "--jsonl", "x.jsonl", cwd=tmp_path)
     assert result.returncode == 2
