@@ -227,45 +227,12 @@ def run_bench(
         _say(f"decoding {max_frames} frames of {clip} into memory")
         bench = Bench(clip, detectors, naive_detector, batch=batch, max_frames=max_frames, workdir=Path(folder),
                       preset=preset)
-        # name → (what is measured, the video it writes)
-        plan: dict[str, tuple[Callable[[], int], str | None]] = {
-            "decode": (bench.decode_only, None),
-            "inference": (bench.inference_only, None),
-            "annotate_encode": (bench.write_only, "write.mp4"),
-            "naive": (bench.naive_loop, "naive.mp4"),
-            "opencv": (bench.opencv, "opencv.mp4"),
-            "supervision": (bench.supervision, "supervision.mp4"),
-            "pipeline": (bench.pipeline, "pipeline.mp4"),
-        }
-        if motion:
-            plan["motion"] = (bench.motion, "motion.mp4")
-        for name in skipped:
-            _say(f"{name}: skipped, {skipped[name]}")
-        _say(f"{plural(repeat, 'round')} of {len(plan) - len(skipped)} stages on {len(bench.frames)} frames")
-        stages = measure_rounds({name: work for name, (work, _) in plan.items() if name not in skipped}, repeat)
-        for name, (_, output) in plan.items():
-            if output and name in stages:
-                stages[name].output_kb = round((Path(folder) / output).stat().st_size / 1024)
+        stages = _measure_stages(bench, _plan(bench, motion), skipped, repeat, Path(folder))
         if live_seconds > 0:
             _say(f"live: {live_seconds:g} s at the clip's frame rate")
         live = bench.live(live_seconds) if live_seconds > 0 else None
-        if motion:
-            _say("motion: detections kept against the ungated ones")
-            kept, extra = bench.motion_agreement()
-            gate = {
-                "model_runs_per_frame": round(bench.motion_runs_per_frame, 2),
-                "detections_kept": round(kept, 3),
-                "extra_boxes": extra,
-                "vs_pipeline": round(stages["motion"].fps / stages["pipeline"].fps, 2),
-            }
-    cores = os.cpu_count() or 1
-    cpu_per_frame = sum(stages[s].cpu_ms_per_frame for s in ("decode", "inference", "annotate_encode"))
-    limit = min(
-        1000 * cores / cpu_per_frame,  # all cores busy with the measured work
-        stages["decode"].fps,  # a stage is no faster in the pipeline than alone ...
-        stages["annotate_encode"].fps,
-        stages["inference"].fps * workers,  # ... inference at best once per worker
-    )
+        gate = _motion_gate(bench, stages) if motion else None
+    limit = _limit_fps(stages, workers)
     return {
         "clip": clip,
         "model": str(model),
@@ -277,7 +244,7 @@ def run_bench(
         "workers": workers,
         "frames": len(bench.frames),
         "frame_size": list(bench.frames[0].shape[1::-1]),
-        "cores": cores,
+        "cores": os.cpu_count() or 1,
         "repeat": repeat,
         "stages": {name: asdict(m) for name, m in stages.items()},
         "limit_fps": round(limit, 1),
@@ -289,8 +256,60 @@ def run_bench(
         "skipped": skipped,
         "pipeline_vs_limit": round(stages["pipeline"].fps / limit, 2),
         "live": asdict(live) if live else None,
-        "motion": gate if motion else None,
+        "motion": gate,
     }
+
+
+def _plan(bench: Bench, motion: bool) -> dict[str, tuple[Callable[[], int], str | None]]:
+    """name → (what is measured, the video it writes)."""
+    plan: dict[str, tuple[Callable[[], int], str | None]] = {
+        "decode": (bench.decode_only, None),
+        "inference": (bench.inference_only, None),
+        "annotate_encode": (bench.write_only, "write.mp4"),
+        "naive": (bench.naive_loop, "naive.mp4"),
+        "opencv": (bench.opencv, "opencv.mp4"),
+        "supervision": (bench.supervision, "supervision.mp4"),
+        "pipeline": (bench.pipeline, "pipeline.mp4"),
+    }
+    if motion:
+        plan["motion"] = (bench.motion, "motion.mp4")
+    return plan
+
+
+def _measure_stages(bench: Bench, plan: dict, skipped: dict[str, str], repeat: int, folder: Path) -> dict:
+    """Each planned stage measured over ``repeat`` interleaved rounds, with the size of the video it wrote."""
+    for name in skipped:
+        _say(f"{name}: skipped, {skipped[name]}")
+    _say(f"{plural(repeat, 'round')} of {len(plan) - len(skipped)} stages on {len(bench.frames)} frames")
+    stages = measure_rounds({name: work for name, (work, _) in plan.items() if name not in skipped}, repeat)
+    for name, (_, output) in plan.items():
+        if output and name in stages:
+            stages[name].output_kb = round((folder / output).stat().st_size / 1024)
+    return stages
+
+
+def _motion_gate(bench: Bench, stages: dict) -> dict:
+    """What the motion gate saves (model runs) and what it costs (detections kept against the ungated ones)."""
+    _say("motion: detections kept against the ungated ones")
+    kept, extra = bench.motion_agreement()
+    return {
+        "model_runs_per_frame": round(bench.motion_runs_per_frame, 2),
+        "detections_kept": round(kept, 3),
+        "extra_boxes": extra,
+        "vs_pipeline": round(stages["motion"].fps / stages["pipeline"].fps, 2),
+    }
+
+
+def _limit_fps(stages: dict, workers: int) -> float:
+    """The pipeline's ceiling on this machine, from the stages measured alone."""
+    cores = os.cpu_count() or 1
+    cpu_per_frame = sum(stages[s].cpu_ms_per_frame for s in ("decode", "inference", "annotate_encode"))
+    return min(
+        1000 * cores / cpu_per_frame,  # all cores busy with the measured work
+        stages["decode"].fps,  # a stage is no faster in the pipeline than alone ...
+        stages["annotate_encode"].fps,
+        stages["inference"].fps * workers,  # ... inference at best once per worker
+    )
 
 
 def format_table(result: dict) -> str:

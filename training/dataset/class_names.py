@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 from livedroid.errors import UserError
 from livedroid.training.dataset.annotations import AnnotatedImage, Problem
@@ -72,11 +72,6 @@ def apply_label_map(
     if unknown:
         raise UserError(_unknown_names_message(unknown, known))
     return label_map
-
-
-def count_boxes(images: list[AnnotatedImage]) -> Counter:
-    """Boxes per class name."""
-    return Counter(box.label for image in images for box in image.boxes)
 
 
 def _unknown_names_message(unknown: dict[str, list[str]], known: set[str]) -> str:
