@@ -44,7 +44,7 @@ def fit(model_dir: Path, config=None, *, checkpoint_every: int = 500, keep_check
     without it the run saved in ``model_dir`` resumes from its newest checkpoint. Uses every
     visible GPU (MirroredStrategy) when there are several."""
     from livedroid.training.compat import tf
-    from object_detection import inputs, model_lib_v2
+    from object_detection import inputs
     from object_detection.builders import model_builder, optimizer_builder
 
     model_dir = Path(model_dir)
@@ -71,56 +71,71 @@ def fit(model_dir: Path, config=None, *, checkpoint_every: int = 500, keep_check
         optimizer, (learning_rate,) = optimizer_builder.build(train_config.optimizer, global_step=step)
         checkpoint = tf.train.Checkpoint(step=step, model=model, optimizer=optimizer)
         manager = tf.train.CheckpointManager(checkpoint, str(model_dir), max_to_keep=keep_checkpoints)
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint)
-            print(f"resuming from {manager.latest_checkpoint}")
-        elif train_config.fine_tune_checkpoint:
-            print(f"starting from {train_config.fine_tune_checkpoint} ({train_config.fine_tune_checkpoint_type})")
-            try:
-                model_lib_v2.load_fine_tune_checkpoint(
-                    model,
-                    train_config.fine_tune_checkpoint,
-                    train_config.fine_tune_checkpoint_type,
-                    train_config.fine_tune_checkpoint_version,
-                    train_config.run_fine_tune_checkpoint_dummy_computation,
-                    dataset,
-                    train_config.unpad_groundtruth_tensors,
-                )
-            except (AssertionError, ValueError, OSError, tf.errors.OpError) as error:
-                raise UserError(
-                    f"cannot start from {train_config.fine_tune_checkpoint}: it does not fit this model's "
-                    f"architecture ({str(error).splitlines()[0][:200]}); pass the --model template the "
-                    "checkpoint was trained with, or a --config of its pipeline"
-                ) from None
-            _restore_box_encoder(tf, model, train_config.fine_tune_checkpoint)
+        _start_weights(tf, checkpoint, manager, model, train_config, dataset)
         frozen = _freeze_layers(model, train_config.freeze_variables)
         if frozen:
             print(f"frozen: the first {frozen} layers of the backbone (generic features; faster steps)")
         if new_run:
             save_pipeline(config, model_dir)
 
-        @tf.function
-        def train_step(iterator):
-            def replica_step(features, labels):
-                losses = model_lib_v2.eager_train_step(
-                    model,
-                    features,
-                    labels,
-                    train_config.unpad_groundtruth_tensors,
-                    optimizer,
-                    training_step=step,
-                    add_regularization_loss=train_config.add_regularization_loss,
-                    clip_gradients_value=train_config.gradient_clipping_by_norm or None,
-                    num_replicas=strategy.num_replicas_in_sync,
-                )
-                step.assign_add(1)
-                return losses
-
-            features, labels = next(iterator)
-            per_replica = strategy.run(replica_step, args=(features, labels))
-            return model_lib_v2.reduce_dict(strategy, per_replica, tf.distribute.ReduceOp.SUM)
-
+        train_step = _train_step(tf, strategy, model, optimizer, step, train_config)
         return _run(tf, train_step, iter(dataset), step, learning_rate, manager, model_dir, train_config.num_steps, checkpoint_every)
+
+
+def _start_weights(tf, checkpoint, manager, model, train_config, dataset) -> None:
+    """Resume from the run's newest checkpoint, else start from the fine-tune checkpoint if any."""
+    from object_detection import model_lib_v2
+
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint)
+        print(f"resuming from {manager.latest_checkpoint}")
+    elif train_config.fine_tune_checkpoint:
+        print(f"starting from {train_config.fine_tune_checkpoint} ({train_config.fine_tune_checkpoint_type})")
+        try:
+            model_lib_v2.load_fine_tune_checkpoint(
+                model,
+                train_config.fine_tune_checkpoint,
+                train_config.fine_tune_checkpoint_type,
+                train_config.fine_tune_checkpoint_version,
+                train_config.run_fine_tune_checkpoint_dummy_computation,
+                dataset,
+                train_config.unpad_groundtruth_tensors,
+            )
+        except (AssertionError, ValueError, OSError, tf.errors.OpError) as error:
+            raise UserError(
+                f"cannot start from {train_config.fine_tune_checkpoint}: it does not fit this model's "
+                f"architecture ({str(error).splitlines()[0][:200]}); pass the --model template the "
+                "checkpoint was trained with, or a --config of its pipeline"
+            ) from None
+        _restore_box_encoder(tf, model, train_config.fine_tune_checkpoint)
+
+
+def _train_step(tf, strategy, model, optimizer, step, train_config):
+    """One distributed training step (the API's ``eager_train_step`` on each replica), compiled."""
+    from object_detection import model_lib_v2
+
+    @tf.function
+    def train_step(iterator):
+        def replica_step(features, labels):
+            losses = model_lib_v2.eager_train_step(
+                model,
+                features,
+                labels,
+                train_config.unpad_groundtruth_tensors,
+                optimizer,
+                training_step=step,
+                add_regularization_loss=train_config.add_regularization_loss,
+                clip_gradients_value=train_config.gradient_clipping_by_norm or None,
+                num_replicas=strategy.num_replicas_in_sync,
+            )
+            step.assign_add(1)
+            return losses
+
+        features, labels = next(iterator)
+        per_replica = strategy.run(replica_step, args=(features, labels))
+        return model_lib_v2.reduce_dict(strategy, per_replica, tf.distribute.ReduceOp.SUM)
+
+    return train_step
 
 
 def _run(tf, train_step, iterator, step, learning_rate, manager, model_dir, total_steps, checkpoint_every) -> FitResult:
