@@ -22,7 +22,7 @@ from livedroid.errors import UserError
 from livedroid.frames import Frame
 from livedroid.pipeline import Pipeline, Selection
 from livedroid.sinks.base import Sink
-from livedroid.sources import open_source
+from livedroid.sources import StreamSource, open_source
 from livedroid.sources.video import is_stream_url, mask_credentials
 from livedroid.service.config import CameraConfig, ServiceConfig
 from livedroid.service.events import EventHub
@@ -92,6 +92,8 @@ class Camera:
         self._feed: CappedFeed | None = None
         self._pipeline: Pipeline | None = None
         self._stopping = threading.Event()
+        #: Set by ``stop`` to cut short a connect in flight (a stream's retries, for up to --connect-timeout).
+        self._connecting = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"livedroid-camera-{self.name}", daemon=True)
 
@@ -103,12 +105,14 @@ class Camera:
         """Stop reading; frames in flight are still processed, records closed."""
         self._stopping.set()
         with self._lock:
+            self._connecting.set()
             if self._pipeline is not None:
                 self._pipeline.stop()
 
     def cancel(self) -> None:
         self._stopping.set()
         with self._lock:
+            self._connecting.set()
             if self._pipeline is not None:
                 self._pipeline.cancel()
 
@@ -133,10 +137,15 @@ class Camera:
     def _run_once(self, reconnecting: bool) -> bool:
         """One connection's life: open the source, run the engine on it until it ends or fails.
         False when the source could not be opened."""
+        with self._lock:
+            self._connecting = threading.Event()
+            if self._stopping.is_set():
+                return False
         try:
             source = self._open()
         except UserError as error:
-            self._report("offline", str(error))
+            if not self._stopping.is_set():
+                self._report("offline", str(error))
             return False
         self.reconnects += reconnecting
         feed = CappedFeed(source, self.config.detect_fps, self.reading)
@@ -180,6 +189,8 @@ class Camera:
         spec = self.config.source
         if self.config.loop and not is_stream_url(spec):
             return LoopingVideo(spec)
+        if is_stream_url(spec):
+            return StreamSource(spec, interrupted=self._connecting, **self.timeouts)
         return open_source(spec, **self.timeouts)
 
     def _sinks(self, feed: CappedFeed) -> list[Sink]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import signal
 import socket
+import time
 from pathlib import Path
 
 import cv2
@@ -86,6 +87,24 @@ def test_a_camera_offline_at_start_comes_up_later_and_the_others_run(rtsp_server
     finally:
         served.kill()
         late.stop()
+
+
+def test_sigterm_stops_a_camera_still_connecting_within_seconds(tmp_path: Path) -> None:
+    """Nothing listens on door's port, so its first connect retries for --connect-timeout (45 s):
+    the first SIGTERM cuts that short (systemd's stop timeout would otherwise SIGKILL the service)."""
+    write_clip(tmp_path / "demo.mp4", frames=30, size=(320, 180), fps=15, audio=None)
+    served = Served(f"rtsp://127.0.0.1:{free_port()}/stream", "demo.mp4", "--loop", "--name", "door", "--name", "demo",
+                    "--http", "127.0.0.1:0", "--connect-timeout", "45", cwd=tmp_path)
+    try:
+        served.wait_for(lambda: served.stats()["demo"]["frames_processed"] >= 3, 60, "demo processing")
+        assert served.stats()["door"]["state"] == "starting"  # still in its first connect
+        began = time.monotonic()
+        assert served.stop(signal.SIGTERM, timeout=60) == 130
+        took = time.monotonic() - began
+    finally:
+        served.kill()
+    assert took < 5, f"SIGTERM took {took:.1f} s"
+    assert "Traceback" not in served.stderr and "camera door: offline" not in served.stderr
 
 
 def test_recording_a_camera_leaves_a_playable_video(tmp_path: Path) -> None:
