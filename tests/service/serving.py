@@ -116,6 +116,8 @@ def tmpfs(path: Path, options: str) -> Iterator[Path]:
 
 
 def decoded_frames(video: Path) -> int:
-    """Every frame of ``video`` decoded with PyAV (raises if it does not play)."""
+    """Every frame of ``video`` decoded with PyAV (raises if it does not play); 0 unless the first
+    is a keyframe (a segment must play from its start)."""
     with av.open(str(video)) as container:
-        return sum(1 for _ in container.decode(video=0))
+        frames = list(container.decode(video=0))
+    return len(frames) if frames and frames[0].key_frame else 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
 
@@ -100,6 +102,14 @@ def test_kill_9_leaves_every_closed_segment_playable_and_indexed(tmp_path: Path)
     served = serve_config(tmp_path, "  - {name: door, source: door.mp4, segment_seconds: 1}\n")
     try:
         served.wait_for(lambda: served.stats()["door"]["segments_recorded"] >= 3, 60, "three closed segments")
+        listed = served.json("/api/recordings?camera=door")["recordings"]
+        # From within the second segment (ISO 8601) to just after the last one began (seconds since 1970).
+        since = datetime.fromtimestamp(datetime.fromisoformat(listed[1]["start"]).timestamp() + 0.4).astimezone()
+        until = datetime.fromisoformat(listed[-1]["start"]).timestamp() + 0.1
+        query = urlencode({"start": since.isoformat(), "end": until})
+        assert served.json(f"/api/recordings?{query}")["recordings"] == listed[1:]
+        assert served.get("/api/recordings?start=yesterday")[0] == 400
+        assert served.get("/api/recordings?camera=nobody")[0] == 404
         time.sleep(0.5)  # a segment in flight
         served.process.kill()
         served.process.wait()
