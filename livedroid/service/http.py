@@ -66,6 +66,7 @@ class ServiceMetrics:
             "events": ("zone and line events", "events"),
             "segments_recorded": ("recording segments closed and indexed", "segments_recorded"),
             "recording_failures": ("recording writes that failed (full or read-only disk)", "recording_failures"),
+            "segments_deleted": ("oldest segments deleted to keep the folder under recordings_max_gb", "segments_deleted"),
         }
         for name, (help_text, value) in gauges.items():
             family = GaugeMetricFamily(f"livedroid_camera_{name}", help_text, labels=["camera"])

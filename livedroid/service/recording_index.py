@@ -80,6 +80,25 @@ class RecordingIndex:
                 rows = connection.execute(query, arguments).fetchall()
         return [Segment(*row) for row in rows]
 
+    def prune(self, max_bytes: int) -> list[Segment]:
+        """Delete the oldest segments, rows then files, until the rest hold at most ``max_bytes``.
+        The segment being written has no row yet: it is never one of them. Returns those deleted."""
+        removed: list[Segment] = []
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")  # one camera at a time decides what goes
+            total = connection.execute("SELECT COALESCE(SUM(bytes), 0) FROM segments").fetchone()[0]
+            for row in connection.execute("SELECT * FROM segments ORDER BY start").fetchall():
+                if total <= max_bytes:
+                    break
+                removed.append(Segment(*row))
+                total -= removed[-1].bytes
+            connection.executemany("DELETE FROM segments WHERE path = ?", [(segment.path,) for segment in removed])
+        for segment in removed:  # after the commit: a crash between leaves a file unlisted, never a row without file
+            path = self.folder / segment.path
+            path.unlink(missing_ok=True)
+            _remove_if_empty(path.parent)
+        return removed
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A short connection that commits at the end of the ``with`` (rolls back on an error)."""
@@ -93,6 +112,14 @@ class RecordingIndex:
                 yield connection
         finally:
             connection.close()
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """A day's folder goes with its last segment."""
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (or already gone)
 
 
 def _iso(seconds: float) -> str:

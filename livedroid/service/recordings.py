@@ -64,11 +64,14 @@ class SegmentRecorder(Sink):
 
     needs_scene = True
 
-    def __init__(self, camera: str, folder: Path, *, segment_seconds: float,
+    def __init__(self, camera: str, folder: Path, *, segment_seconds: float, max_gb: float | None = None,
                  events: Callable[[], int] = lambda: 0) -> None:
         self.camera = camera
         self.folder = Path(folder)
         self.segment_seconds = segment_seconds
+        #: the folder's size cap: after each closed segment, the oldest segments beyond it are deleted
+        self.max_gb = max_gb
+        self.deleted = 0
         self.index = RecordingIndex(self.folder)
         #: The camera's frame rate, set before each connection (the encoder's nominal rate).
         self.fps: float | None = None
@@ -111,11 +114,21 @@ class SegmentRecorder(Sink):
                                                      path.stat().st_size, segment.objects,
                                                      self._events() - segment.events_before)):
             return
+        if self.max_gb is not None:
+            self._guarded(self._keep_under_cap)
         self.segments += 1
         self._retry.reset()
         if self.state == "recording_error":
             log.warning("camera %s: recording again", self.camera)
             self.state, self.error = "recording", None
+
+    def _keep_under_cap(self) -> None:
+        removed = self.index.prune(round(self.max_gb * 1e9))
+        if removed:
+            self.deleted += len(removed)
+            log.info("camera %s: %s holds over %g GB: deleted the %s (%.1f MB): %s%s", self.camera, self.folder,
+                     self.max_gb, "oldest segment" if len(removed) == 1 else f"{len(removed)} oldest segments", sum(s.bytes for s in removed) / 1e6,
+                     removed[0].path, f" … {removed[-1].path}" if len(removed) > 1 else "")
 
     def _guarded(self, step: Callable, *arguments: object) -> bool:
         """Run one step of the recording; False after a write failure, which turns recording off."""
@@ -141,7 +154,8 @@ class SegmentRecorder(Sink):
 
     def stats(self) -> dict:
         return {"recording": self.state, "recording_error": self.error,
-                "segments_recorded": self.segments, "recording_failures": self.failures}
+                "segments_recorded": self.segments, "recording_failures": self.failures,
+                "segments_deleted": self.deleted}
 
 
 def _wall_time(monotonic: float) -> float:

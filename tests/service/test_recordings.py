@@ -3,6 +3,7 @@ kill -9. Real file systems (tmpfs mounted by the test), a real process, every se
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from datetime import datetime
@@ -125,3 +126,30 @@ def test_kill_9_leaves_every_closed_segment_playable_and_indexed(tmp_path: Path)
     assert set(names) <= {segment.name for segment in segments}
     assert {segment.name for segment in segments[:-1]} <= set(names)
     assert all(row.end > row.start and row.bytes == (tmp_path / "recordings" / row.path).stat().st_size for row in rows)
+
+
+def test_a_size_cap_deletes_the_oldest_segments_and_says_which(tmp_path: Path) -> None:
+    """Noise at about 0.4 MB a segment under a 1.5 MB cap: the oldest closed segments go (their
+    rows first, then their files), the rest stay within the cap, every one left plays."""
+    noise_clip(tmp_path / "noise.mp4")
+    served = serve_config(tmp_path, "  - {name: door, source: noise.mp4, segment_seconds: 1, recordings_max_gb: 0.0015}\n")
+    try:
+        served.wait_for(lambda: served.stats()["door"]["segments_deleted"] >= 3, 60, "three segments deleted")
+        assert served.stop(signal.SIGTERM) == 130
+    finally:
+        served.kill()
+    rows = RecordingIndex(tmp_path / "recordings").find("door")
+    on_disk = closed_segments(tmp_path / "recordings")
+    assert sorted(str(tmp_path / "recordings" / row.path) for row in rows) == [str(path) for path in on_disk]
+    assert sum(row.bytes for row in rows) <= 1_500_000 and all(decoded_frames(path) >= 1 for path in on_disk)
+    deleted = re.findall(r"camera door: recordings holds over 0.0015 GB: deleted the (?:\d+ )?oldest segments? \([0-9.]+ MB\): (\S+)",
+                         served.stderr)
+    assert deleted, served.stderr
+    assert all(not (tmp_path / "recordings" / path).exists() for path in deleted)
+    assert min(row.start for row in rows) > max(_start_of(path) for path in deleted)
+
+
+def _start_of(relative: str) -> float:
+    """When a segment began, from its name (NAME-YYYYmmdd-HHMMSS-mmm.mp4)."""
+    stamp = Path(relative).stem.split("-", 1)[1]
+    return datetime.strptime(stamp, "%Y%m%d-%H%M%S-%f").timestamp()
