@@ -2,7 +2,7 @@
 restarted when it fails or its stream gives up; the service owns them and the shared inference.
 
     camera source → CappedFeed (detect_fps) → Pipeline(CameraDetector → shared workers)
-        → tracker, zones (events → EventHub) → LiveView (latest JPEG, stats) [+ recording]
+        → tracker, zones (events → EventHub) → LiveView (latest JPEG, stats) [+ SegmentRecorder]
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -22,13 +21,16 @@ from livedroid.errors import UserError
 from livedroid.frames import Frame
 from livedroid.pipeline import Pipeline, Selection
 from livedroid.sinks.base import Sink
-from livedroid.sources import open_source
+from livedroid.sources import StreamSource, open_source
 from livedroid.sources.video import is_stream_url, mask_credentials
+from livedroid.service.backoff import Backoff
 from livedroid.service.config import CameraConfig, ServiceConfig
 from livedroid.service.events import EventHub
 from livedroid.service.feeds import CappedFeed, LoopingVideo
 from livedroid.service.inference import SharedInference
 from livedroid.service.rates import RateMeter
+from livedroid.service.recording_index import RecordingIndex
+from livedroid.service.recordings import SegmentRecorder
 from livedroid.stats import percentiles_ms
 from livedroid.tracking import LOW_SCORE, ByteTracker
 
@@ -36,6 +38,8 @@ log = logging.getLogger("livedroid")
 
 #: Seconds between restarts of a camera that failed or could not connect (doubling up to the max).
 RESTART_FIRST_S, RESTART_MAX_S = 1.0, 30.0
+#: A connection that lasted this long was healthy: the next restart waits RESTART_FIRST_S again.
+HEALTHY_S = 60.0
 #: A camera with no frame for this long shows as "waiting" (reconnecting, or a stalled stream).
 STALE_S = 3.0
 #: Seconds the cameras get to close their records after a second Ctrl-C (one may be mid-connect).
@@ -79,9 +83,11 @@ class Camera:
         self.name = config.name
         self.inference = inference
         self.events = events
-        self.recordings = recordings
         self.timeouts = timeouts
         self.view = LiveView()
+        self.recorder = SegmentRecorder(
+            self.name, Path(config.recordings or recordings), segment_seconds=config.segment_seconds,
+            max_gb=config.recordings_max_gb, events=lambda: events.counts.get(self.name, 0)) if config.record else None
         self.state = "starting"
         self.error: str | None = None
         self.reconnects = 0
@@ -92,6 +98,8 @@ class Camera:
         self._feed: CappedFeed | None = None
         self._pipeline: Pipeline | None = None
         self._stopping = threading.Event()
+        #: Set by ``stop`` to cut short a connect in flight (a stream's retries, for up to --connect-timeout).
+        self._connecting = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"livedroid-camera-{self.name}", daemon=True)
 
@@ -103,12 +111,14 @@ class Camera:
         """Stop reading; frames in flight are still processed, records closed."""
         self._stopping.set()
         with self._lock:
+            self._connecting.set()
             if self._pipeline is not None:
                 self._pipeline.stop()
 
     def cancel(self) -> None:
         self._stopping.set()
         with self._lock:
+            self._connecting.set()
             if self._pipeline is not None:
                 self._pipeline.cancel()
 
@@ -120,23 +130,30 @@ class Camera:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        delay, opened = RESTART_FIRST_S, 0
+        """Connections one after the other; the wait between them grows with every failure (a
+        source that opens and fails at once, too) and starts small again after a healthy run."""
+        backoff, opened = Backoff(RESTART_FIRST_S, RESTART_MAX_S), 0
         while not self._stopping.is_set():
-            if self._run_once(reconnecting=opened > 0):
-                opened += 1
-                delay = RESTART_FIRST_S
-            if self._stopping.wait(delay):
+            began = time.monotonic()
+            opened += self._run_once(reconnecting=opened > 0)
+            if time.monotonic() - began >= HEALTHY_S:
+                backoff.reset()
+            if self._stopping.wait(backoff.next()):
                 break
-            delay = min(2 * delay, RESTART_MAX_S)
         self.state = "stopped"
 
     def _run_once(self, reconnecting: bool) -> bool:
         """One connection's life: open the source, run the engine on it until it ends or fails.
         False when the source could not be opened."""
+        with self._lock:
+            self._connecting = threading.Event()
+            if self._stopping.is_set():
+                return False
         try:
             source = self._open()
         except UserError as error:
-            self._report("offline", str(error))
+            if not self._stopping.is_set():
+                self._report("offline", str(error))
             return False
         self.reconnects += reconnecting
         feed = CappedFeed(source, self.config.detect_fps, self.reading)
@@ -180,16 +197,15 @@ class Camera:
         spec = self.config.source
         if self.config.loop and not is_stream_url(spec):
             return LoopingVideo(spec)
+        if is_stream_url(spec):
+            return StreamSource(spec, interrupted=self._connecting, **self.timeouts)
         return open_source(spec, **self.timeouts)
 
     def _sinks(self, feed: CappedFeed) -> list[Sink]:
         sinks: list[Sink] = [self.view]
-        if self.config.record:
-            from livedroid.sinks import VideoSink
-
-            self.recordings.mkdir(parents=True, exist_ok=True)
-            path = self.recordings / f"{self.name}-{datetime.now():%Y%m%d-%H%M%S}.mp4"
-            sinks.append(VideoSink(path, fps=feed.fps, time_base=feed.time_base))
+        if self.recorder is not None:
+            self.recorder.fps = feed.fps
+            sinks.append(self.recorder)
         return sinks
 
     def _stages(self, feed: CappedFeed) -> list:
@@ -261,7 +277,12 @@ class Camera:
             "events": self.events.counts.get(self.name, 0),
             "objects": self.view.objects,
             "model": self.config.model or "default",
+            **(self.recorder.stats() if self.recorder else NOT_RECORDING),
         }
+
+
+NOT_RECORDING = {"recording": "off", "recording_error": None, "segments_recorded": 0, "recording_failures": 0,
+                 "segments_deleted": 0}
 
 
 def _round(value: float | None) -> float | None:
@@ -330,6 +351,12 @@ class CameraService:
             "cameras": {name: camera.stats() for name, camera in self.cameras.items()},
             "inference": {model_name(model): shared.stats() for model, shared in self.inference.items()},
         }
+
+    def recordings(self, camera: str | None = None, start: float | None = None, end: float | None = None) -> list[dict]:
+        """The closed segments overlapping [start, end] (seconds since 1970; either open), oldest first."""
+        folders = {c.recorder.folder for c in self.cameras.values() if c.recorder is not None}
+        found = [(segment, folder) for folder in folders for segment in RecordingIndex(folder).find(camera, start, end)]
+        return [segment.as_json(folder) for segment, folder in sorted(found, key=lambda pair: pair[0].start)]
 
     def close(self) -> None:
         for shared in self.inference.values():

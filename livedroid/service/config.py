@@ -52,6 +52,11 @@ class CameraConfig:
     motion: bool = False
     loop: bool = False
     record: bool = False
+    #: where this camera's segments go (default: the file's top-level ``recordings``)
+    recordings: str | None = None
+    segment_seconds: float = 10.0
+    #: the most the folder's segments may hold: the oldest go beyond it (None: no limit)
+    recordings_max_gb: float | None = None
     zones: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
 
@@ -127,6 +132,9 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
             motion=bool(entry.get("motion", False)),
             loop=bool(entry.get("loop", False)),
             record=bool(entry.get("record", False)),
+            recordings=_text(entry.get("recordings")),
+            segment_seconds=float(entry.get("segment_seconds", 10.0)),
+            recordings_max_gb=None if entry.get("recordings_max_gb") is None else float(entry["recordings_max_gb"]),
             zones=entry.get("zones") or {},
             lines=entry.get("lines") or {},
         )
@@ -136,6 +144,10 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
         raise UserError(f"{where} ({name}): threshold must lie within 0-1, got {config.threshold:g}")
     if config.detect_fps <= 0:
         raise UserError(f"{where} ({name}): detect_fps must be above 0, got {config.detect_fps:g}")
+    if config.segment_seconds <= 0:
+        raise UserError(f"{where} ({name}): segment_seconds must be above 0, got {config.segment_seconds:g}")
+    if config.recordings_max_gb is not None and config.recordings_max_gb <= 0:
+        raise UserError(f"{where} ({name}): recordings_max_gb must be above 0, got {config.recordings_max_gb:g}")
     config.shapes  # noqa: B018 - bad zones and lines fail now, not when the camera starts
     return config
 

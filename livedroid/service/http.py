@@ -13,6 +13,7 @@ import hmac
 import html
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -53,6 +54,8 @@ class ServiceMetrics:
             "latency_p95_seconds": ("95th percentile frame age from capture to annotated", lambda s: _seconds(s["latency_ms"]["p95"])),
             "up": ("1 while the camera delivers frames", lambda s: float(s["state"] == "live")),
             "model_runs_per_frame": ("model runs per inferred frame (below 1 with motion)", lambda s: s["model_runs_per_frame"]),
+            "recording": ("1 while the camera's recording writes, 0 while it cannot (recording_error)",
+                          lambda s: None if s["recording"] == "off" else float(s["recording"] == "recording")),
         }
         counters = {
             "frames_read": ("frames read from the camera", "frames_read"),
@@ -61,6 +64,9 @@ class ServiceMetrics:
             "frames_skipped_by_cap": ("frames skipped to keep to detect_fps", "skipped_by_cap"),
             "reconnects": ("reconnections after the camera dropped", "reconnects"),
             "events": ("zone and line events", "events"),
+            "segments_recorded": ("recording segments closed and indexed", "segments_recorded"),
+            "recording_failures": ("recording writes that failed (full or read-only disk)", "recording_failures"),
+            "segments_deleted": ("oldest segments deleted to keep the folder under recordings_max_gb", "segments_deleted"),
         }
         for name, (help_text, value) in gauges.items():
             family = GaugeMetricFamily(f"livedroid_camera_{name}", help_text, labels=["camera"])
@@ -117,6 +123,7 @@ class HttpServer:
         app.router.add_get("/", self._page)
         app.router.add_get("/api/stats", self._stats)
         app.router.add_get("/api/events", self._events)
+        app.router.add_get("/api/recordings", self._recordings)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/api/cameras/{name}/latest.jpg", self._latest)
         app.router.add_get("/api/cameras/{name}/mjpeg", self._mjpeg)
@@ -159,6 +166,18 @@ class HttpServer:
         limit = int(request.query.get("limit", "100")) if request.query.get("limit", "100").isdigit() else 100
         return web.json_response({"events": self.service.events.recent(limit, request.query.get("camera"))})
 
+    async def _recordings(self, request: web.Request) -> web.Response:
+        """``?camera=NAME&start=T&end=T``: T in seconds since 1970 or ISO 8601 (local time if no zone)."""
+        camera = request.query.get("camera") or None
+        if camera is not None and camera not in self.service.cameras:
+            raise web.HTTPNotFound(text=f"no camera named {camera!r}")
+        try:
+            start, end = (_moment(request.query.get(key)) for key in ("start", "end"))
+        except ValueError as error:
+            return web.json_response({"error": str(error)}, status=400)
+        segments = await asyncio.get_running_loop().run_in_executor(None, self.service.recordings, camera, start, end)
+        return web.json_response({"recordings": segments})
+
     async def _metrics(self, _request: web.Request) -> web.Response:
         body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, self._registry)
         return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
@@ -191,6 +210,20 @@ class HttpServer:
     async def _page(self, _request: web.Request) -> web.Response:
         cards = "\n".join(CARD.format(name=html.escape(name)) for name in self.service.cameras)
         return web.Response(text=PAGE.replace("{cards}", cards), content_type="text/html")
+
+
+def _moment(text: str | None) -> float | None:
+    """Seconds since 1970 from a number or an ISO 8601 time; ValueError names what was given."""
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise ValueError(f"{text!r}: expected seconds since 1970 or an ISO 8601 time such as 2026-12-05T13:05:00") from None
 
 
 def _seconds(ms: float | None) -> float | None:

@@ -128,6 +128,19 @@ class VideoSink(Sink):
         self._container = None
         self._file.finish(complete)
 
+    def discard(self) -> None:
+        """Give the file up after a write failed (a full disk) and delete it: the container is
+        closed without muxing the encoder's last packets, since muxing after a header that failed
+        to write crashes FFmpeg (SIGSEGV)."""
+        if self._container is not None:
+            try:
+                self._container.close()
+            except (av.FFmpegError, OSError):
+                pass  # its MP4 index could not be written either: the file goes anyway
+            self._container = None
+        self._audio = None  # its input closes when collected
+        self._file.partial.unlink(missing_ok=True)
+
 
 class _AudioFollower:
     """Copies (or re-encodes) the input's first audio stream into the output, in step with video."""

@@ -37,7 +37,10 @@ class StreamSource(VideoSource):
         connect_timeout: float = 10.0,
         read_timeout: float = 10.0,
         reconnect_timeout: float = 60.0,
+        interrupted: threading.Event | None = None,
     ) -> None:
+        """``interrupted``: set from another thread to cut the first connect short (the caller
+        holds no source to ``interrupt()`` until it is connected)."""
         self.spec = url
         self.description = mask_credentials(url)
         self.max_frames = None
@@ -45,7 +48,7 @@ class StreamSource(VideoSource):
         self.reconnects = 0
         self._read_timeout = read_timeout
         self._options = {"rtsp_transport": "tcp"} if url.lower().startswith("rtsp") else {}
-        self._interrupted = threading.Event()
+        self._interrupted = interrupted or threading.Event()
         container, reason = self._connect(connect_timeout)
         if container is None:
             raise UserError(f"cannot connect to {self.description}: {reason} (tried for {connect_timeout:g} s)")

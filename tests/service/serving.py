@@ -13,10 +13,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import REPO
+import av
+
+from tests.conftest import REPO, skip_unless_ci
 
 
 def free_port() -> int:
@@ -96,3 +99,25 @@ class Served:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+@contextmanager
+def tmpfs(path: Path, options: str) -> Iterator[Path]:
+    """A real file system of its own at ``path`` for the test's length (``size=2m``, ``ro``): a disk
+    that fills up or refuses writes. Mounting needs root (CAP_SYS_ADMIN)."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        skip_unless_ci(f"cannot mount a tmpfs ({mounted.stderr.strip()}): needs root")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+def decoded_frames(video: Path) -> int:
+    """Every frame of ``video`` decoded with PyAV (raises if it does not play); 0 unless the first
+    is a keyframe (a segment must play from its start)."""
+    with av.open(str(video)) as container:
+        frames = list(container.decode(video=0))
+    return len(frames) if frames and frames[0].key_frame else 0

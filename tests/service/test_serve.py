@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 import signal
 import socket
+import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -88,6 +90,53 @@ def test_a_camera_offline_at_start_comes_up_later_and_the_others_run(rtsp_server
         late.stop()
 
 
+def test_sigterm_stops_a_camera_still_connecting_within_seconds(tmp_path: Path) -> None:
+    """Nothing listens on door's port, so its first connect retries for --connect-timeout (45 s):
+    the first SIGTERM cuts that short (systemd's stop timeout would otherwise SIGKILL the service)."""
+    write_clip(tmp_path / "demo.mp4", frames=30, size=(320, 180), fps=15, audio=None)
+    served = Served(f"rtsp://127.0.0.1:{free_port()}/stream", "demo.mp4", "--loop", "--name", "door", "--name", "demo",
+                    "--http", "127.0.0.1:0", "--connect-timeout", "45", cwd=tmp_path)
+    try:
+        served.wait_for(lambda: served.stats()["demo"]["frames_processed"] >= 3, 60, "demo processing")
+        assert served.stats()["door"]["state"] == "starting"  # still in its first connect
+        began = time.monotonic()
+        assert served.stop(signal.SIGTERM, timeout=60) == 130
+        took = time.monotonic() - began
+    finally:
+        served.kill()
+    assert took < 5, f"SIGTERM took {took:.1f} s"
+    assert "Traceback" not in served.stderr and "camera door: offline" not in served.stderr
+
+
+def damaged_clip(path: Path) -> Path:
+    """An MP4 that opens (its index comes first) but whose pictures were cut off: it plays nothing."""
+    whole = write_clip(path.with_name("whole.mp4"), frames=30, audio=None)
+    with av.open(str(whole)) as source, av.open(str(path), "w", options={"movflags": "faststart"}) as output:
+        stream = output.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = stream
+                output.mux(packet)
+    data = path.read_bytes()
+    path.write_bytes(data[: data.index(b"mdat") + 4])
+    return path
+
+
+def test_a_camera_that_keeps_failing_restarts_less_and_less_often(tmp_path: Path) -> None:
+    """Its source opens and ends at once, every time: the waits between restarts double (1, 2, 4 s …)
+    instead of starting again at 1 s because the source had opened."""
+    damaged_clip(tmp_path / "broken.mp4")
+    served = Served("broken.mp4", "--loop", "--name", "broken", "--http", "127.0.0.1:0", cwd=tmp_path)
+    try:
+        served.wait_for(lambda: served.stats()["broken"]["state"] == "reconnecting", 60, "the first end of broken")
+        time.sleep(10)
+        restarts = served.stats()["broken"]["reconnects"]
+        assert served.stop() == 130
+    finally:
+        served.kill()
+    assert 2 <= restarts <= 4, f"{restarts} restarts in 10 s (1, 2, 4 s apart: 3)"
+
+
 def test_recording_a_camera_leaves_a_playable_video(tmp_path: Path) -> None:
     write_clip(tmp_path / "demo.mp4", frames=45, size=(320, 180), fps=15, audio=None)
     (tmp_path / "cameras.yaml").write_text(
@@ -98,7 +147,7 @@ def test_recording_a_camera_leaves_a_playable_video(tmp_path: Path) -> None:
         assert served.stop(signal.SIGTERM) == 130
     finally:
         served.kill()
-    (video,) = (tmp_path / "recorded").glob("demo-*.mp4")
+    (video,) = (tmp_path / "recorded").rglob("demo-*.mp4")
     info = probe(video)
     assert info["frames"] >= 20 and (info["width"], info["height"]) == (320, 180)
     assert info["pts"] == sorted(info["pts"])  # wall-clock stamps: monotonic across the clip's loops

@@ -1,0 +1,126 @@
+"""The index of a recordings folder: one row per closed segment (camera, start, end, file, size,
+what happened in it), in SQLite with a write-ahead log beside the segments, so that a kill -9 or a
+power cut leaves every committed row, and a row only for a segment that was closed and plays."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+INDEX_FILE = "index.sqlite"
+#: How long a writer waits for another camera's insert on the same index.
+BUSY_TIMEOUT_S = 5.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS segments (
+    camera TEXT NOT NULL,
+    start REAL NOT NULL,      -- seconds since 1970 (UTC) of the first frame
+    end REAL NOT NULL,        -- and of the end of the last one
+    path TEXT NOT NULL UNIQUE, -- relative to the recordings folder
+    bytes INTEGER NOT NULL,
+    objects INTEGER NOT NULL, -- frames with a detection
+    events INTEGER NOT NULL   -- zone and line events during the segment
+);
+CREATE INDEX IF NOT EXISTS segments_by_time ON segments (camera, start);
+"""
+
+
+@dataclass
+class Segment:
+    camera: str
+    start: float
+    end: float
+    path: str
+    bytes: int
+    objects: int
+    events: int
+
+    def as_json(self, folder: Path) -> dict:
+        """For /api/recordings: times in ISO 8601 (UTC), the path as the service sees it."""
+        return {**asdict(self), "path": str(folder / self.path),
+                "start": _iso(self.start), "end": _iso(self.end), "seconds": round(self.end - self.start, 3)}
+
+
+class RecordingIndex:
+    """The segments of one recordings folder; each call opens its own short connection, so that
+    any camera's writer thread and the web server's may use it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / INDEX_FILE
+
+    def add(self, segment: Segment) -> None:
+        """Record one closed segment (committed when this returns); creates the index if need be."""
+        with self._connect() as connection:
+            connection.execute("INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               (segment.camera, segment.start, segment.end, segment.path, segment.bytes,
+                                segment.objects, segment.events))
+
+    def find(self, camera: str | None = None, start: float | None = None, end: float | None = None) -> list[Segment]:
+        """The segments overlapping [start, end] (either open), oldest first; none without an index."""
+        if not self.path.is_file():
+            return []
+        query, arguments = "SELECT * FROM segments WHERE 1", []
+        for condition, value in (("camera = ?", camera), ("end >= ?", start), ("start <= ?", end)):
+            if value is not None:
+                query += f" AND {condition}"
+                arguments.append(value)
+        query += " ORDER BY start"
+        try:
+            with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as connection:
+                rows = connection.execute(query, arguments).fetchall()
+        except sqlite3.OperationalError:
+            # A full disk has no room for the log's shared memory: read the file as it is at rest
+            # (every writer's connection closed, so every row is in it).
+            with closing(sqlite3.connect(f"{self.path.absolute().as_uri()}?immutable=1", uri=True)) as connection:
+                rows = connection.execute(query, arguments).fetchall()
+        return [Segment(*row) for row in rows]
+
+    def prune(self, max_bytes: int) -> list[Segment]:
+        """Delete the oldest segments, rows then files, until the rest hold at most ``max_bytes``.
+        The segment being written has no row yet: it is never one of them. Returns those deleted."""
+        removed: list[Segment] = []
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")  # one camera at a time decides what goes
+            total = connection.execute("SELECT COALESCE(SUM(bytes), 0) FROM segments").fetchone()[0]
+            for row in connection.execute("SELECT * FROM segments ORDER BY start").fetchall():
+                if total <= max_bytes:
+                    break
+                removed.append(Segment(*row))
+                total -= removed[-1].bytes
+            connection.executemany("DELETE FROM segments WHERE path = ?", [(segment.path,) for segment in removed])
+        for segment in removed:  # after the commit: a crash between leaves a file unlisted, never a row without file
+            path = self.folder / segment.path
+            path.unlink(missing_ok=True)
+            _remove_if_empty(path.parent)
+        return removed
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A short connection that commits at the end of the ``with`` (rolls back on an error)."""
+        connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            # With WAL: a kill -9 loses no committed row; a power cut at worst the last ones.
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.executescript(_SCHEMA)
+            with connection:
+                yield connection
+        finally:
+            connection.close()
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """A day's folder goes with its last segment."""
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (or already gone)
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="milliseconds")

@@ -1,0 +1,163 @@
+"""A camera's recording in ``livedroid serve``: closed segments of ``segment_seconds`` that each
+play on their own (an MP4 from a keyframe, its index written when it closes), listed in the
+folder's RecordingIndex. A kill -9, a power cut or a full disk loses at most the segment being
+written. A recording that cannot be written turns itself off and tries again later (with
+back-off): it never stops the camera's detection or live view.
+
+    recordings/door/2026-12-05/door-20261205-130501-250.mp4   (+ recordings/index.sqlite)
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import av
+import numpy as np
+
+from livedroid.detections import Detections
+from livedroid.errors import UserError
+from livedroid.frames import Frame
+from livedroid.service.backoff import Backoff
+from livedroid.service.recording_index import RecordingIndex, Segment
+from livedroid.sinks.base import Sink
+from livedroid.sinks.video import VideoSink
+from livedroid.sources.stream import MICROSECONDS
+
+log = logging.getLogger("livedroid")
+
+#: Seconds before a failed recording tries again (doubling up to the max while it keeps failing).
+RETRY_FIRST_S, RETRY_MAX_S = 2.0, 120.0
+#: What a recording that cannot be written raises: a full or read-only disk, a folder that cannot
+#: be made, an encoder or index that refuses.
+WRITE_FAILURES = (OSError, av.FFmpegError, UserError, sqlite3.Error)
+
+
+class _OpenSegment:
+    """The segment being written: a VideoSink with timestamps from its own first frame."""
+
+    def __init__(self, path: Path, relative: str, first: Frame, fps: float | None, events: int) -> None:
+        self.relative = relative
+        self.video = VideoSink(path, fps=fps, time_base=MICROSECONDS)
+        self.began = first.captured_at
+        self.start = _wall_time(first.captured_at)
+        self.end = self.start
+        self.objects = 0
+        self.events_before = events
+
+    def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
+        # A new VideoSink is a new encoder: the segment's first frame is a keyframe.
+        pts = round((frame.captured_at - self.began) * 1_000_000)
+        self.video.write(replace(frame, pts=pts, time_base=MICROSECONDS), detections, scene)
+        self.end = _wall_time(frame.captured_at) + 1 / float(self.video.fps)
+        self.objects += len(detections) > 0
+
+
+class SegmentRecorder(Sink):
+    """One camera's recording, kept for the camera's whole life (its pipeline is made anew on
+    every reconnect, and closes this at its end: the segment in flight is closed then)."""
+
+    needs_scene = True
+
+    def __init__(self, camera: str, folder: Path, *, segment_seconds: float, max_gb: float | None = None,
+                 events: Callable[[], int] = lambda: 0) -> None:
+        self.camera = camera
+        self.folder = Path(folder)
+        self.segment_seconds = segment_seconds
+        #: the folder's size cap: after each closed segment, the oldest segments beyond it are deleted
+        self.max_gb = max_gb
+        self.deleted = 0
+        self.index = RecordingIndex(self.folder)
+        #: The camera's frame rate, set before each connection (the encoder's nominal rate).
+        self.fps: float | None = None
+        self._events = events
+        self._segment: _OpenSegment | None = None
+        self._retry = Backoff(RETRY_FIRST_S, RETRY_MAX_S)
+        self._retry_at = 0.0
+        self.state = "recording"
+        self.error: str | None = None
+        self.segments = 0
+        self.failures = 0
+
+    def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
+        if self._segment is not None and frame.captured_at - self._segment.began >= self.segment_seconds:
+            self._close_segment()
+        if self._segment is None:
+            if time.monotonic() < self._retry_at:
+                return  # recording is off until the next try
+            self._guarded(self._open_segment, frame)
+        if self._segment is not None:
+            self._guarded(self._segment.write, frame, detections, scene)
+
+    def close(self, complete: bool = True) -> None:
+        """Close the segment in flight: what was recorded plays, whatever ended the connection."""
+        if self._segment is not None:
+            self._close_segment()
+
+    def _open_segment(self, frame: Frame) -> None:
+        now = datetime.now()
+        relative = f"{self.camera}/{now:%Y-%m-%d}/{self.camera}-{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}.mp4"
+        self._segment = _OpenSegment(self.folder / relative, relative, frame, self.fps, self._events())
+
+    def _close_segment(self) -> None:
+        segment, self._segment = self._segment, None
+        if not self._guarded(segment.video.close):
+            segment.video.discard()
+            return
+        path = self.folder / segment.relative
+        if not self._guarded(self.index.add, Segment(self.camera, segment.start, segment.end, segment.relative,
+                                                     path.stat().st_size, segment.objects,
+                                                     self._events() - segment.events_before)):
+            return
+        if self.max_gb is not None:
+            self._guarded(self._keep_under_cap)
+        self.segments += 1
+        self._retry.reset()
+        if self.state == "recording_error":
+            log.warning("camera %s: recording again", self.camera)
+            self.state, self.error = "recording", None
+
+    def _keep_under_cap(self) -> None:
+        removed = self.index.prune(round(self.max_gb * 1e9))
+        if removed:
+            self.deleted += len(removed)
+            log.info("camera %s: %s holds over %g GB: deleted the %s (%.1f MB): %s%s", self.camera, self.folder,
+                     self.max_gb, "oldest segment" if len(removed) == 1 else f"{len(removed)} oldest segments", sum(s.bytes for s in removed) / 1e6,
+                     removed[0].path, f" … {removed[-1].path}" if len(removed) > 1 else "")
+
+    def _guarded(self, step: Callable, *arguments: object) -> bool:
+        """Run one step of the recording; False after a write failure, which turns recording off."""
+        try:
+            step(*arguments)
+        except WRITE_FAILURES as error:
+            self._fail(error)
+            return False
+        return True
+
+    def _fail(self, error: BaseException) -> None:
+        reason = getattr(error, "strerror", None) or str(error)
+        delay = self._retry.next()
+        self.failures += 1
+        if (self.state, self.error) != ("recording_error", reason):
+            log.warning("camera %s: recording off (%s); detection goes on, recording tries again in %g s and later",
+                        self.camera, reason, delay)
+        self.state, self.error = "recording_error", reason
+        self._retry_at = time.monotonic() + delay
+        if self._segment is not None:
+            self._segment.video.discard()
+            self._segment = None
+
+    def stats(self) -> dict:
+        return {"recording": self.state, "recording_error": self.error,
+                "segments_recorded": self.segments, "recording_failures": self.failures,
+                "segments_deleted": self.deleted}
+
+
+def _wall_time(monotonic: float) -> float:
+    """Seconds since 1970 of a ``time.monotonic()`` reading in the recent past."""
+    return time.time() - (time.monotonic() - monotonic)

@@ -1,0 +1,155 @@
+"""``livedroid serve``'s recordings under faults: a read-only folder, a disk that fills up, a
+kill -9. Real file systems (tmpfs mounted by the test), a real process, every segment decoded."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+
+from livedroid.service.recording_index import RecordingIndex
+from tests.conftest import write_clip
+from tests.service.serving import Served, decoded_frames, tmpfs
+
+
+def noise_clip(path: Path) -> Path:
+    """Pictures of noise: they compress badly, so a recording fills a small disk in seconds."""
+    rng = np.random.default_rng(7)
+    return write_clip(path, frames=30, size=(320, 240), fps=15, audio=None,
+                      draw=lambda _: rng.integers(0, 256, (240, 320, 3), np.uint8))
+
+
+def serve_config(folder: Path, cameras: str, top: str = "") -> Served:
+    (folder / "cameras.yaml").write_text(f"{top}defaults: {{loop: true, record: true, detect_fps: 5}}\ncameras:\n{cameras}")
+    return Served("--config", "cameras.yaml", "--http", "127.0.0.1:0", cwd=folder)
+
+
+def closed_segments(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.mp4"))
+
+
+def indexed(served: Served, camera: str) -> list[str]:
+    return [Path(row["path"]).name for row in served.json(f"/api/recordings?camera={camera}")["recordings"]]
+
+
+def test_a_read_only_recordings_folder_turns_recording_off_and_the_camera_goes_on(tmp_path: Path) -> None:
+    write_clip(tmp_path / "demo.mp4", frames=30, size=(320, 180), fps=15, audio=None)
+    with tmpfs(tmp_path / "ro", "ro,size=1m"):
+        served = serve_config(tmp_path, "  - {name: demo, source: demo.mp4}\n", top="recordings: ro/rec\n")
+        try:
+            served.wait_for(lambda: served.stats()["demo"]["frames_processed"] >= 25, 60, "25 processed frames")
+            stats = served.stats()["demo"]
+            status, _, kind = served.get("/api/cameras/demo/latest.jpg")
+            _, metrics, _ = served.get("/metrics")
+            assert served.stop(signal.SIGTERM) == 130
+        finally:
+            served.kill()
+    assert (stats["state"], stats["reconnects"], stats["recording"]) == ("live", 0, "recording_error")
+    assert stats["recording_error"] == "Read-only file system" and stats["recording_failures"] >= 1
+    assert (status, kind) == (200, "image/jpeg")
+    assert b'livedroid_camera_recording{camera="demo"} 0.0' in metrics
+    assert b'livedroid_camera_recording_failures_total{camera="demo"}' in metrics
+    assert served.stderr.count("camera demo: recording off (Read-only file system)") == 1, served.stderr
+    assert "failed" not in served.stderr and "Traceback" not in served.stderr
+
+
+def test_a_full_disk_stops_only_that_cameras_recording(tmp_path: Path) -> None:
+    """Two cameras record noise, one onto a 2 MB file system that fills up (its segments, then a
+    file filling what is left, so that a new segment cannot even write its header): the process
+    stays up, the other camera records on, and every closed segment of both plays."""
+    noise_clip(tmp_path / "noise.mp4")
+    with tmpfs(tmp_path / "tiny", "size=2m") as tiny:
+        served = serve_config(tmp_path, "  - {name: cramped, source: noise.mp4, recordings: tiny/rec, segment_seconds: 1}\n"
+                                        "  - {name: roomy, source: noise.mp4, recordings: roomy, segment_seconds: 1}\n")
+        try:
+            served.wait_for(lambda: served.stats()["cramped"]["recording"] == "recording_error", 60,
+                            "cramped's recording to fail on the full disk")
+            assert served.stats()["cramped"]["segments_recorded"] >= 1
+            with open(tiny / "filler", "wb", buffering=0) as filler:  # what space is left, another program takes
+                try:
+                    while filler.write(b"\0" * 65536):
+                        pass
+                except OSError:
+                    pass
+            failures, roomy = served.stats()["cramped"]["recording_failures"], served.stats()["roomy"]["segments_recorded"]
+            served.wait_for(lambda: served.stats()["cramped"]["recording_failures"] > failures, 30,
+                            "a retry on the disk with no space at all")
+            served.wait_for(lambda: served.stats()["roomy"]["segments_recorded"] >= roomy + 3, 30, "roomy recording on")
+            assert served.process.poll() is None
+            stats = served.stats()
+            cramped_indexed, roomy_indexed = indexed(served, "cramped"), indexed(served, "roomy")
+            assert served.stop(signal.SIGTERM) == 130
+        finally:
+            served.kill()
+        cramped = closed_segments(tiny / "rec")
+        roomy_segments = closed_segments(tmp_path / "roomy")
+        assert cramped and all(decoded_frames(segment) >= 1 for segment in cramped)
+    assert stats["cramped"]["state"] == "live" and stats["cramped"]["recording_error"] == "No space left on device"
+    assert stats["roomy"]["recording"] == "recording" and stats["roomy"]["recording_failures"] == 0
+    assert len(roomy_segments) >= 4 and all(decoded_frames(segment) >= 1 for segment in roomy_segments)
+    assert set(roomy_indexed) <= {segment.name for segment in roomy_segments} and len(roomy_indexed) >= len(roomy_segments) - 1
+    assert set(cramped_indexed) <= {segment.name for segment in cramped}
+    assert "camera cramped: recording off (No space left on device)" in served.stderr
+    assert "Traceback" not in served.stderr and "camera roomy: recording off" not in served.stderr
+
+
+def test_kill_9_leaves_every_closed_segment_playable_and_indexed(tmp_path: Path) -> None:
+    write_clip(tmp_path / "door.mp4", frames=45, size=(320, 180), fps=15, audio=None)
+    served = serve_config(tmp_path, "  - {name: door, source: door.mp4, segment_seconds: 1}\n")
+    try:
+        served.wait_for(lambda: served.stats()["door"]["segments_recorded"] >= 3, 60, "three closed segments")
+        listed = served.json("/api/recordings?camera=door")["recordings"]
+        # From within the second segment (ISO 8601) to just after the last one began (seconds since 1970).
+        since = datetime.fromtimestamp(datetime.fromisoformat(listed[1]["start"]).timestamp() + 0.4).astimezone()
+        until = datetime.fromisoformat(listed[-1]["start"]).timestamp() + 0.1
+        query = urlencode({"start": since.isoformat(), "end": until})
+        assert served.json(f"/api/recordings?{query}")["recordings"] == listed[1:]
+        assert served.get("/api/recordings?start=yesterday")[0] == 400
+        assert served.get("/api/recordings?camera=nobody")[0] == 404
+        time.sleep(0.5)  # a segment in flight
+        served.process.kill()
+        served.process.wait()
+    finally:
+        served.kill()
+    segments = closed_segments(tmp_path / "recordings")
+    assert len(segments) >= 3 and all(decoded_frames(segment) >= 1 for segment in segments)
+    assert len(list((tmp_path / "recordings").rglob("*.partial"))) <= 1
+    rows = RecordingIndex(tmp_path / "recordings").find("door")
+    names = [Path(row.path).name for row in rows]
+    # Every row is a closed segment; every closed segment has its row (the newest may have been
+    # renamed a moment before the kill, before its row was written).
+    assert set(names) <= {segment.name for segment in segments}
+    assert {segment.name for segment in segments[:-1]} <= set(names)
+    assert all(row.end > row.start and row.bytes == (tmp_path / "recordings" / row.path).stat().st_size for row in rows)
+
+
+def test_a_size_cap_deletes_the_oldest_segments_and_says_which(tmp_path: Path) -> None:
+    """Noise at about 0.4 MB a segment under a 1.5 MB cap: the oldest closed segments go (their
+    rows first, then their files), the rest stay within the cap, every one left plays."""
+    noise_clip(tmp_path / "noise.mp4")
+    served = serve_config(tmp_path, "  - {name: door, source: noise.mp4, segment_seconds: 1, recordings_max_gb: 0.0015}\n")
+    try:
+        served.wait_for(lambda: served.stats()["door"]["segments_deleted"] >= 3, 60, "three segments deleted")
+        assert served.stop(signal.SIGTERM) == 130
+    finally:
+        served.kill()
+    rows = RecordingIndex(tmp_path / "recordings").find("door")
+    on_disk = closed_segments(tmp_path / "recordings")
+    assert sorted(str(tmp_path / "recordings" / row.path) for row in rows) == [str(path) for path in on_disk]
+    assert sum(row.bytes for row in rows) <= 1_500_000 and all(decoded_frames(path) >= 1 for path in on_disk)
+    deleted = re.findall(r"camera door: recordings holds over 0.0015 GB: deleted the (?:\d+ )?oldest segments? \([0-9.]+ MB\): (\S+)",
+                         served.stderr)
+    assert deleted, served.stderr
+    assert all(not (tmp_path / "recordings" / path).exists() for path in deleted)
+    assert min(row.start for row in rows) > max(_start_of(path) for path in deleted)
+
+
+def _start_of(relative: str) -> float:
+    """When a segment began, from its name (NAME-YYYYmmdd-HHMMSS-mmm.mp4)."""
+    stamp = Path(relative).stem.split("-", 1)[1]
+    return datetime.strptime(stamp, "%Y%m%d-%H%M%S-%f").timestamp()
