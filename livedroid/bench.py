@@ -1,8 +1,8 @@
-"""``livedroid bench``: where the time goes, measured stage by stage in one run.
+"""``livedroid bench``: where the time goes, measured workload by workload in one run.
 
 Every figure comes from the same clip and model in the same process, so ratios are meaningful
-on a noisy machine: each measurement is repeated and the median kept. Stages are isolated on
-frames decoded once into memory; the limit is what the cores could reach given each stage's
+on a noisy machine: each measurement is repeated and the median kept. Workloads are isolated on
+frames decoded once into memory; the limit is what the cores could reach given each workload's
 measured CPU cost per frame.
 """
 
@@ -25,22 +25,22 @@ from livedroid.detectors import backend_for, load_detector, load_detectors
 from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.frames import Frame
-from livedroid.peers import SUPERVISION_MISSING, opencv_loop, single_frame, supervision_available, supervision_loop
+from livedroid.bench_loops import SUPERVISION_MISSING, opencv_loop, single_frame, supervision_available, supervision_loop
 from livedroid.pipeline import Pipeline, Selection
 from livedroid.regions import MotionGatedDetector
 from livedroid.sinks import VideoSink
 from livedroid.sources import MemorySource, VideoSource
-from livedroid.stats import plural
+from livedroid.wording import plural
 
 
 @dataclass
 class Measurement:
-    """One stage: frames per second (wall) and CPU seconds per frame (all threads), medians."""
+    """One workload: frames per second (wall) and CPU seconds per frame (all threads), medians."""
 
     fps: float
     cpu_ms_per_frame: float
     runs: list[float]
-    #: Size of the video the stage wrote (the last run), for speed against size.
+    #: Size of the video the workload wrote (the last run), for speed against size.
     output_kb: int | None = None
 
 
@@ -65,10 +65,10 @@ def run_once(work: Callable[[], int]) -> tuple[float, float]:
 
 
 def measure_rounds(plan: dict[str, Callable[[], int]], repeat: int) -> dict[str, Measurement]:
-    """Each stage once per round, ``repeat`` rounds; the median of each stage's runs kept.
+    """Each workload once per round, ``repeat`` rounds; the median of each workload's runs kept.
 
-    Rounds rather than one stage's runs in a row: on a shared machine a burst of load then
-    slows every stage of a round alike, and the ratios between stages hold.
+    Rounds rather than one workload's runs in a row: on a shared machine a burst of load then
+    slows every workload of a round alike, and the ratios between workloads hold.
     """
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in plan}
     for round_number in range(1, repeat + 1):
@@ -91,7 +91,7 @@ class Bench:
     ) -> None:
         self.clip = clip
         self.detectors = detectors
-        self.detector = detectors[0]  # the isolated inference stage uses one
+        self.detector = detectors[0]  # the isolated inference workload uses one
         self.naive_detector = naive_detector
         self.batch = max(1, min(batch, self.detector.max_batch))
         self.max_frames = max_frames
@@ -227,12 +227,12 @@ def run_bench(
         _say(f"decoding {max_frames} frames of {clip} into memory")
         bench = Bench(clip, detectors, naive_detector, batch=batch, max_frames=max_frames, workdir=Path(folder),
                       preset=preset)
-        stages = _measure_stages(bench, _plan(bench, motion), skipped, repeat, Path(folder))
+        workloads = _measure_workloads(bench, _plan(bench, motion), skipped, repeat, Path(folder))
         if live_seconds > 0:
             _say(f"live: {live_seconds:g} s at the clip's frame rate")
         live = bench.live(live_seconds) if live_seconds > 0 else None
-        gate = _motion_gate(bench, stages) if motion else None
-    limit = _limit_fps(stages, workers)
+        gate = _motion_gate(bench, workloads) if motion else None
+    limit = _limit_fps(workloads, workers)
     return {
         "clip": clip,
         "model": str(model),
@@ -246,15 +246,15 @@ def run_bench(
         "frame_size": list(bench.frames[0].shape[1::-1]),
         "cores": os.cpu_count() or 1,
         "repeat": repeat,
-        "stages": {name: asdict(m) for name, m in stages.items()},
+        "workloads": {name: asdict(m) for name, m in workloads.items()},
         "limit_fps": round(limit, 1),
-        "pipeline_vs_naive": round(stages["pipeline"].fps / stages["naive"].fps, 2),
-        "pipeline_vs_opencv": round(stages["pipeline"].fps / stages["opencv"].fps, 2),
+        "pipeline_vs_naive": round(workloads["pipeline"].fps / workloads["naive"].fps, 2),
+        "pipeline_vs_opencv": round(workloads["pipeline"].fps / workloads["opencv"].fps, 2),
         "pipeline_vs_supervision": (
-            round(stages["pipeline"].fps / stages["supervision"].fps, 2) if "supervision" in stages else None
+            round(workloads["pipeline"].fps / workloads["supervision"].fps, 2) if "supervision" in workloads else None
         ),
         "skipped": skipped,
-        "pipeline_vs_limit": round(stages["pipeline"].fps / limit, 2),
+        "pipeline_vs_limit": round(workloads["pipeline"].fps / limit, 2),
         "live": asdict(live) if live else None,
         "motion": gate,
     }
@@ -276,19 +276,19 @@ def _plan(bench: Bench, motion: bool) -> dict[str, tuple[Callable[[], int], str 
     return plan
 
 
-def _measure_stages(bench: Bench, plan: dict, skipped: dict[str, str], repeat: int, folder: Path) -> dict:
-    """Each planned stage measured over ``repeat`` interleaved rounds, with the size of the video it wrote."""
+def _measure_workloads(bench: Bench, plan: dict, skipped: dict[str, str], repeat: int, folder: Path) -> dict:
+    """Each planned workload measured over ``repeat`` interleaved rounds, with the size of the video it wrote."""
     for name in skipped:
         _say(f"{name}: skipped, {skipped[name]}")
-    _say(f"{plural(repeat, 'round')} of {len(plan) - len(skipped)} stages on {len(bench.frames)} frames")
-    stages = measure_rounds({name: work for name, (work, _) in plan.items() if name not in skipped}, repeat)
+    _say(f"{plural(repeat, 'round')} of {len(plan) - len(skipped)} workloads on {len(bench.frames)} frames")
+    workloads = measure_rounds({name: work for name, (work, _) in plan.items() if name not in skipped}, repeat)
     for name, (_, output) in plan.items():
-        if output and name in stages:
-            stages[name].output_kb = round((folder / output).stat().st_size / 1024)
-    return stages
+        if output and name in workloads:
+            workloads[name].output_kb = round((folder / output).stat().st_size / 1024)
+    return workloads
 
 
-def _motion_gate(bench: Bench, stages: dict) -> dict:
+def _motion_gate(bench: Bench, workloads: dict) -> dict:
     """What the motion gate saves (model runs) and what it costs (detections kept against the ungated ones)."""
     _say("motion: detections kept against the ungated ones")
     kept, extra = bench.motion_agreement()
@@ -296,31 +296,31 @@ def _motion_gate(bench: Bench, stages: dict) -> dict:
         "model_runs_per_frame": round(bench.motion_runs_per_frame, 2),
         "detections_kept": round(kept, 3),
         "extra_boxes": extra,
-        "vs_pipeline": round(stages["motion"].fps / stages["pipeline"].fps, 2),
+        "vs_pipeline": round(workloads["motion"].fps / workloads["pipeline"].fps, 2),
     }
 
 
-def _limit_fps(stages: dict, workers: int) -> float:
-    """The pipeline's ceiling on this machine, from the stages measured alone."""
+def _limit_fps(workloads: dict, workers: int) -> float:
+    """The pipeline's ceiling on this machine, from the workloads measured alone."""
     cores = os.cpu_count() or 1
-    cpu_per_frame = sum(stages[s].cpu_ms_per_frame for s in ("decode", "inference", "annotate_encode"))
+    cpu_per_frame = sum(workloads[s].cpu_ms_per_frame for s in ("decode", "inference", "annotate_encode"))
     return min(
         1000 * cores / cpu_per_frame,  # all cores busy with the measured work
-        stages["decode"].fps,  # a stage is no faster in the pipeline than alone ...
-        stages["annotate_encode"].fps,
-        stages["inference"].fps * workers,  # ... inference at best once per worker
+        workloads["decode"].fps,  # a workload is no faster in the pipeline than alone ...
+        workloads["annotate_encode"].fps,
+        workloads["inference"].fps * workers,  # ... inference at best once per worker
     )
 
 
 def format_table(result: dict) -> str:
-    rows = [f"{'stage':<18}{'frames/s':>10}{'CPU ms/frame':>14}{'video KB':>10}   runs   "
+    rows = [f"{'workload':<18}{'frames/s':>10}{'CPU ms/frame':>14}{'video KB':>10}   runs   "
             f"(naive, opencv, supervision: {result['naive_runtime']})"]
-    for name, stage in result["stages"].items():
-        size = "" if stage["output_kb"] is None else stage["output_kb"]
-        rows.append(f"{name:<18}{stage['fps']:>10.1f}{stage['cpu_ms_per_frame']:>14.1f}{size:>10}   {stage['runs']}")
+    for name, workload in result["workloads"].items():
+        size = "" if workload["output_kb"] is None else workload["output_kb"]
+        rows.append(f"{name:<18}{workload['fps']:>10.1f}{workload['cpu_ms_per_frame']:>14.1f}{size:>10}   {workload['runs']}")
     for name, reason in result["skipped"].items():
         rows.append(f"{name:<18}{'skipped':>10}   {reason}")
-    rows.append(f"{'limit':<18}{result['limit_fps']:>10.1f}   ({result['cores']} cores, measured CPU cost per stage)")
+    rows.append(f"{'limit':<18}{result['limit_fps']:>10.1f}   ({result['cores']} cores, measured CPU cost per workload)")
     ratios = [f"pipeline / {peer} = {result[f'pipeline_vs_{peer}']:.2f}"
               for peer in ("naive", "opencv", "supervision", "limit") if result[f"pipeline_vs_{peer}"] is not None]
     rows.append("   ".join(ratios))

@@ -13,7 +13,7 @@ from pathlib import Path
 from livedroid.detectors import BACKENDS
 from livedroid.errors import UserError
 from livedroid.signals import StopOnSignals
-from livedroid.stats import plural
+from livedroid.wording import plural
 
 log = logging.getLogger("livedroid")
 
@@ -289,7 +289,7 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
             "pipeline; with --motion the gated pipeline; and a simulated live camera at the clip's frame "
             "rate (frame age p50/p95/max, dropped frames). Prints a table with each video's size and "
             "the ratios pipeline/each peer and pipeline/limit; the limit is the rate the cores could "
-            "reach given each stage's measured CPU cost per frame. Stages run in --repeat rounds and "
+            "reach given each workload's measured CPU cost per frame. Workloads run in --repeat rounds and "
             "each figure is the median of its runs; stderr says what is being measured."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,

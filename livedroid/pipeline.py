@@ -36,7 +36,7 @@ from livedroid.sinks.base import Sink
 from livedroid.sources.base import Source
 from livedroid.sources.reader import FrameBuffer, FrameReader
 from livedroid.stages import Stage
-from livedroid.stats import RunSummary, StageTimer, percentiles_ms
+from livedroid.stats import RunSummary, Stopwatch, percentiles_ms
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +150,8 @@ class Pipeline:
         self._dispatch = threading.Lock()  # numbers batches in the order they leave the buffer
         self._batches_taken = 0
         self._annotator = BoxAnnotator()
-        self._inference = StageTimer()
-        self._writing = StageTimer()
+        self._inference = Stopwatch()
+        self._writing = Stopwatch()
         self._processed = 0
         self._interrupted = False
         self._cancelled = threading.Event()

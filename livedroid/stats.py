@@ -1,4 +1,4 @@
-"""Per-stage timing and the end-of-run summary."""
+"""How long the pipeline's work took (stopwatches, latency percentiles) and the end-of-run summary."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ from collections.abc import Iterable
 import time
 from dataclasses import dataclass
 
-
-def plural(count: int, noun: str) -> str:
-    """``1 frame``, ``2 frames``: the count with its noun agreeing."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+from livedroid.wording import plural
 
 
 def percentiles_ms(ages: Iterable[float]) -> tuple[float, float] | None:
@@ -21,8 +18,8 @@ def percentiles_ms(ages: Iterable[float]) -> tuple[float, float] | None:
     return 1000 * ordered[len(ordered) // 2], 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
-class StageTimer:
-    """Accumulates wall time of one pipeline stage: ``with timer: work()`` or ``timer.add(s, n)``."""
+class Stopwatch:
+    """Accumulates the wall time of one kind of work (decode, inference, writing): ``with timer: work()`` or ``timer.add(s, n)``."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -30,7 +27,7 @@ class StageTimer:
         self._start = 0.0
         self._lock = threading.Lock()  # several inference threads add to one timer
 
-    def __enter__(self) -> "StageTimer":
+    def __enter__(self) -> "Stopwatch":
         self._start = time.perf_counter()
         return self
 

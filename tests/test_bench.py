@@ -5,7 +5,7 @@ from pathlib import Path
 
 from tests.conftest import run_cli, write_clip
 
-STAGES = {"decode", "inference", "annotate_encode", "naive", "opencv", "supervision", "pipeline", "motion"}
+WORKLOADS = {"decode", "inference", "annotate_encode", "naive", "opencv", "supervision", "pipeline", "motion"}
 PEERS = ("naive", "opencv", "supervision")
 
 
@@ -17,19 +17,19 @@ def test_bench_prints_the_table_and_writes_every_field(tmp_path: Path, default_m
     assert "frame age p50" in result.stdout
     for peer in PEERS:
         assert f"pipeline / {peer} = " in result.stdout
-    for stage in STAGES:  # said on stderr while it runs, then a row of the table
-        assert f"round 2/2: {stage}\n" in result.stderr
-        assert f"\n{stage} " in result.stdout
+    for workload in WORKLOADS:  # said on stderr while it runs, then a row of the table
+        assert f"round 2/2: {workload}\n" in result.stderr
+        assert f"\n{workload} " in result.stdout
     data = json.loads((tmp_path / "bench.json").read_text())
-    assert set(data["stages"]) == STAGES and data["skipped"] == {}
+    assert set(data["workloads"]) == WORKLOADS and data["skipped"] == {}
     assert "model runs a frame" in result.stdout and "of the ungated detections kept" in result.stdout
     gate = data["motion"]
     assert 0 < gate["model_runs_per_frame"] and 0 <= gate["detections_kept"] <= 1 and gate["vs_pipeline"] > 0
     assert gate["extra_boxes"] >= 0
     for name in ("annotate_encode", *PEERS, "pipeline", "motion"):
-        assert data["stages"][name]["output_kb"] > 0
-    for stage in data["stages"].values():
-        assert stage["fps"] > 0 and stage["cpu_ms_per_frame"] > 0 and len(stage["runs"]) == 2
+        assert data["workloads"][name]["output_kb"] > 0
+    for workload in data["workloads"].values():
+        assert workload["fps"] > 0 and workload["cpu_ms_per_frame"] > 0 and len(workload["runs"]) == 2
     assert data["frames"] == 12 and data["frame_size"] == [160, 96]
     for key in ("limit_fps", *(f"pipeline_vs_{peer}" for peer in PEERS), "pipeline_vs_limit", "cores", "runtime", "batch"):
         assert data[key]
@@ -54,5 +54,5 @@ def test_bench_without_supervision_says_why_its_row_is_skipped(tmp_path: Path, d
     assert "supervision: skipped, supervision is not installed (pip install 'livedroid[bench]')" in result.stderr
     assert "supervision" in result.stdout and "skipped" in result.stdout
     data = json.loads((tmp_path / "bench.json").read_text())
-    assert "supervision" not in data["stages"] and "not installed" in data["skipped"]["supervision"]
+    assert "supervision" not in data["workloads"] and "not installed" in data["skipped"]["supervision"]
     assert data["pipeline_vs_supervision"] is None and data["pipeline_vs_opencv"] > 0

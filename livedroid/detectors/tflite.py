@@ -22,7 +22,7 @@ from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.labels import find_labels
 from livedroid.pixels import unit_range
-from livedroid.stats import plural
+from livedroid.wording import plural
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from livedroid.service.cameras import CameraService
 from livedroid.service.config import ServiceConfig, camera_config, check_names, load_config
 from livedroid.service.events import EventHub
 from livedroid.signals import StopOnSignals
-from livedroid.stats import plural
+from livedroid.wording import plural
 
 DEFAULT_HTTP = "127.0.0.1:8080"
 MQTT_PORT = 1883

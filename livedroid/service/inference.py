@@ -17,7 +17,7 @@ import numpy as np
 
 from livedroid.detections import Detections
 from livedroid.detectors.base import Detector
-from livedroid.stats import StageTimer
+from livedroid.stats import Stopwatch
 
 
 @dataclass
@@ -38,7 +38,7 @@ class SharedInference:
         self.detectors = detectors
         self.labels = detectors[0].labels
         self.max_batch = min(detector.max_batch for detector in detectors)
-        self.timer = StageTimer()
+        self.timer = Stopwatch()
         #: Frames inferred per camera: the fairness that tests and the stats check.
         self.served: dict[str, int] = {}
         self.calls = 0

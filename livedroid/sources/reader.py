@@ -16,7 +16,7 @@ from collections.abc import Callable
 from livedroid.errors import UserError
 from livedroid.frames import Frame
 from livedroid.sources.base import Source
-from livedroid.stats import StageTimer
+from livedroid.stats import Stopwatch
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class FrameReader(threading.Thread):
         self.source = source
         self.buffer = buffer
         self.max_frames = max_frames
-        self.timer = StageTimer()
+        self.timer = Stopwatch()
         self.frames_read = 0
         #: What ended reading early, as one line for the user: the source named, no traceback.
         self.error: UserError | None = None
