@@ -8,7 +8,6 @@ them when it is back; beyond that they are counted as dropped. The cameras never
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -16,6 +15,7 @@ import threading
 import paho.mqtt.client as mqtt
 
 from livedroid.errors import UserError
+from livedroid.service import strict_json
 
 log = logging.getLogger("livedroid")
 
@@ -54,7 +54,7 @@ class MqttPublisher:
 
     def publish(self, camera: str, event: dict) -> None:
         """Queue one event (never blocks the camera); counted as dropped when the queue is full."""
-        info = self._client.publish(event_topic(camera), json.dumps(event), qos=1)
+        info = self._client.publish(event_topic(camera), strict_json.dumps(event), qos=1)
         if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
             self.dropped += 1
             if self.dropped == 1:
