@@ -69,8 +69,9 @@ def serve(args: argparse.Namespace) -> int:
             from livedroid.service.mqtt import MqttPublisher
 
             mqtt_host, mqtt_port = parse_address(config.mqtt, MQTT_PORT)
-            publisher = MqttPublisher(mqtt_host, mqtt_port, queue_limit=args.mqtt_queue)
+            publisher = MqttPublisher(mqtt_host, mqtt_port, queue_limit=args.mqtt_queue, cameras=config.cameras)
             events.subscribers.append(publisher.publish)
+            service.subscribe_frames(publisher.frame)
         http = HttpServer(service, host, port, token=config.token,
                           extra_stats=publisher.stats if publisher else None)
         http.start()
