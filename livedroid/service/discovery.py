@@ -52,7 +52,7 @@ def configs(camera: CameraConfig) -> dict[str, dict]:
     def entity(component: str, object_id: str, name: str, **keys: object) -> tuple[str, dict]:
         node = f"livedroid_{camera.name}"
         return f"{PREFIX}/{component}/{node}/{object_id}/config", {
-            "name": name, "unique_id": f"{node}_{object_id}", "object_id": f"{node}_{object_id}",
+            "name": name, "unique_id": f"{node}_{object_id}",
             "availability_topic": AVAILABILITY, "device": device, "origin": ORIGIN, **keys}
 
     found = [entity("binary_sensor", f"{slug(label)}_present", f"{label} present", device_class="occupancy",
