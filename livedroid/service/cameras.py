@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -50,7 +51,8 @@ MOTION_FULL_EVERY = 20
 
 
 class LiveView(Sink):
-    """Keeps the newest annotated picture as JPEG for the page, and counts processed frames."""
+    """Keeps the newest annotated picture as JPEG for the page, and counts processed frames;
+    ``subscribers`` get each frame's label counts and picture (Home Assistant's states)."""
 
     needs_scene = True
 
@@ -61,6 +63,7 @@ class LiveView(Sink):
         self.detected = RateMeter()
         self.processed = 0
         self.objects: dict[str, int] = {}
+        self.subscribers: list[Callable[[dict[str, int], bytes | None], None]] = []
 
     def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
         ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(scene, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
@@ -70,6 +73,8 @@ class LiveView(Sink):
         self.processed += 1
         self.detected.tick()
         self.objects = {label: detections.labels.count(label) for label in set(detections.labels)}
+        for subscriber in self.subscribers:
+            subscriber(self.objects, self.jpeg)
 
 
 class Camera:
@@ -344,6 +349,11 @@ class CameraService:
         for camera in self.cameras.values():
             while camera.alive and time.monotonic() - self._cancelled_at < CANCEL_GRACE_S:
                 camera.join(0.2)
+
+    def subscribe_frames(self, subscriber: Callable[[str, dict[str, int], bytes | None], None]) -> None:
+        """``subscriber(camera, label counts, JPEG)`` after every processed frame of every camera."""
+        for name, camera in self.cameras.items():
+            camera.view.subscribers.append(lambda objects, jpeg, name=name: subscriber(name, objects, jpeg))
 
     def stats(self) -> dict:
         """Each camera's figures, and each shared model's: calls, frames per call, fairness."""

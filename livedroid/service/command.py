@@ -44,6 +44,9 @@ def service_config(args: argparse.Namespace) -> ServiceConfig:
         config = ServiceConfig(cameras=check_names(cameras))
     else:
         raise UserError("no cameras: give SOURCE… (files need --loop to play as cameras) or --config cameras.yaml")
+    if args.mqtt_queue < 1:
+        raise UserError(f"--mqtt-queue {args.mqtt_queue}: give at least 1 (the events kept while the broker is away; "
+                        "memory is bounded by it)")
     config.http = args.http or config.http or DEFAULT_HTTP
     config.token = args.token or config.token
     config.mqtt = args.mqtt or config.mqtt
@@ -66,8 +69,9 @@ def serve(args: argparse.Namespace) -> int:
             from livedroid.service.mqtt import MqttPublisher
 
             mqtt_host, mqtt_port = parse_address(config.mqtt, MQTT_PORT)
-            publisher = MqttPublisher(mqtt_host, mqtt_port, queue_limit=args.mqtt_queue)
+            publisher = MqttPublisher(mqtt_host, mqtt_port, queue_limit=args.mqtt_queue, cameras=config.cameras)
             events.subscribers.append(publisher.publish)
+            service.subscribe_frames(publisher.frame)
         http = HttpServer(service, host, port, token=config.token,
                           extra_stats=publisher.stats if publisher else None)
         http.start()

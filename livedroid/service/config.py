@@ -25,6 +25,7 @@ Cameras are a list so that a name used twice is seen (a YAML mapping keeps the l
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -76,6 +77,22 @@ class ServiceConfig:
 
 CAMERA_KEYS = [f.name for f in fields(CameraConfig)]
 TOP_KEYS = ["cameras", "defaults", "http", "token", "mqtt", "recordings"]
+#: A cameras file is a few kilobytes; a larger one is a mistake (or an attack), refused before parsing.
+MAX_FILE_BYTES = 256 * 1024
+#: The most characters of a user's value an error message shows.
+SHOWN_CHARS = 60
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a cameras file needs none, and nested aliases expand
+    exponentially (585 bytes took 79 s and 1.6 GB before MemoryError)."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.YAMLError(f"line {event.start_mark.line + 1}: anchors and aliases (& and *) are not allowed; "
+                                 "repeat the value or put it under 'defaults:'")
+        return super().compose_node(parent, index)
 
 
 def load_config(path: str | Path) -> ServiceConfig:
@@ -83,10 +100,14 @@ def load_config(path: str | Path) -> ServiceConfig:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise UserError(f"{path}: {path.stat().st_size} bytes; a cameras file is at most {MAX_FILE_BYTES // 1024} KiB")
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as error:
         raise UserError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
     if not isinstance(document, dict):
         raise UserError(f"{path}: expected a mapping with 'cameras'")
     _check_keys(document, TOP_KEYS, f"{path}")
@@ -106,49 +127,43 @@ def load_config(path: str | Path) -> ServiceConfig:
         configs.append(camera_config({**defaults, **entry}, where))
     return ServiceConfig(
         cameras=check_names(configs),
-        http=_text(document.get("http")),
-        token=_text(document.get("token")),
-        mqtt=_text(document.get("mqtt")),
-        recordings=str(document.get("recordings") or "recordings"),
+        http=_text(document, "http", f"{path}"),
+        token=_text(document, "token", f"{path}"),
+        mqtt=_text(document, "mqtt", f"{path}"),
+        recordings=_text(document, "recordings", f"{path}") or "recordings",
     )
 
 
 def camera_config(entry: dict, where: str) -> CameraConfig:
-    """A checked CameraConfig from one camera's settings (defaults already merged)."""
+    """A checked CameraConfig from one camera's settings (defaults already merged); a value of the
+    wrong type or out of range is one line naming the camera and the key."""
     for key in ("name", "source"):
-        if not entry.get(key):
+        if entry.get(key) in (None, ""):
             raise UserError(f"{where}: missing '{key}'")
-    name = str(entry["name"])
+    name = _text(entry, "name", where)
     if not NAME.match(name):
-        raise UserError(f"{where}: name {name!r}: use letters, digits, '-' and '_' (it is part of URLs and MQTT topics)")
+        raise UserError(f"{where}: name {shown(name)}: use letters, digits, '-' and '_' (it is part of URLs and MQTT topics)")
+    where = where if where.endswith(f"camera {name}") else f"{where} ({name})"
+    config = CameraConfig(
+        name=name,
+        source=_text(entry, "source", where),
+        model=_text(entry, "model", where),
+        threshold=_number(entry, "threshold", where, 0.5, low=0, high=1),
+        classes=_classes(entry, "classes", where),
+        detect_fps=_number(entry, "detect_fps", where, 5.0, above=0),
+        motion=_flag(entry, "motion", where),
+        loop=_flag(entry, "loop", where),
+        record=_flag(entry, "record", where),
+        recordings=_text(entry, "recordings", where),
+        segment_seconds=_number(entry, "segment_seconds", where, 10.0, above=0),
+        recordings_max_gb=_number(entry, "recordings_max_gb", where, None, above=0),
+        zones=_shapes(entry, "zones", where),
+        lines=_shapes(entry, "lines", where),
+    )
     try:
-        config = CameraConfig(
-            name=name,
-            source=str(entry["source"]),
-            model=_text(entry.get("model")),
-            threshold=float(entry.get("threshold", 0.5)),
-            classes=_classes(entry.get("classes")),
-            detect_fps=float(entry.get("detect_fps", 5.0)),
-            motion=bool(entry.get("motion", False)),
-            loop=bool(entry.get("loop", False)),
-            record=bool(entry.get("record", False)),
-            recordings=_text(entry.get("recordings")),
-            segment_seconds=float(entry.get("segment_seconds", 10.0)),
-            recordings_max_gb=None if entry.get("recordings_max_gb") is None else float(entry["recordings_max_gb"]),
-            zones=entry.get("zones") or {},
-            lines=entry.get("lines") or {},
-        )
-    except (TypeError, ValueError) as error:
-        raise UserError(f"{where} ({name}): {error}") from None
-    if not 0 <= config.threshold <= 1:
-        raise UserError(f"{where} ({name}): threshold must lie within 0-1, got {config.threshold:g}")
-    if config.detect_fps <= 0:
-        raise UserError(f"{where} ({name}): detect_fps must be above 0, got {config.detect_fps:g}")
-    if config.segment_seconds <= 0:
-        raise UserError(f"{where} ({name}): segment_seconds must be above 0, got {config.segment_seconds:g}")
-    if config.recordings_max_gb is not None and config.recordings_max_gb <= 0:
-        raise UserError(f"{where} ({name}): recordings_max_gb must be above 0, got {config.recordings_max_gb:g}")
-    config.shapes  # noqa: B018 - bad zones and lines fail now, not when the camera starts
+        config.shapes  # noqa: B018 - bad zones and lines fail now, not when the camera starts
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
     return config
 
 
@@ -159,21 +174,88 @@ def check_names(cameras: list[CameraConfig]) -> list[CameraConfig]:
     return cameras
 
 
+def shown(value: object) -> str:
+    """A user's value for an error message: its repr, shortened (a value may be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS - 1]}…"
+
+
 def _check_keys(mapping: dict, known: list[str], where: str) -> None:
     for key in mapping:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
-            raise UserError(f"{where}: unknown key '{key}'{hint}")
+            raise UserError(f"{where}: unknown key {shown(key)}{hint}")
 
 
-def _classes(value: object) -> list[str] | None:
+def _wrong(where: str, key: str, expected: str, value: object) -> UserError:
+    return UserError(f"{where}: {key}: expected {expected}, got {shown(value)}")
+
+
+def _number(entry: dict, key: str, where: str, default: float | None, *, low: float | None = None,
+            high: float | None = None, above: float | None = None) -> float | None:
+    """A finite number in range (NaN passes every ``<=``, and is not JSON)."""
+    value = entry.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _wrong(where, key, "a number", value)
+    value = float(value)
+    within = (low is None or value >= low) and (high is None or value <= high) and (above is None or value > above)
+    if not math.isfinite(value) or not within:
+        rule = f"above {above:g}" if above is not None else f"within {low:g}-{high:g}"
+        raise _wrong(where, key, f"a finite number {rule}", value)
+    return value
+
+
+def _text(entry: dict, key: str, where: str) -> str | None:
+    """A string (a number is taken as written: ``mqtt: 1883``, ``token: 1234``)."""
+    value = entry.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise _wrong(where, key, "a text", value)
+    return str(value)
+
+
+def _flag(entry: dict, key: str, where: str) -> bool:
+    value = entry.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise _wrong(where, key, "true or false", value)
+    return value
+
+
+def _classes(entry: dict, key: str, where: str) -> list[str] | None:
+    """Class names: a list of texts, or one text with commas."""
+    value = entry.get(key)
     if value is None:
         return None
     if isinstance(value, str):
         value = value.split(",")
-    return [str(c).strip() for c in value if str(c).strip()]
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        raise _wrong(where, key, "a list of class names", value)
+    return [c.strip() for c in value if c.strip()] or None
 
 
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
+def _shapes(entry: dict, key: str, where: str) -> dict:
+    """Zones or lines: NAME: [[x, y], …] or NAME: {points: [[x, y], …], classes: [...]}."""
+    value = entry.get(key) or {}
+    expected = f"a mapping of {key[:-1]} names to [[x, y], …] or {{points: …, classes: …}}"
+    if not isinstance(value, dict):
+        raise _wrong(where, key, expected, value)
+    for name, spec in value.items():
+        place = f"{key}: {shown(name)}"
+        points = spec.get("points") if isinstance(spec, dict) else spec
+        if isinstance(spec, dict):
+            _check_keys(spec, ["points", "classes"], f"{where}: {place}")
+            _classes(spec, "classes", f"{where}: {place}")
+        if not isinstance(name, str) or not isinstance(points, list) or not all(
+                isinstance(p, list) and len(p) == 2 and all(_finite(n) for n in p) for p in points):
+            raise _wrong(where, place, "[[x, y], …] pairs of finite numbers", points)
+    return value
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

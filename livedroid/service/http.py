@@ -15,17 +15,20 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from aiohttp import web
+from aiohttp import ClientConnectionError, web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from livedroid.errors import UserError
+from livedroid.service import strict_json
 from livedroid.service.cameras import CameraService, model_name
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-#: How often an MJPEG stream looks for a newer picture.
+#: How often an MJPEG stream looks for a newer picture (and whether its viewer is still there).
 MJPEG_POLL_S = 0.05
 BOUNDARY = "livedroidframe"
+#: What a write to a viewer that went away raises (aiohttp's own, and the OS's).
+GONE = (ConnectionError, ClientConnectionError)
 
 
 def parse_address(text: str, default_port: int) -> tuple[str, int]:
@@ -101,6 +104,7 @@ class HttpServer:
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._closing = False
+        self.mjpeg_viewers = 0
         self._thread = threading.Thread(target=self._loop.run_forever, name="livedroid-http", daemon=True)
 
     @property
@@ -148,8 +152,9 @@ class HttpServer:
     async def _check_token(self, request: web.Request, handler):
         if self.token:
             given = request.query.get("token") or request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
-                return web.json_response({"error": "a token is needed: Authorization: Bearer TOKEN or ?token=TOKEN"},
+            # Header bytes that are not UTF-8 arrive as surrogates: compared as the bytes they were.
+            if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.token.encode()):
+                return _json({"error": "a token is needed: Authorization: Bearer TOKEN or ?token=TOKEN"},
                                          status=401, headers={"WWW-Authenticate": "Bearer"})
         return await handler(request)
 
@@ -160,11 +165,11 @@ class HttpServer:
         return camera
 
     async def _stats(self, _request: web.Request) -> web.Response:
-        return web.json_response({**self.service.stats(), **self.extra_stats()})
+        return _json({**self.service.stats(), "http": {"mjpeg_viewers": self.mjpeg_viewers}, **self.extra_stats()})
 
     async def _events(self, request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", "100")) if request.query.get("limit", "100").isdigit() else 100
-        return web.json_response({"events": self.service.events.recent(limit, request.query.get("camera"))})
+        return _json({"events": self.service.events.recent(limit, request.query.get("camera"))})
 
     async def _recordings(self, request: web.Request) -> web.Response:
         """``?camera=NAME&start=T&end=T``: T in seconds since 1970 or ISO 8601 (local time if no zone)."""
@@ -174,9 +179,9 @@ class HttpServer:
         try:
             start, end = (_moment(request.query.get(key)) for key in ("start", "end"))
         except ValueError as error:
-            return web.json_response({"error": str(error)}, status=400)
+            return _json({"error": str(error)}, status=400)
         segments = await asyncio.get_running_loop().run_in_executor(None, self.service.recordings, camera, start, end)
-        return web.json_response({"recordings": segments})
+        return _json({"recordings": segments})
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, self._registry)
@@ -189,13 +194,16 @@ class HttpServer:
         return web.Response(body=camera.view.jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     async def _mjpeg(self, request: web.Request) -> web.StreamResponse:
+        """The live view until the viewer goes; a gone viewer is noticed while waiting for a
+        picture too (an offline camera sends none), not only when a write fails."""
         camera = self._camera(request)
         response = web.StreamResponse(headers={
             "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", "Cache-Control": "no-store"})
-        await response.prepare(request)
-        sent = -1
+        self.mjpeg_viewers += 1
         try:
-            while not self._closing:
+            await response.prepare(request)
+            sent = -1
+            while not self._closing and request.transport is not None and not request.transport.is_closing():
                 view = camera.view
                 if view.sequence != sent and view.jpeg is not None:
                     sent, jpeg = view.sequence, view.jpeg
@@ -203,13 +211,20 @@ class HttpServer:
                         f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
                         + jpeg + b"\r\n")
                 await asyncio.sleep(MJPEG_POLL_S)
-        except ConnectionResetError:
-            pass  # the viewer went away
+        except GONE:
+            pass  # the viewer went away mid-write
+        finally:
+            self.mjpeg_viewers -= 1
         return response
 
     async def _page(self, _request: web.Request) -> web.Response:
         cards = "\n".join(CARD.format(name=html.escape(name)) for name in self.service.cameras)
         return web.Response(text=PAGE.replace("{cards}", cards), content_type="text/html")
+
+
+def _json(data: dict, *, status: int = 200, headers: dict | None = None) -> web.Response:
+    """Every JSON the server sends: strict (NaN and infinities as null, which browsers parse)."""
+    return web.json_response(data, status=status, headers=headers, dumps=strict_json.dumps)
 
 
 def _moment(text: str | None) -> float | None:

@@ -1,14 +1,16 @@
 """Events to MQTT with paho-mqtt, the way Home Assistant integrations expect: each event on
 ``livedroid/NAME/events``, and ``online``/``offline`` on ``livedroid/available`` (retained, with a
-last will, so a crash or a pulled plug reads ``offline`` too).
+last will, so a crash or a pulled plug reads ``offline`` too); with the cameras given, Home
+Assistant's discovery configs and state topics as well (see discovery.py).
 
 Events go at QoS 1: while the broker is away, paho keeps them (up to ``queue_limit``) and sends
-them when it is back; beyond that they are counted as dropped. The cameras never wait for it.
+them when it is back; beyond that they are counted as dropped. States are not queued: each
+connection starts by publishing every config and every state as it is then. The cameras never
+wait for the broker.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -16,10 +18,11 @@ import threading
 import paho.mqtt.client as mqtt
 
 from livedroid.errors import UserError
+from livedroid.service import strict_json
+from livedroid.service.config import CameraConfig
+from livedroid.service.discovery import AVAILABILITY, CameraStates, configs
 
 log = logging.getLogger("livedroid")
-
-AVAILABILITY = "livedroid/available"
 
 
 def event_topic(camera: str) -> str:
@@ -29,8 +32,11 @@ def event_topic(camera: str) -> str:
 class MqttPublisher:
     """Publishes events and availability; reconnects on its own thread (paho's loop)."""
 
-    def __init__(self, host: str, port: int = 1883, *, queue_limit: int = 1000) -> None:
+    def __init__(self, host: str, port: int = 1883, *, queue_limit: int = 1000,
+                 cameras: list[CameraConfig] = ()) -> None:
         self.host, self.port = host, port
+        self.cameras = list(cameras)
+        self.states = {camera.name: CameraStates(camera) for camera in self.cameras}
         self.queue_limit = queue_limit
         self.published = 0
         self.dropped = 0
@@ -54,12 +60,24 @@ class MqttPublisher:
 
     def publish(self, camera: str, event: dict) -> None:
         """Queue one event (never blocks the camera); counted as dropped when the queue is full."""
-        info = self._client.publish(event_topic(camera), json.dumps(event), qos=1)
+        info = self._client.publish(event_topic(camera), strict_json.dumps(event), qos=1)
         if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
             self.dropped += 1
             if self.dropped == 1:
                 log.warning("mqtt: %d events waiting for %s:%d; dropping new ones (counted in /api/stats)",
                             self.queue_limit, self.host, self.port)
+        if camera in self.states:
+            self._states(self.states[camera].event(event))
+
+    def frame(self, camera: str, objects: dict[str, int], jpeg: bytes | None) -> None:
+        """After each of a camera's frames: its states that changed, and the snapshot with them."""
+        self._states(self.states[camera].frame(objects, jpeg))
+
+    def _states(self, messages: dict[str, str | bytes]) -> None:
+        """Retained, and only while connected (a new connection publishes them all anew)."""
+        if self.connected.is_set():
+            for topic, payload in messages.items():
+                self._client.publish(topic, payload, qos=1, retain=True)
 
     def stats(self) -> dict:
         return {"mqtt": {"connected": self.connected.is_set(), "published": self.published, "dropped": self.dropped}}
@@ -78,6 +96,11 @@ class MqttPublisher:
             return
         self.connected.set()
         self._warned = False
+        for camera in self.cameras:
+            for topic, config in configs(camera).items():
+                client.publish(topic, strict_json.dumps(config), qos=1, retain=True)
+            for topic, value in self.states[camera.name].current().items():
+                client.publish(topic, value, qos=1, retain=True)
         client.publish(AVAILABILITY, "online", qos=1, retain=True)
         log.info("mqtt: connected to %s:%d; events on %s", self.host, self.port, event_topic("NAME"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from livedroid.errors import UserError
 from livedroid.service import config as config_module
 from livedroid.service.config import load_config
+
 
 def documented_example() -> str:
     """The example file of the config module's docstring: the documentation reads back."""
@@ -37,9 +39,9 @@ def test_a_good_file_reads_back(tmp_path: Path) -> None:
         ("cameras:\n  - {name: a, source: x}\n  - {name: a, source: y}\n", "camera name 'a' is used twice"),
         ("cameras:\n  - {name: a}\n", "camera 1: missing 'source'"),
         ("cameras:\n  - {name: 'a b', source: x}\n", "name 'a b': use letters, digits"),
-        ("cameras:\n  - {name: a, source: x, threshold: 2}\n", "threshold must lie within 0-1"),
-        ("cameras:\n  - {name: a, source: x, detect_fps: 0}\n", "detect_fps must be above 0"),
-        ("cameras:\n  - {name: a, source: x, zones: {z: [[0, 0], [1, 1], [2]]}}\n", "camera a: zone z: points must be [x, y] pairs"),
+        ("cameras:\n  - {name: a, source: x, threshold: 2}\n", "camera 1 (a): threshold: expected a finite number within 0-1, got 2.0"),
+        ("cameras:\n  - {name: a, source: x, detect_fps: 0}\n", "camera 1 (a): detect_fps: expected a finite number above 0, got 0.0"),
+        ("cameras:\n  - {name: a, source: x, zones: {z: [[0, 0], [1, 1], [2]]}}\n", "camera 1 (a): zones: 'z': expected [[x, y], …]"),
         ("cameras: {a: x}\n", "cameras: expected a list of cameras"),
         ("cameras: [\n", "not valid YAML"),
     ],
@@ -51,3 +53,92 @@ def test_mistakes_are_one_line_naming_the_place(tmp_path: Path, text: str, messa
         load_config(path)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+CAMERA = "cameras:\n  - {name: a, source: x, KEY: VALUE}\n"
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("detect_fps", ".nan", "detect_fps: expected a finite number above 0, got nan"),
+        ("detect_fps", ".inf", "detect_fps: expected a finite number above 0, got inf"),
+        ("detect_fps", "-2", "detect_fps: expected a finite number above 0, got -2.0"),
+        ("detect_fps", "fast", "detect_fps: expected a number, got 'fast'"),
+        ("detect_fps", "true", "detect_fps: expected a number, got True"),
+        ("threshold", ".nan", "threshold: expected a finite number within 0-1, got nan"),
+        ("threshold", "[0.5]", "threshold: expected a number, got [0.5]"),
+        ("segment_seconds", "-.inf", "segment_seconds: expected a finite number above 0, got -inf"),
+        ("recordings_max_gb", ".nan", "recordings_max_gb: expected a finite number above 0, got nan"),
+        ("recordings_max_gb", "0", "recordings_max_gb: expected a finite number above 0, got 0.0"),
+        ("classes", "[[person]]", "classes: expected a list of class names, got [['person']]"),
+        ("classes", "{person: 1}", "classes: expected a list of class names, got {'person': 1}"),
+        ("zones", "[1, 2]", "zones: expected a mapping of zone names to [[x, y], …]"),
+        ("zones", "{z: {points: [[0, 0], [1, 0], [1, 1]], classes: [[person]]}}", "zones: 'z': classes: expected a list of class names"),
+        ("zones", "{z: {points: [[0, 0], [1, 0], [1, 1]], clases: [person]}}", "zones: 'z': unknown key 'clases'"),
+        ("zones", "{z: [[0, 0], [1, .nan], [1, 1]]}", "zones: 'z': expected [[x, y], …] pairs of finite numbers"),
+        ("zones", "{z: 5}", "zones: 'z': expected [[x, y], …] pairs of finite numbers, got 5"),
+        ("lines", "{g: {points: [[0, 0], [1, 1]], classes: 7}}", "lines: 'g': classes: expected a list of class names, got 7"),
+        ("lines", "[[0, 0], [1, 1]]", "lines: expected a mapping of line names"),
+        ("loop", "yes please", "loop: expected true or false, got 'yes please'"),
+        ("record", "1", "record: expected true or false, got 1"),
+        ("motion", "[true]", "motion: expected true or false, got [True]"),
+        ("model", "[a, b]", "model: expected a text, got ['a', 'b']"),
+        ("recordings", "{a: 1}", "recordings: expected a text, got {'a': 1}"),
+    ],
+)
+def test_every_type_mistake_is_one_line_naming_camera_and_key(tmp_path: Path, key: str, value: str, expected: str) -> None:
+    path = tmp_path / "cameras.yaml"
+    path.write_text(CAMERA.replace("KEY", key).replace("VALUE", value))
+    with pytest.raises(UserError) as caught:
+        load_config(path)
+    assert f"camera 1 (a): {expected}" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name, source", [("[a]", "x"), ("a", "[x]"), ("a", "{x: 1}")])
+def test_name_and_source_must_be_text(tmp_path: Path, name: str, source: str) -> None:
+    path = tmp_path / "cameras.yaml"
+    path.write_text(f"cameras:\n  - {{name: {name}, source: {source}}}\n")
+    with pytest.raises(UserError, match="expected a text|use letters"):
+        load_config(path)
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """The 585-byte bomb of the review: each alias level repeats the one before nine times."""
+    lines = ['a0: &a0 "lol"']
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]")
+    return "defaults:\n  classes:\n" + "\n".join(f"    - {line}" for line in lines) + "\ncameras: [{name: a, source: x}]\n"
+
+
+@pytest.mark.parametrize("text, line", [
+    (billion_laughs(), 3),
+    ("cameras:\n  - &cam {name: a, source: x}\n", 2),
+    ("defaults: {classes: [person]}\ncameras:\n  - {name: *a6, source: x}\n", 3),
+])
+def test_yaml_anchors_and_aliases_are_refused_at_once(tmp_path: Path, text: str, line: int) -> None:
+    """Before: the bomb ran 79 s to 1.6 GB and MemoryError; ``name: *a6`` made a 72 MB message."""
+    path = tmp_path / "cameras.yaml"
+    path.write_text(text)
+    began = time.monotonic()
+    with pytest.raises(UserError) as caught:
+        load_config(path)
+    assert time.monotonic() - began < 1
+    assert f"line {line}: anchors and aliases (& and *) are not allowed" in str(caught.value)
+    assert len(str(caught.value)) < 300 and "\n" not in str(caught.value)
+
+
+def test_a_huge_file_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "cameras.yaml"
+    path.write_text("cameras: [{name: a, source: x}]\n" + "# padding\n" * 30_000)
+    with pytest.raises(UserError, match="a cameras file is at most 256 KiB"):
+        load_config(path)
+
+
+def test_a_huge_value_is_shown_shortened(tmp_path: Path) -> None:
+    path = tmp_path / "cameras.yaml"
+    path.write_text("cameras:\n  - {name: a, source: x, detect_fps: '" + "9" * 100_000 + "'}\n")
+    with pytest.raises(UserError) as caught:
+        load_config(path)
+    assert "detect_fps: expected a number, got '999" in str(caught.value) and len(str(caught.value)) < 200

@@ -4,6 +4,7 @@ checked by a real paho subscriber; a broker that is away at first gets the kept 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import socket
@@ -12,6 +13,8 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+
+from livedroid import __version__
 
 from tests.conftest import shared_path, skip_unless_ci
 from tests.service.serving import Served, free_port
@@ -55,12 +58,13 @@ class Mosquitto:
 
 
 class Subscriber:
-    """A real paho client collecting every message under livedroid/."""
+    """A real paho client collecting every message under livedroid/ (and other ``topics``)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *topics: str) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="livedroid-test-subscriber")
-        self.client.on_connect = lambda client, *_: client.subscribe("livedroid/#", qos=1)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        subscriptions = [(topic, 1) for topic in ("livedroid/#", *topics)]
+        self.client.on_connect = lambda client, *_: client.subscribe(subscriptions)
         self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, m.payload, m.retain))
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
@@ -125,3 +129,76 @@ def test_beyond_the_queue_bound_events_are_counted_dropped(tmp_path: Path) -> No
         assert served.stop() == 130
     finally:
         served.kill()
+
+
+DISCOVERY_CONFIG = CONFIG + "    lines: {{gate: [[0.5, 0], [0.5, 1]]}}\n"
+#: What Home Assistant's MQTT discovery requires of each component's config (beyond the
+#: unique_id + device.identifiers pair and origin.name that every entity of a device needs).
+REQUIRED = {"binary_sensor": {"state_topic"}, "sensor": {"state_topic"}, "image": {"image_topic"}}
+DISCOVERY_TOPIC = re.compile(r"^homeassistant/(binary_sensor|sensor|image)/([A-Za-z0-9_-]+)/([A-Za-z0-9_-]+)/config$")
+
+
+def discovery_configs(subscriber: Subscriber) -> dict[str, dict]:
+    return {t: json.loads(p) for t, p, _ in list(subscriber.messages) if t.startswith("homeassistant/")}
+
+
+def states(subscriber: Subscriber, topic: str) -> list[bytes]:
+    return [p for t, p, _ in list(subscriber.messages) if t == topic]
+
+
+def test_home_assistant_discovers_each_camera_and_follows_its_states(tmp_path: Path) -> None:
+    port = free_port()
+    broker = Mosquitto(port, tmp_path)
+    subscriber = Subscriber(port, "homeassistant/#")
+    clip = shared_path("videos/intel_one-by-one-person-detection.mp4")
+    (tmp_path / "cameras.yaml").write_text(DISCOVERY_CONFIG.format(port=port, clip=clip))
+    served = Served("--config", "cameras.yaml", "--http", "127.0.0.1:0", cwd=tmp_path)
+    try:
+        served.wait_for(lambda: len(discovery_configs(subscriber)) == 4, 60, "four discovery configs")
+        configs = discovery_configs(subscriber)
+        for topic, config in configs.items():
+            component, node, _ = DISCOVERY_TOPIC.match(topic).groups()
+            assert REQUIRED[component] <= set(config), (topic, config)
+            assert node == "livedroid_door" and config["unique_id"].startswith("livedroid_door_")
+            assert config["device"]["identifiers"] == ["livedroid_door"] and config["device"]["sw_version"] == __version__
+            assert config["origin"]["name"] == "livedroid" and config["availability_topic"] == "livedroid/available"
+        assert len({c["unique_id"] for c in configs.values()}) == 4
+        by_id = {c["unique_id"]: c for c in configs.values()}
+        present = by_id["livedroid_door_person_present"]["state_topic"]
+        zone = by_id["livedroid_door_zone_hall"]["state_topic"]
+        line = by_id["livedroid_door_line_gate"]["state_topic"]
+        snapshot = by_id["livedroid_door_snapshot"]["image_topic"]
+        assert by_id["livedroid_door_snapshot"]["content_type"] == "image/jpeg"
+
+        # Through the clip: a person comes (ON, the zone counts them, a snapshot), and goes (OFF).
+        served.wait_for(lambda: b"ON" in states(subscriber, present), 90, "person present ON")
+        served.wait_for(lambda: any(int(v) >= 1 for v in states(subscriber, zone)), 30, "someone in the zone")
+        served.wait_for(lambda: states(subscriber, present)[-1:] == [b"OFF"], 120, "person present OFF again")
+        assert states(subscriber, line)[:1] == [b"0"]
+        pictures = states(subscriber, snapshot)
+        assert pictures and all(p.startswith(b"\xff\xd8") for p in pictures)
+        assert len(pictures) < served.stats()["door"]["frames_processed"] / 2  # on change, not every frame
+        for topic in (present, zone, line):  # only on change: never the same value twice in a row
+            values = states(subscriber, topic)
+            assert all(a != b for a, b in zip(values, values[1:])), (topic, values)
+        assert served.stop(signal.SIGTERM) == 130
+
+        # Retained: a client that comes later gets every config and state; unique_ids survive a restart.
+        later = Subscriber(port, "homeassistant/#")
+        served.wait_for(lambda: len(discovery_configs(later)) == 4 and states(later, present), 10, "retained configs")
+        assert all(retained for t, _, retained in later.messages)
+        assert states(later, "livedroid/available") == [b"offline"]
+        later.close()
+        again = Served("--config", "cameras.yaml", "--http", "127.0.0.1:0", cwd=tmp_path)
+        try:
+            fresh = Subscriber(port, "homeassistant/#")
+            again.wait_for(lambda: states(fresh, "livedroid/available")[-1:] == [b"online"], 60, "online again")
+            assert discovery_configs(fresh) == configs
+            fresh.close()
+        finally:
+            again.kill()
+        assert "Traceback" not in served.stderr
+    finally:
+        served.kill()
+        subscriber.close()
+        broker.stop()
