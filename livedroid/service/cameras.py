@@ -156,6 +156,8 @@ class Camera:
                 self._report("offline", str(error))
             return False
         self.reconnects += reconnecting
+        if self.recorder is not None:
+            source.tap_audio()  # segments keep the camera's audio
         feed = CappedFeed(source, self.config.detect_fps, self.reading)
         pipeline = None
         try:
@@ -204,7 +206,7 @@ class Camera:
     def _sinks(self, feed: CappedFeed) -> list[Sink]:
         sinks: list[Sink] = [self.view]
         if self.recorder is not None:
-            self.recorder.fps = feed.fps
+            self.recorder.fps, self.recorder.audio = feed.fps, feed.audio
             sinks.append(self.recorder)
         return sinks
 

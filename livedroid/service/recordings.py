@@ -27,6 +27,7 @@ from livedroid.service.backoff import Backoff
 from livedroid.service.recording_index import RecordingIndex, Segment
 from livedroid.sinks.base import Sink
 from livedroid.sinks.video import VideoSink
+from livedroid.sources.audio import AudioTap
 from livedroid.sources.stream import MICROSECONDS
 
 log = logging.getLogger("livedroid")
@@ -39,16 +40,21 @@ WRITE_FAILURES = (OSError, av.FFmpegError, UserError, sqlite3.Error)
 
 
 class _OpenSegment:
-    """The segment being written: a VideoSink with timestamps from its own first frame."""
+    """The segment being written: a VideoSink with timestamps from its own first frame, and the
+    camera's audio of the same seconds (as ``livedroid run`` keeps a file's audio)."""
 
-    def __init__(self, path: Path, relative: str, first: Frame, fps: float | None, events: int) -> None:
+    def __init__(self, path: Path, relative: str, first: Frame, fps: float | None, events: int,
+                 audio: AudioTap | None) -> None:
         self.relative = relative
-        self.video = VideoSink(path, fps=fps, time_base=MICROSECONDS)
+        self.audio = audio
+        self.video = VideoSink(path, fps=fps, time_base=MICROSECONDS, audio_like=audio.stream if audio else None)
         self.began = first.captured_at
         self.start = _wall_time(first.captured_at)
         self.end = self.start
+        self.last = self.began
         self.objects = 0
         self.events_before = events
+        self._audio_end = 0  # in the audio's time base
 
     def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
         # A new VideoSink is a new encoder: the segment's first frame is a keyframe.
@@ -56,6 +62,21 @@ class _OpenSegment:
         self.video.write(replace(frame, pts=pts, time_base=MICROSECONDS), detections, scene)
         self.end = _wall_time(frame.captured_at) + 1 / float(self.video.fps)
         self.objects += len(detections) > 0
+        self.last = frame.captured_at
+        self.write_audio(frame.captured_at)
+
+    def write_audio(self, until: float) -> None:
+        """The audio that plays before ``until`` (on the frames' clock), from this segment's start:
+        what came before belongs to no segment (recording was off, or it is the previous one's)."""
+        if self.audio is None:
+            return
+        for taken in self.audio.take_until(until):
+            if taken.at >= self.began:
+                packet = taken.packet
+                # Its time on the frames' clock jitters by a few ms: never before the previous one's end.
+                packet.pts = packet.dts = max(round((taken.at - self.began) / packet.time_base), self._audio_end)
+                self._audio_end = packet.pts + (packet.duration or 1)
+                self.video.write_audio(packet)
 
 
 class SegmentRecorder(Sink):
@@ -75,6 +96,8 @@ class SegmentRecorder(Sink):
         self.index = RecordingIndex(self.folder)
         #: The camera's frame rate, set before each connection (the encoder's nominal rate).
         self.fps: float | None = None
+        #: The camera's audio, set before each connection (None: a source without audio).
+        self.audio: AudioTap | None = None
         self._events = events
         self._segment: _OpenSegment | None = None
         self._retry = Backoff(RETRY_FIRST_S, RETRY_MAX_S)
@@ -86,7 +109,8 @@ class SegmentRecorder(Sink):
 
     def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
         if self._segment is not None and frame.captured_at - self._segment.began >= self.segment_seconds:
-            self._close_segment()
+            if self._guarded(self._segment.write_audio, frame.captured_at):
+                self._close_segment()
         if self._segment is None:
             if time.monotonic() < self._retry_at:
                 return  # recording is off until the next try
@@ -96,13 +120,14 @@ class SegmentRecorder(Sink):
 
     def close(self, complete: bool = True) -> None:
         """Close the segment in flight: what was recorded plays, whatever ended the connection."""
-        if self._segment is not None:
+        if self._segment is not None and self._guarded(self._segment.write_audio,
+                                                       self._segment.last + 1 / float(self._segment.video.fps)):
             self._close_segment()
 
     def _open_segment(self, frame: Frame) -> None:
         now = datetime.now()
         relative = f"{self.camera}/{now:%Y-%m-%d}/{self.camera}-{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}.mp4"
-        self._segment = _OpenSegment(self.folder / relative, relative, frame, self.fps, self._events())
+        self._segment = _OpenSegment(self.folder / relative, relative, frame, self.fps, self._events(), self.audio)
 
     def _close_segment(self) -> None:
         segment, self._segment = self._segment, None

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
+import av
 import numpy as np
 
 from livedroid.service.recording_index import RecordingIndex
@@ -153,3 +154,31 @@ def _start_of(relative: str) -> float:
     """When a segment began, from its name (NAME-YYYYmmdd-HHMMSS-mmm.mp4)."""
     stamp = Path(relative).stem.split("-", 1)[1]
     return datetime.strptime(stamp, "%Y%m%d-%H%M%S-%f").timestamp()
+
+
+def test_every_closed_segment_keeps_the_cameras_audio(tmp_path: Path) -> None:
+    """A clip with an AAC track played as a recording camera: each closed segment has an audio
+    stream that plays as long as its video (as ``livedroid run`` keeps a file's audio)."""
+    write_clip(tmp_path / "door.mp4", frames=45, size=(320, 180), fps=15, audio="aac")
+    served = serve_config(tmp_path, "  - {name: door, source: door.mp4, segment_seconds: 1}\n")
+    try:
+        served.wait_for(lambda: served.stats()["door"]["segments_recorded"] >= 5, 60, "five closed segments")
+        rows = served.json("/api/recordings?camera=door")["recordings"]
+        assert served.stop(signal.SIGTERM) == 130
+    finally:
+        served.kill()
+    assert len(rows) >= 5
+    for row in rows:
+        video_s, audio_s = decoded_seconds(tmp_path / row["path"])
+        assert abs(audio_s - row["seconds"]) < 0.25 and abs(video_s - row["seconds"]) < 0.25, (row, video_s, audio_s)
+
+
+def decoded_seconds(segment: Path) -> tuple[float, float]:
+    """How long a segment's video and audio play, every frame and sample decoded."""
+    with av.open(str(segment)) as container:
+        assert container.streams.audio, f"{segment.name} has no audio"
+        pictures = [frame.time for frame in container.decode(video=0)]
+        container.seek(0)
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+        rate = container.streams.audio[0].rate
+    return pictures[-1] - pictures[0] + (pictures[1] - pictures[0]), samples / rate
