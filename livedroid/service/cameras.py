@@ -87,7 +87,7 @@ class Camera:
         self.view = LiveView()
         self.recorder = SegmentRecorder(
             self.name, Path(config.recordings or recordings), segment_seconds=config.segment_seconds,
-            max_gb=config.recordings_max_gb, events=lambda: events.counts.get(self.name, 0)) if config.record else None
+            max_gb=config.recordings_max_gb, min_free_gb=config.recordings_min_free_gb, events=lambda: events.counts.get(self.name, 0)) if config.record else None
         self.state = "starting"
         self.error: str | None = None
         self.reconnects = 0
@@ -284,7 +284,7 @@ class Camera:
 
 
 NOT_RECORDING = {"recording": "off", "recording_error": None, "segments_recorded": 0, "recording_failures": 0,
-                 "segments_deleted": 0}
+                 "segments_deleted": 0, "deletions": {}}
 
 
 def _round(value: float | None) -> float | None:

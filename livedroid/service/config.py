@@ -25,6 +25,7 @@ Cameras are a list so that a name used twice is seen (a YAML mapping keeps the l
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -57,6 +58,8 @@ class CameraConfig:
     segment_seconds: float = 10.0
     #: the most the folder's segments may hold: the oldest go beyond it (None: no limit)
     recordings_max_gb: float | None = None
+    #: the free space the folder's disk keeps: the oldest segments go below it (None: 1 GB or 5 % of the disk)
+    recordings_min_free_gb: float | None = None
     zones: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
 
@@ -134,7 +137,8 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
             record=bool(entry.get("record", False)),
             recordings=_text(entry.get("recordings")),
             segment_seconds=float(entry.get("segment_seconds", 10.0)),
-            recordings_max_gb=None if entry.get("recordings_max_gb") is None else float(entry["recordings_max_gb"]),
+            recordings_max_gb=_optional_number(entry, "recordings_max_gb"),
+            recordings_min_free_gb=_optional_number(entry, "recordings_min_free_gb"),
             zones=entry.get("zones") or {},
             lines=entry.get("lines") or {},
         )
@@ -146,10 +150,21 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
         raise UserError(f"{where} ({name}): detect_fps must be above 0, got {config.detect_fps:g}")
     if config.segment_seconds <= 0:
         raise UserError(f"{where} ({name}): segment_seconds must be above 0, got {config.segment_seconds:g}")
-    if config.recordings_max_gb is not None and config.recordings_max_gb <= 0:
-        raise UserError(f"{where} ({name}): recordings_max_gb must be above 0, got {config.recordings_max_gb:g}")
+    _check_recording_keys(config, f"{where} ({name})")
     config.shapes  # noqa: B018 - bad zones and lines fail now, not when the camera starts
     return config
+
+
+def _check_recording_keys(config: CameraConfig, where: str) -> None:
+    """The recorder's keys (retention), checked in one place."""
+    for key, zero_ok in (("recordings_max_gb", False), ("recordings_min_free_gb", True)):
+        value = getattr(config, key)
+        if value is not None and not (math.isfinite(value) and (value >= 0 if zero_ok else value > 0)):
+            raise UserError(f"{where}: {key} must be a finite number {'of at least' if zero_ok else 'above'} 0, got {value:g}")
+
+
+def _optional_number(entry: dict, key: str) -> float | None:
+    return None if entry.get(key) is None else float(entry[key])
 
 
 def check_names(cameras: list[CameraConfig]) -> list[CameraConfig]:

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS segments (
 );
 CREATE INDEX IF NOT EXISTS segments_by_time ON segments (camera, start);
 """
+_COLUMNS = "camera, start, end, path, bytes, objects, events"
 
 
 @dataclass
@@ -64,7 +65,7 @@ class RecordingIndex:
         """The segments overlapping [start, end] (either open), oldest first; none without an index."""
         if not self.path.is_file():
             return []
-        query, arguments = "SELECT * FROM segments WHERE 1", []
+        query, arguments = f"SELECT {_COLUMNS} FROM segments WHERE 1", []
         for condition, value in (("camera = ?", camera), ("end >= ?", start), ("start <= ?", end)):
             if value is not None:
                 query += f" AND {condition}"
@@ -80,24 +81,35 @@ class RecordingIndex:
                 rows = connection.execute(query, arguments).fetchall()
         return [Segment(*row) for row in rows]
 
-    def prune(self, max_bytes: int) -> list[Segment]:
-        """Delete the oldest segments, rows then files, until the rest hold at most ``max_bytes``.
-        The segment being written has no row yet: it is never one of them. Returns those deleted."""
-        removed: list[Segment] = []
+    def prune(self, max_bytes: int | None, free_needed: int = 0) -> list[tuple[Segment, str]]:
+        """Delete the oldest segments, rows then files, until the rest hold at most ``max_bytes``
+        and ``free_needed`` bytes are freed, whatever their age. The segment being written has no
+        row yet: it is never one of them. Returns those deleted, each with why ("size" or
+        "free_space")."""
+        removed: list[tuple[Segment, str]] = []
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")  # one camera at a time decides what goes
             total = connection.execute("SELECT COALESCE(SUM(bytes), 0) FROM segments").fetchone()[0]
-            for row in connection.execute("SELECT * FROM segments ORDER BY start").fetchall():
-                if total <= max_bytes:
+            for row in connection.execute(f"SELECT {_COLUMNS} FROM segments ORDER BY start").fetchall():
+                if max_bytes is not None and total > max_bytes:
+                    reason = "size"
+                elif free_needed > 0:
+                    reason = "free_space"
+                else:
                     break
-                removed.append(Segment(*row))
-                total -= removed[-1].bytes
-            connection.executemany("DELETE FROM segments WHERE path = ?", [(segment.path,) for segment in removed])
-        for segment in removed:  # after the commit: a crash between leaves a file unlisted, never a row without file
+                removed.append((Segment(*row), reason))
+                total -= removed[-1][0].bytes
+                free_needed -= removed[-1][0].bytes
+            connection.executemany("DELETE FROM segments WHERE path = ?", [(segment.path,) for segment, _ in removed])
+        self._remove_files([segment for segment, _ in removed])
+        return removed
+
+    def _remove_files(self, segments: list[Segment]) -> None:
+        """After the rows' commit: a crash between leaves a file unlisted, never a row without file."""
+        for segment in segments:
             path = self.folder / segment.path
             path.unlink(missing_ok=True)
             _remove_if_empty(path.parent)
-        return removed
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -10,6 +10,7 @@ back-off): it never stops the camera's detection or live view.
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable
@@ -37,6 +38,11 @@ RETRY_FIRST_S, RETRY_MAX_S = 2.0, 120.0
 #: What a recording that cannot be written raises: a full or read-only disk, a folder that cannot
 #: be made, an encoder or index that refuses.
 WRITE_FAILURES = (OSError, av.FFmpegError, UserError, sqlite3.Error)
+#: The free-space floor of a recordings folder's disk unless set: the smaller of 1 GB and 5 % of
+#: the disk. Frigate keeps "an hour of recording", which needs the bitrate first; 1 GB is more than
+#: an hour of a 2 Mbit/s camera, and 5 % keeps a small disk (an SD card) usable.
+DEFAULT_MIN_FREE_GB, DEFAULT_MIN_FREE_SHARE = 1.0, 0.05
+DELETION_REASONS = ("size", "free_space", "age")
 
 
 class _OpenSegment:
@@ -86,13 +92,16 @@ class SegmentRecorder(Sink):
     needs_scene = True
 
     def __init__(self, camera: str, folder: Path, *, segment_seconds: float, max_gb: float | None = None,
-                 events: Callable[[], int] = lambda: 0) -> None:
+                 min_free_gb: float | None = None, events: Callable[[], int] = lambda: 0) -> None:
         self.camera = camera
         self.folder = Path(folder)
         self.segment_seconds = segment_seconds
         #: the folder's size cap: after each closed segment, the oldest segments beyond it are deleted
         self.max_gb = max_gb
-        self.deleted = 0
+        #: the folder's free-space floor (None: the smaller of 1 GB and 5 % of its disk)
+        self.min_free_gb = min_free_gb
+        #: segments deleted, by why: the folder over its cap, its disk under the floor, their age
+        self.deleted = dict.fromkeys(DELETION_REASONS, 0)
         self.index = RecordingIndex(self.folder)
         #: The camera's frame rate, set before each connection (the encoder's nominal rate).
         self.fps: float | None = None
@@ -139,21 +148,29 @@ class SegmentRecorder(Sink):
                                                      path.stat().st_size, segment.objects,
                                                      self._events() - segment.events_before)):
             return
-        if self.max_gb is not None:
-            self._guarded(self._keep_under_cap)
+        self._guarded(self._keep_within_limits)
         self.segments += 1
         self._retry.reset()
         if self.state == "recording_error":
             log.warning("camera %s: recording again", self.camera)
             self.state, self.error = "recording", None
 
-    def _keep_under_cap(self) -> None:
-        removed = self.index.prune(round(self.max_gb * 1e9))
+    def _keep_within_limits(self) -> None:
+        """The oldest segments go while the folder holds over its cap or its disk has less free
+        than the floor: recording never stops because the disk is full."""
+        disk = shutil.disk_usage(self.folder)
+        floor = self.min_free_gb * 1e9 if self.min_free_gb is not None else min(DEFAULT_MIN_FREE_GB * 1e9, DEFAULT_MIN_FREE_SHARE * disk.total)
+        removed = self.index.prune(None if self.max_gb is None else round(self.max_gb * 1e9), round(floor - disk.free))
+        for _, reason in removed:
+            self.deleted[reason] += 1
         if removed:
-            self.deleted += len(removed)
-            log.info("camera %s: %s holds over %g GB: deleted the %s (%.1f MB): %s%s", self.camera, self.folder,
-                     self.max_gb, "oldest segment" if len(removed) == 1 else f"{len(removed)} oldest segments", sum(s.bytes for s in removed) / 1e6,
-                     removed[0].path, f" … {removed[-1].path}" if len(removed) > 1 else "")
+            segments = [segment for segment, _ in removed]
+            why = (f"holds over {self.max_gb:g} GB" if removed[0][1] == "size"
+                   else f"has under {floor / 1e9:g} GB free on its disk")
+            log.info("camera %s: %s %s: deleted the %s (%.1f MB): %s%s", self.camera, self.folder, why,
+                     "oldest segment" if len(segments) == 1 else f"{len(segments)} oldest segments",
+                     sum(s.bytes for s in segments) / 1e6, segments[0].path,
+                     f" … {segments[-1].path}" if len(segments) > 1 else "")
 
     def _guarded(self, step: Callable, *arguments: object) -> bool:
         """Run one step of the recording; False after a write failure, which turns recording off."""
@@ -180,7 +197,7 @@ class SegmentRecorder(Sink):
     def stats(self) -> dict:
         return {"recording": self.state, "recording_error": self.error,
                 "segments_recorded": self.segments, "recording_failures": self.failures,
-                "segments_deleted": self.deleted}
+                "segments_deleted": sum(self.deleted.values()), "deletions": dict(self.deleted)}
 
 
 def _wall_time(monotonic: float) -> float:

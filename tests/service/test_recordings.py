@@ -4,6 +4,7 @@ kill -9. Real file systems (tmpfs mounted by the test), a real process, every se
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import time
 from datetime import datetime
@@ -182,3 +183,34 @@ def decoded_seconds(segment: Path) -> tuple[float, float]:
         samples = sum(frame.samples for frame in container.decode(audio=0))
         rate = container.streams.audio[0].rate
     return pictures[-1] - pictures[0] + (pictures[1] - pictures[0]), samples / rate
+
+
+def test_a_free_space_floor_deletes_the_oldest_segments_so_recording_goes_on(tmp_path: Path) -> None:
+    """Noise (about 0.4 MB a segment) onto a 4 MB file system with a 1.5 MB floor and no size cap:
+    the oldest segments go whenever the disk has less free, so it never fills and recording never
+    stops; without the floor the disk fills and recording turns off."""
+    noise_clip(tmp_path / "noise.mp4")
+    with tmpfs(tmp_path / "small", "size=4m") as small:
+        served = serve_config(tmp_path, "  - {name: door, source: noise.mp4, recordings: small/rec, segment_seconds: 1,"
+                                        " recordings_min_free_gb: 0.0015}\n")
+        try:
+            least_free = 4 << 20
+            deadline = time.monotonic() + 90
+            while served.stats()["door"]["deletions"].get("free_space", 0) < 8 and time.monotonic() < deadline:
+                least_free = min(least_free, shutil.disk_usage(small).free)
+                time.sleep(0.2)
+            stats = served.stats()["door"]
+            assert served.stop(signal.SIGTERM) == 130
+        finally:
+            served.kill()
+        rows = RecordingIndex(small / "rec").find("door")
+        on_disk = closed_segments(small / "rec")
+        assert sorted(str(small / "rec" / row.path) for row in rows) == [str(path) for path in on_disk]
+        assert on_disk and all(decoded_frames(path) >= 1 for path in on_disk)
+    assert stats["deletions"]["free_space"] >= 8, (stats, served.stderr)
+    assert (stats["recording"], stats["recording_error"], stats["recording_failures"]) == ("recording", None, 0)
+    assert least_free > 500_000, least_free  # the floor less at most a segment in flight
+    deleted = re.findall(r"camera door: small/rec has under 0.0015 GB free on its disk: deleted the (?:\d+ )?oldest segments? "
+                         r"\([0-9.]+ MB\): (\S+)", served.stderr)
+    assert deleted, served.stderr
+    assert min(row.start for row in rows) > max(_start_of(path) for path in deleted)
