@@ -30,7 +30,7 @@ from livedroid.service.feeds import CappedFeed, LoopingVideo
 from livedroid.service.inference import SharedInference
 from livedroid.service.rates import RateMeter
 from livedroid.service.recording_index import RecordingIndex
-from livedroid.service.recordings import SegmentRecorder
+from livedroid.service.recordings import Retention, SegmentRecorder
 from livedroid.stats import percentiles_ms
 from livedroid.tracking import LOW_SCORE, ByteTracker
 
@@ -320,12 +320,16 @@ class CameraService:
         except BaseException:
             self.close()
             raise
+        self.retention = Retention([c.recorder for c in self.cameras.values() if c.recorder is not None],
+                                   {c.name: c.keep_seconds for c in config.cameras})
 
     def start(self) -> None:
         for camera in self.cameras.values():
             camera.start()
+        self.retention.start()
 
     def stop(self) -> None:
+        self.retention.stop()
         for camera in self.cameras.values():
             camera.stop()
 

@@ -60,8 +60,22 @@ class CameraConfig:
     recordings_max_gb: float | None = None
     #: the free space the folder's disk keeps: the oldest segments go below it (None: 1 GB or 5 % of the disk)
     recordings_min_free_gb: float | None = None
+    #: days to keep each kind of segment: {continuous: 3, motion: 7, events: 30} (a kind not named stays)
+    retain: dict = field(default_factory=dict)
     zones: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
+
+    @property
+    def keep_seconds(self) -> dict[str, float]:
+        """Seconds to keep each kind of segment: a kind is kept at least as long as a lesser one
+        (event clips longest), so ``{continuous: 3}`` keeps motion and events 3 days too."""
+        keep, longest = {}, 0.0
+        for kind in RETAINED_KINDS:
+            if kind in self.retain:
+                longest = max(longest, float(self.retain[kind]) * 86400)
+            if longest:
+                keep[kind] = longest
+        return keep
 
     @property
     def shapes(self) -> list[Shape]:
@@ -77,6 +91,8 @@ class ServiceConfig:
     recordings: str = "recordings"
 
 
+#: The kinds of segment ``retain`` names, from the one kept the shortest.
+RETAINED_KINDS = ("continuous", "motion", "events")
 CAMERA_KEYS = [f.name for f in fields(CameraConfig)]
 TOP_KEYS = ["cameras", "defaults", "http", "token", "mqtt", "recordings"]
 
@@ -139,6 +155,7 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
             segment_seconds=float(entry.get("segment_seconds", 10.0)),
             recordings_max_gb=_optional_number(entry, "recordings_max_gb"),
             recordings_min_free_gb=_optional_number(entry, "recordings_min_free_gb"),
+            retain=entry.get("retain") or {},
             zones=entry.get("zones") or {},
             lines=entry.get("lines") or {},
         )
@@ -161,6 +178,12 @@ def _check_recording_keys(config: CameraConfig, where: str) -> None:
         value = getattr(config, key)
         if value is not None and not (math.isfinite(value) and (value >= 0 if zero_ok else value > 0)):
             raise UserError(f"{where}: {key} must be a finite number {'of at least' if zero_ok else 'above'} 0, got {value:g}")
+    if not isinstance(config.retain, dict):
+        raise UserError(f"{where}: retain: expected days per kind, e.g. {{continuous: 3, motion: 7, events: 30}}")
+    _check_keys(config.retain, list(RETAINED_KINDS), f"{where}: retain")
+    for kind, days in config.retain.items():
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or not math.isfinite(days) or days <= 0:
+            raise UserError(f"{where}: retain: {kind} must be a finite number of days above 0, got {days!r}"[:300])
 
 
 def _optional_number(entry: dict, key: str) -> float | None:

@@ -23,11 +23,14 @@ CREATE TABLE IF NOT EXISTS segments (
     path TEXT NOT NULL UNIQUE, -- relative to the recordings folder
     bytes INTEGER NOT NULL,
     objects INTEGER NOT NULL, -- frames with a detection
-    events INTEGER NOT NULL   -- zone and line events during the segment
+    events INTEGER NOT NULL,  -- zone and line events during the segment
+    motion INTEGER NOT NULL DEFAULT 0 -- frames that differ from the one before
 );
 CREATE INDEX IF NOT EXISTS segments_by_time ON segments (camera, start);
 """
-_COLUMNS = "camera, start, end, path, bytes, objects, events"
+_COLUMNS = "camera, start, end, path, bytes, objects, events, motion"
+#: Columns added since the first index files, added to those when opened for writing.
+_ADDED = {"motion": "INTEGER NOT NULL DEFAULT 0"}
 
 
 @dataclass
@@ -39,6 +42,12 @@ class Segment:
     bytes: int
     objects: int
     events: int
+    motion: int = 0
+
+    @property
+    def kind(self) -> str:
+        """What retention keeps it as: "events", "motion" (objects or movement) or "continuous"."""
+        return "events" if self.events else "motion" if self.objects or self.motion else "continuous"
 
     def as_json(self, folder: Path) -> dict:
         """For /api/recordings: times in ISO 8601 (UTC), the path as the service sees it."""
@@ -57,15 +66,16 @@ class RecordingIndex:
     def add(self, segment: Segment) -> None:
         """Record one closed segment (committed when this returns); creates the index if need be."""
         with self._connect() as connection:
-            connection.execute("INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?, ?)",
+            connection.execute(f"INSERT OR REPLACE INTO segments ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                (segment.camera, segment.start, segment.end, segment.path, segment.bytes,
-                                segment.objects, segment.events))
+                                segment.objects, segment.events, segment.motion))
 
     def find(self, camera: str | None = None, start: float | None = None, end: float | None = None) -> list[Segment]:
         """The segments overlapping [start, end] (either open), oldest first; none without an index."""
         if not self.path.is_file():
             return []
-        query, arguments = f"SELECT {_COLUMNS} FROM segments WHERE 1", []
+        # every column there is: an index from before a column was added is read as it is
+        query, arguments = "SELECT * FROM segments WHERE 1", []
         for condition, value in (("camera = ?", camera), ("end >= ?", start), ("start <= ?", end)):
             if value is not None:
                 query += f" AND {condition}"
@@ -73,13 +83,13 @@ class RecordingIndex:
         query += " ORDER BY start"
         try:
             with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as connection:
-                rows = connection.execute(query, arguments).fetchall()
+                rows = _segments(connection.execute(query, arguments))
         except sqlite3.OperationalError:
             # A full disk has no room for the log's shared memory: read the file as it is at rest
             # (every writer's connection closed, so every row is in it).
             with closing(sqlite3.connect(f"{self.path.absolute().as_uri()}?immutable=1", uri=True)) as connection:
-                rows = connection.execute(query, arguments).fetchall()
-        return [Segment(*row) for row in rows]
+                rows = _segments(connection.execute(query, arguments))
+        return rows
 
     def prune(self, max_bytes: int | None, free_needed: int = 0) -> list[tuple[Segment, str]]:
         """Delete the oldest segments, rows then files, until the rest hold at most ``max_bytes``
@@ -104,6 +114,25 @@ class RecordingIndex:
         self._remove_files([segment for segment, _ in removed])
         return removed
 
+    def expire(self, keep: dict[str, dict[str, float]], now: float, limit: int) -> list[Segment]:
+        """Delete at most ``limit`` segments, oldest first, that ended longer ago than their camera
+        keeps their kind (``keep[camera][kind]`` seconds; a kind a camera does not name stays)."""
+        removed: list[Segment] = []
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            for camera, seconds in keep.items():
+                oldest = now - min(seconds.values())  # nothing newer can be old enough
+                cursor = connection.execute(f"SELECT {_COLUMNS} FROM segments WHERE camera = ? AND end < ? ORDER BY start",
+                                            (camera, oldest))
+                for segment in _segments(cursor):
+                    if len(removed) == limit:
+                        break
+                    if now - segment.end > seconds.get(segment.kind, float("inf")):
+                        removed.append(segment)
+            connection.executemany("DELETE FROM segments WHERE path = ?", [(segment.path,) for segment in removed])
+        self._remove_files(removed)
+        return removed
+
     def _remove_files(self, segments: list[Segment]) -> None:
         """After the rows' commit: a crash between leaves a file unlisted, never a row without file."""
         for segment in segments:
@@ -120,10 +149,19 @@ class RecordingIndex:
             # With WAL: a kill -9 loses no committed row; a power cut at worst the last ones.
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.executescript(_SCHEMA)
+            present = {row[1] for row in connection.execute("PRAGMA table_info(segments)")}
+            for column, declaration in _ADDED.items():
+                if column not in present:  # an index written by an older livedroid
+                    connection.execute(f"ALTER TABLE segments ADD COLUMN {column} {declaration}")
             with connection:
                 yield connection
         finally:
             connection.close()
+
+
+def _segments(cursor: sqlite3.Cursor) -> list[Segment]:
+    names = [column[0] for column in cursor.description]
+    return [Segment(**dict(zip(names, row))) for row in cursor.fetchall()]
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import shutil
 import sqlite3
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -43,6 +45,10 @@ WRITE_FAILURES = (OSError, av.FFmpegError, UserError, sqlite3.Error)
 #: an hour of a 2 Mbit/s camera, and 5 % keeps a small disk (an SD card) usable.
 DEFAULT_MIN_FREE_GB, DEFAULT_MIN_FREE_SHARE = 1.0, 0.05
 DELETION_REASONS = ("size", "free_space", "age")
+#: A frame moved when its pixels differ from the previous frame's by more than this on average (of 255).
+MOTION_LEVELS = 2.0
+#: The longest wait between two retention passes.
+RETENTION_EVERY_S = 60.0
 
 
 class _OpenSegment:
@@ -58,7 +64,8 @@ class _OpenSegment:
         self.start = _wall_time(first.captured_at)
         self.end = self.start
         self.last = self.began
-        self.objects = 0
+        self.objects = self.motion = 0
+        self._previous: np.ndarray | None = None
         self.events_before = events
         self._audio_end = 0  # in the audio's time base
 
@@ -68,8 +75,19 @@ class _OpenSegment:
         self.video.write(replace(frame, pts=pts, time_base=MICROSECONDS), detections, scene)
         self.end = _wall_time(frame.captured_at) + 1 / float(self.video.fps)
         self.objects += len(detections) > 0
+        self.motion += self._moved(frame.image)
         self.last = frame.captured_at
         self.write_audio(frame.captured_at)
+
+    def _moved(self, image: np.ndarray) -> bool:
+        """Whether the picture differs from the one before: a mean difference over a sparse grid
+        of pixels (a few thousand), enough to tell a still scene from one where something moves."""
+        step = max(1, min(image.shape[:2]) // 48)
+        small = image[::step, ::step].astype(np.int16)
+        moved = self._previous is not None and small.shape == self._previous.shape and \
+            float(np.abs(small - self._previous).mean()) > MOTION_LEVELS
+        self._previous = small
+        return moved
 
     def write_audio(self, until: float) -> None:
         """The audio that plays before ``until`` (on the frames' clock), from this segment's start:
@@ -146,7 +164,7 @@ class SegmentRecorder(Sink):
         path = self.folder / segment.relative
         if not self._guarded(self.index.add, Segment(self.camera, segment.start, segment.end, segment.relative,
                                                      path.stat().st_size, segment.objects,
-                                                     self._events() - segment.events_before)):
+                                                     self._events() - segment.events_before, segment.motion)):
             return
         self._guarded(self._keep_within_limits)
         self.segments += 1
@@ -198,6 +216,48 @@ class SegmentRecorder(Sink):
         return {"recording": self.state, "recording_error": self.error,
                 "segments_recorded": self.segments, "recording_failures": self.failures,
                 "segments_deleted": sum(self.deleted.values()), "deletions": dict(self.deleted)}
+
+
+class Retention:
+    """Retention by age: one background thread for every recording camera, that every
+    ``interval`` s deletes at most ``limit`` segments (oldest first) older than their camera keeps
+    their kind, only rows of livedroid's own index (never the segment in flight: it has none),
+    and says what it deleted in one line."""
+
+    def __init__(self, recorders: list[SegmentRecorder], keep: dict[str, dict[str, float]], *, limit: int = 100) -> None:
+        self.keep = {camera: seconds for camera, seconds in keep.items() if seconds}
+        self.recorders = {recorder.camera: recorder for recorder in recorders if recorder.camera in self.keep}
+        self.limit = limit
+        #: often enough for the shortest keep (tests use seconds), at most a minute apart
+        self.interval = min([RETENTION_EVERY_S] + [min(s.values()) / 2 for s in self.keep.values()])
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livedroid-retention", daemon=True)
+
+    def start(self) -> None:
+        if self.recorders:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            for folder in {recorder.folder for recorder in self.recorders.values()}:
+                keep = {camera: self.keep[camera] for camera, r in self.recorders.items() if r.folder == folder}
+                try:
+                    self.expire(folder, keep)
+                except WRITE_FAILURES as error:  # tried again next pass
+                    log.warning("recordings %s: retention pass failed (%s)", folder, getattr(error, "strerror", None) or error)
+
+    def expire(self, folder: Path, keep: dict[str, dict[str, float]]) -> None:
+        removed = RecordingIndex(folder).expire(keep, time.time(), self.limit)
+        for segment in removed:
+            self.recorders[segment.camera].deleted["age"] += 1
+        if removed:
+            kinds = Counter(segment.kind for segment in removed)
+            log.info("recordings %s: deleted %d segments past their age (%s; %.1f MB): %s … %s", folder, len(removed),
+                     ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())),
+                     sum(segment.bytes for segment in removed) / 1e6, removed[0].path, removed[-1].path)
 
 
 def _wall_time(monotonic: float) -> float:

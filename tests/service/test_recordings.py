@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import av
 import numpy as np
 
-from livedroid.service.recording_index import RecordingIndex
+from livedroid.service.recording_index import RecordingIndex, Segment
 from tests.conftest import write_clip
 from tests.service.serving import Served, decoded_frames, tmpfs
 
@@ -214,3 +214,41 @@ def test_a_free_space_floor_deletes_the_oldest_segments_so_recording_goes_on(tmp
                          r"\([0-9.]+ MB\): (\S+)", served.stderr)
     assert deleted, served.stderr
     assert min(row.start for row in rows) > max(_start_of(path) for path in deleted)
+
+
+def test_retention_by_age_keeps_each_kind_its_days_and_event_clips_longest(tmp_path: Path) -> None:
+    """A still camera keeps continuous segments 3 s (in days); a moving one keeps motion a day:
+    the still camera's old segments go (one line per pass, counted as age), the moving one's stay."""
+    write_clip(tmp_path / "moving.mp4", frames=45, size=(320, 180), fps=15, audio=None)
+    write_clip(tmp_path / "still.mp4", frames=45, size=(320, 180), fps=15, audio=None,
+               draw=lambda _: np.full((180, 320, 3), 90, np.uint8))
+    three_s = 3 / 86400
+    served = serve_config(tmp_path, f"  - {{name: still, source: still.mp4, segment_seconds: 1, retain: {{continuous: {three_s}}}}}\n"
+                                    f"  - {{name: moving, source: moving.mp4, segment_seconds: 1,"
+                                    f" retain: {{continuous: {three_s}, motion: 1}}}}\n")
+    try:
+        served.wait_for(lambda: served.stats()["still"]["deletions"].get("age", 0) >= 4, 60, "four old still segments deleted")
+        stats = served.stats()
+        assert served.stop(signal.SIGTERM) == 130
+    finally:
+        served.kill()
+    index = RecordingIndex(tmp_path / "recordings")
+    still, moving = index.find("still"), index.find("moving")
+    assert all(row.kind == "continuous" for row in still) and all(row.kind == "motion" for row in moving)
+    assert stats["moving"]["deletions"]["age"] == 0 and len(moving) >= stats["moving"]["segments_recorded"] - 1
+    assert max(row.end for row in still) - min(row.start for row in still) < 8  # 3 s kept, a pass and a segment more
+    assert re.search(r"recordings recordings: deleted \d+ segments past their age \(\d+ continuous; [0-9.]+ MB\)", served.stderr)
+    assert sorted(p.name for p in (tmp_path / "recordings" / "still").rglob("*.mp4"))[0] >= Path(still[0].path).name
+
+
+def test_an_index_from_before_the_motion_column_still_opens(tmp_path: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "index.sqlite") as old:
+        old.execute("CREATE TABLE segments (camera TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,"
+                    " path TEXT NOT NULL UNIQUE, bytes INTEGER NOT NULL, objects INTEGER NOT NULL, events INTEGER NOT NULL)")
+        old.execute("INSERT INTO segments VALUES ('door', 1.0, 2.0, 'door/a.mp4', 10, 0, 1)")
+    index = RecordingIndex(tmp_path)
+    assert [(row.path, row.kind, row.motion) for row in index.find()] == [("door/a.mp4", "events", 0)]
+    index.add(Segment("door", 3.0, 4.0, "door/b.mp4", 10, 0, 0, 5))
+    assert [(row.path, row.kind) for row in index.find("door")] == [("door/a.mp4", "events"), ("door/b.mp4", "motion")]
