@@ -284,7 +284,8 @@ class Camera:
 
 
 NOT_RECORDING = {"recording": "off", "recording_error": None, "segments_recorded": 0, "recording_failures": 0,
-                 "segments_deleted": 0, "deletions": {}}
+                 "segments_deleted": 0, "deletions": {}, "recordings": None, "segments_kept": 0,
+                 "recordings_bytes": 0, "oldest_kept": None}
 
 
 def _round(value: float | None) -> float | None:

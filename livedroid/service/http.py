@@ -56,6 +56,10 @@ class ServiceMetrics:
             "model_runs_per_frame": ("model runs per inferred frame (below 1 with motion)", lambda s: s["model_runs_per_frame"]),
             "recording": ("1 while the camera's recording writes, 0 while it cannot (recording_error)",
                           lambda s: None if s["recording"] == "off" else float(s["recording"] == "recording")),
+            "recordings_bytes": ("bytes of the camera's segments its recordings folder keeps", lambda s: s["recordings_bytes"]),
+            "segments_kept": ("segments its recordings folder keeps", lambda s: s["segments_kept"]),
+            "oldest_kept_timestamp_seconds": ("when the oldest segment kept began (seconds since 1970)",
+                                              lambda s: s["oldest_kept"] and datetime.fromisoformat(s["oldest_kept"]).timestamp()),
         }
         counters = {
             "frames_read": ("frames read from the camera", "frames_read"),
@@ -66,7 +70,7 @@ class ServiceMetrics:
             "events": ("zone and line events", "events"),
             "segments_recorded": ("recording segments closed and indexed", "segments_recorded"),
             "recording_failures": ("recording writes that failed (full or read-only disk)", "recording_failures"),
-            "segments_deleted": ("oldest segments deleted to keep the folder under recordings_max_gb", "segments_deleted"),
+            "segments_deleted": ("segments deleted by retention (size cap, free-space floor, age)", "segments_deleted"),
         }
         for name, (help_text, value) in gauges.items():
             family = GaugeMetricFamily(f"livedroid_camera_{name}", help_text, labels=["camera"])
@@ -79,6 +83,12 @@ class ServiceMetrics:
             for camera, figures in stats.items():
                 family.add_metric([camera], figures[key])
             yield family
+        deletions = CounterMetricFamily("livedroid_camera_segments_deleted_by_reason",
+                                        "segments deleted by retention, by why: size, free_space, age", labels=["camera", "reason"])
+        for camera, figures in stats.items():
+            for reason, count in figures["deletions"].items():
+                deletions.add_metric([camera, reason], count)
+        yield deletions
         inference = GaugeMetricFamily("livedroid_inference_ms", "mean inference call time per model", labels=["model"])
         for model, shared in self.service.inference.items():
             inference.add_metric([model_name(model)], shared.timer.mean_ms)

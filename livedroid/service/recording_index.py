@@ -5,12 +5,14 @@ power cut leaves every committed row, and a row only for a segment that was clos
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
+T = TypeVar("T")
 INDEX_FILE = "index.sqlite"
 #: How long a writer waits for another camera's insert on the same index.
 BUSY_TIMEOUT_S = 5.0
@@ -80,16 +82,25 @@ class RecordingIndex:
             if value is not None:
                 query += f" AND {condition}"
                 arguments.append(value)
-        query += " ORDER BY start"
+        return self._read(query + " ORDER BY start", arguments, _segments)
+
+    def summary(self, camera: str) -> dict:
+        """What the folder keeps of ``camera``: segments, bytes, the oldest one's start (ISO 8601)."""
+        if not self.path.is_file():
+            return {"segments_kept": 0, "recordings_bytes": 0, "oldest_kept": None}
+        count, size, oldest = self._read("SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(start) FROM segments WHERE camera = ?",
+                                         [camera], lambda cursor: cursor.fetchone())
+        return {"segments_kept": count, "recordings_bytes": size, "oldest_kept": None if oldest is None else _iso(oldest)}
+
+    def _read(self, query: str, arguments: list, result: Callable[[sqlite3.Cursor], T]) -> T:
         try:
             with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as connection:
-                rows = _segments(connection.execute(query, arguments))
+                return result(connection.execute(query, arguments))
         except sqlite3.OperationalError:
             # A full disk has no room for the log's shared memory: read the file as it is at rest
             # (every writer's connection closed, so every row is in it).
             with closing(sqlite3.connect(f"{self.path.absolute().as_uri()}?immutable=1", uri=True)) as connection:
-                rows = _segments(connection.execute(query, arguments))
-        return rows
+                return result(connection.execute(query, arguments))
 
     def prune(self, max_bytes: int | None, free_needed: int = 0) -> list[tuple[Segment, str]]:
         """Delete the oldest segments, rows then files, until the rest hold at most ``max_bytes``

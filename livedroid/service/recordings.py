@@ -215,7 +215,14 @@ class SegmentRecorder(Sink):
     def stats(self) -> dict:
         return {"recording": self.state, "recording_error": self.error,
                 "segments_recorded": self.segments, "recording_failures": self.failures,
-                "segments_deleted": sum(self.deleted.values()), "deletions": dict(self.deleted)}
+                "segments_deleted": sum(self.deleted.values()), "deletions": dict(self.deleted),
+                "recordings": str(self.folder), **self._kept()}
+
+    def _kept(self) -> dict:
+        try:
+            return self.index.summary(self.camera)
+        except sqlite3.Error:  # an index that cannot be read says nothing, the rest still answers
+            return {"segments_kept": None, "recordings_bytes": None, "oldest_kept": None}
 
 
 class Retention:

@@ -137,6 +137,8 @@ def test_a_size_cap_deletes_the_oldest_segments_and_says_which(tmp_path: Path) -
     served = serve_config(tmp_path, "  - {name: door, source: noise.mp4, segment_seconds: 1, recordings_max_gb: 0.0015}\n")
     try:
         served.wait_for(lambda: served.stats()["door"]["segments_deleted"] >= 3, 60, "three segments deleted")
+        kept, listed = served.wait_for(lambda: _kept_and_listed(served, "door"), 30, "stats and listing of the same moment")
+        _, metrics, _ = served.get("/metrics")
         assert served.stop(signal.SIGTERM) == 130
     finally:
         served.kill()
@@ -149,6 +151,20 @@ def test_a_size_cap_deletes_the_oldest_segments_and_says_which(tmp_path: Path) -
     assert deleted, served.stderr
     assert all(not (tmp_path / "recordings" / path).exists() for path in deleted)
     assert min(row.start for row in rows) > max(_start_of(path) for path in deleted)
+    assert kept["segments_kept"] == len(listed) and kept["recordings_bytes"] == sum(row["bytes"] for row in listed) <= 1_500_000
+    assert kept["oldest_kept"] == listed[0]["start"] and kept["deletions"]["size"] == kept["segments_deleted"] >= 3
+    assert kept["deletions"]["age"] == kept["deletions"]["free_space"] == 0
+    for line in ('livedroid_camera_recordings_bytes{camera="door"}', 'livedroid_camera_segments_kept{camera="door"}',
+                 'livedroid_camera_oldest_kept_timestamp_seconds{camera="door"}',
+                 'livedroid_camera_segments_deleted_by_reason_total{camera="door",reason="size"}'):
+        assert line.encode() in metrics, line
+
+
+def _kept_and_listed(served: Served, camera: str) -> tuple[dict, list[dict]] | None:
+    """The camera's stats and its listed segments, when no segment closed between the two."""
+    listed = served.json(f"/api/recordings?camera={camera}")["recordings"]
+    kept = served.stats()[camera]
+    return (kept, listed) if listed and kept["segments_kept"] == len(listed) and kept["oldest_kept"] == listed[0]["start"] else None
 
 
 def _start_of(relative: str) -> float:
