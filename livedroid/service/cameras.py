@@ -365,6 +365,18 @@ class CameraService:
         found = [(segment, folder) for folder in folders for segment in RecordingIndex(folder).find(camera, start, end)]
         return [segment.as_json(folder) for segment, folder in sorted(found, key=lambda pair: pair[0].start)]
 
+    def clip(self, camera: str, at: float) -> str | None:
+        """The URL of the camera's closed segment that holds the moment ``at``, or None."""
+        recorder = self.cameras[camera].recorder if camera in self.cameras else None
+        found = recorder.index.find(camera, at, at) if recorder is not None else []
+        return f"/api/recordings/{camera}/{Path(found[0].path).name}" if found else None
+
+    def segment_file(self, camera: str, name: str) -> Path | None:
+        """The file of the camera's indexed segment called ``name``: only the index's own files."""
+        recorder = self.cameras[camera].recorder if camera in self.cameras else None
+        rows = recorder.index.find(camera) if recorder is not None else []
+        return next((recorder.folder / row.path for row in rows if Path(row.path).name == name), None)
+
     def close(self) -> None:
         for shared in self.inference.values():
             shared.close()

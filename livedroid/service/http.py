@@ -134,6 +134,7 @@ class HttpServer:
         app.router.add_get("/api/stats", self._stats)
         app.router.add_get("/api/events", self._events)
         app.router.add_get("/api/recordings", self._recordings)
+        app.router.add_get("/api/recordings/{camera}/{name}", self._segment)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/api/cameras/{name}/latest.jpg", self._latest)
         app.router.add_get("/api/cameras/{name}/mjpeg", self._mjpeg)
@@ -174,7 +175,19 @@ class HttpServer:
 
     async def _events(self, request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", "100")) if request.query.get("limit", "100").isdigit() else 100
-        return web.json_response({"events": self.service.events.recent(limit, request.query.get("camera"))})
+        def linked() -> list[dict]:  # each event with the segment that holds it, once closed
+            return [{**event, "clip": self.service.clip(event["camera"], at)}
+                    for at, event in self.service.events.recent_at(limit, request.query.get("camera"))]
+
+        return web.json_response({"events": await asyncio.get_running_loop().run_in_executor(None, linked)})
+
+    async def _segment(self, request: web.Request) -> web.StreamResponse:
+        """One indexed segment's MP4 (what an event's ``clip`` links to); nothing else by name."""
+        camera, name = request.match_info["camera"], request.match_info["name"]
+        path = await asyncio.get_running_loop().run_in_executor(None, self.service.segment_file, camera, name)
+        if path is None or not path.is_file():
+            raise web.HTTPNotFound(text="no such recording")
+        return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
 
     async def _recordings(self, request: web.Request) -> web.Response:
         """``?camera=NAME&start=T&end=T``: T in seconds since 1970 or ISO 8601 (local time if no zone)."""
@@ -294,7 +307,17 @@ async function refresh() {
       document.querySelector(`#camera-${CSS.escape(name)} .state`).textContent = figures.state;
     }
     const events = (await (await fetch(withToken("/api/events?limit=20"))).json()).events;
-    if (events.length) document.getElementById("events").textContent = events.map(e => JSON.stringify(e)).join("\\n");
+    if (events.length) document.getElementById("events").replaceChildren(...events.map(e => {
+      const line = document.createElement("div");  // text only: names and labels are never markup
+      line.textContent = JSON.stringify(e) + " ";
+      if (e.clip) {
+        const link = document.createElement("a");
+        link.href = withToken(e.clip);
+        link.textContent = "clip";
+        line.append(link);
+      }
+      return line;
+    }));
   } catch (error) { /* the service is restarting or gone: try again next second */ }
 }
 refresh(); setInterval(refresh, 1000);

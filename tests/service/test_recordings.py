@@ -15,7 +15,7 @@ import av
 import numpy as np
 
 from livedroid.service.recording_index import RecordingIndex, Segment
-from tests.conftest import write_clip
+from tests.conftest import shared_path, write_clip
 from tests.service.serving import Served, decoded_frames, tmpfs
 
 
@@ -268,3 +268,24 @@ def test_an_index_from_before_the_motion_column_still_opens(tmp_path: Path) -> N
     assert [(row.path, row.kind, row.motion) for row in index.find()] == [("door/a.mp4", "events", 0)]
     index.add(Segment("door", 3.0, 4.0, "door/b.mp4", 10, 0, 0, 5))
     assert [(row.path, row.kind) for row in index.find("door")] == [("door/a.mp4", "events"), ("door/b.mp4", "motion")]
+
+
+def test_an_event_links_to_the_segment_that_holds_it(tmp_path: Path) -> None:
+    """People walking into a zone of a recording camera: each event's ``clip`` is the URL of the
+    closed segment of its moment, which plays; only indexed segments are served by name."""
+    clip = shared_path("videos/intel_one-by-one-person-detection.mp4")
+    served = serve_config(tmp_path, f"  - {{name: door, source: {clip}, segment_seconds: 2, classes: [person],"
+                                    " zones: {hall: {points: [[0, 0], [1, 0], [1, 1], [0, 1]], classes: [person]}}}\n")
+    try:
+        events = served.wait_for(lambda: [e for e in served.json("/api/events")["events"] if e["clip"]], 90,
+                                 "an event with its clip")
+        status, body, kind = served.get(events[0]["clip"])
+        refused = [served.get(f"/api/recordings/door/{name}")[0] for name in ("index.sqlite", "..%2Findex.sqlite", "nothing.mp4")]
+        assert served.stop(signal.SIGTERM) == 130
+    finally:
+        served.kill()
+    assert re.fullmatch(r"/api/recordings/door/door-\d{8}-\d{6}-\d{3}\.mp4", events[0]["clip"])
+    assert (status, kind) == (200, "video/mp4")
+    (tmp_path / "clip.mp4").write_bytes(body)
+    assert decoded_frames(tmp_path / "clip.mp4") >= 1
+    assert refused == [404, 404, 404]
