@@ -41,6 +41,10 @@ def test_a_good_file_reads_back(tmp_path: Path) -> None:
         ("cameras:\n  - {name: a, source: x, detect_fps: 0}\n", "detect_fps must be above 0"),
         ("cameras:\n  - {name: a, source: x, zones: {z: [[0, 0], [1, 1], [2]]}}\n", "camera a: zone z: points must be [x, y] pairs"),
         ("cameras: {a: x}\n", "cameras: expected a list of cameras"),
+        ("cameras:\n  - {name: a, source: x, recordings_min_free_gb: .nan}\n", "camera 1 (a): recordings_min_free_gb must be a finite number of at least 0"),
+        ("cameras:\n  - {name: a, source: x, retain: {continous: 3}}\n", "camera 1 (a): retain: unknown key 'continous' (did you mean 'continuous'?)"),
+        ("cameras:\n  - {name: a, source: x, retain: {events: -1}}\n", "retain: events must be a finite number of days above 0, got -1"),
+        ("cameras:\n  - {name: a, source: x, retain: 3}\n", "retain: expected days per kind"),
         ("cameras: [\n", "not valid YAML"),
     ],
 )
