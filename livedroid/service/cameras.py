@@ -31,7 +31,7 @@ from livedroid.service.feeds import CappedFeed, LoopingVideo
 from livedroid.service.inference import SharedInference
 from livedroid.service.rates import RateMeter
 from livedroid.service.recording_index import RecordingIndex
-from livedroid.service.recordings import SegmentRecorder
+from livedroid.service.recordings import Retention, SegmentRecorder
 from livedroid.stats import percentiles_ms
 from livedroid.tracking import LOW_SCORE, ByteTracker
 
@@ -92,7 +92,7 @@ class Camera:
         self.view = LiveView()
         self.recorder = SegmentRecorder(
             self.name, Path(config.recordings or recordings), segment_seconds=config.segment_seconds,
-            max_gb=config.recordings_max_gb, events=lambda: events.counts.get(self.name, 0)) if config.record else None
+            max_gb=config.recordings_max_gb, min_free_gb=config.recordings_min_free_gb, events=lambda: events.counts.get(self.name, 0)) if config.record else None
         self.state = "starting"
         self.error: str | None = None
         self.reconnects = 0
@@ -161,6 +161,8 @@ class Camera:
                 self._report("offline", str(error))
             return False
         self.reconnects += reconnecting
+        if self.recorder is not None:
+            source.tap_audio()  # segments keep the camera's audio
         feed = CappedFeed(source, self.config.detect_fps, self.reading)
         pipeline = None
         try:
@@ -209,7 +211,7 @@ class Camera:
     def _sinks(self, feed: CappedFeed) -> list[Sink]:
         sinks: list[Sink] = [self.view]
         if self.recorder is not None:
-            self.recorder.fps = feed.fps
+            self.recorder.fps, self.recorder.audio = feed.fps, feed.audio
             sinks.append(self.recorder)
         return sinks
 
@@ -287,7 +289,8 @@ class Camera:
 
 
 NOT_RECORDING = {"recording": "off", "recording_error": None, "segments_recorded": 0, "recording_failures": 0,
-                 "segments_deleted": 0}
+                 "segments_deleted": 0, "deletions": {}, "recordings": None, "segments_kept": 0,
+                 "recordings_bytes": 0, "oldest_kept": None}
 
 
 def _round(value: float | None) -> float | None:
@@ -323,12 +326,16 @@ class CameraService:
         except BaseException:
             self.close()
             raise
+        self.retention = Retention([c.recorder for c in self.cameras.values() if c.recorder is not None],
+                                   {c.name: c.keep_seconds for c in config.cameras})
 
     def start(self) -> None:
         for camera in self.cameras.values():
             camera.start()
+        self.retention.start()
 
     def stop(self) -> None:
+        self.retention.stop()
         for camera in self.cameras.values():
             camera.stop()
 
@@ -367,6 +374,18 @@ class CameraService:
         folders = {c.recorder.folder for c in self.cameras.values() if c.recorder is not None}
         found = [(segment, folder) for folder in folders for segment in RecordingIndex(folder).find(camera, start, end)]
         return [segment.as_json(folder) for segment, folder in sorted(found, key=lambda pair: pair[0].start)]
+
+    def clip(self, camera: str, at: float) -> str | None:
+        """The URL of the camera's closed segment that holds the moment ``at``, or None."""
+        recorder = self.cameras[camera].recorder if camera in self.cameras else None
+        found = recorder.index.find(camera, at, at) if recorder is not None else []
+        return f"/api/recordings/{camera}/{Path(found[0].path).name}" if found else None
+
+    def segment_file(self, camera: str, name: str) -> Path | None:
+        """The file of the camera's indexed segment called ``name``: only the index's own files."""
+        recorder = self.cameras[camera].recorder if camera in self.cameras else None
+        rows = recorder.index.find(camera) if recorder is not None else []
+        return next((recorder.folder / row.path for row in rows if Path(row.path).name == name), None)
 
     def close(self) -> None:
         for shared in self.inference.values():

@@ -58,8 +58,24 @@ class CameraConfig:
     segment_seconds: float = 10.0
     #: the most the folder's segments may hold: the oldest go beyond it (None: no limit)
     recordings_max_gb: float | None = None
+    #: the free space the folder's disk keeps: the oldest segments go below it (None: 1 GB or 5 % of the disk)
+    recordings_min_free_gb: float | None = None
+    #: days to keep each kind of segment: {continuous: 3, motion: 7, events: 30} (a kind not named stays)
+    retain: dict = field(default_factory=dict)
     zones: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
+
+    @property
+    def keep_seconds(self) -> dict[str, float]:
+        """Seconds to keep each kind of segment: a kind is kept at least as long as a lesser one
+        (event clips longest), so ``{continuous: 3}`` keeps motion and events 3 days too."""
+        keep, longest = {}, 0.0
+        for kind in RETAINED_KINDS:
+            if kind in self.retain:
+                longest = max(longest, float(self.retain[kind]) * 86400)
+            if longest:
+                keep[kind] = longest
+        return keep
 
     @property
     def shapes(self) -> list[Shape]:
@@ -75,6 +91,8 @@ class ServiceConfig:
     recordings: str = "recordings"
 
 
+#: The kinds of segment ``retain`` names, from the one kept the shortest.
+RETAINED_KINDS = ("continuous", "motion", "events")
 CAMERA_KEYS = [f.name for f in fields(CameraConfig)]
 TOP_KEYS = ["cameras", "defaults", "http", "token", "mqtt", "recordings"]
 #: A cameras file is a few kilobytes; a larger one is a mistake (or an attack), refused before parsing.
@@ -157,6 +175,8 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
         recordings=_text(entry, "recordings", where),
         segment_seconds=_number(entry, "segment_seconds", where, 10.0, above=0),
         recordings_max_gb=_number(entry, "recordings_max_gb", where, None, above=0),
+        recordings_min_free_gb=_number(entry, "recordings_min_free_gb", where, None, low=0),
+        retain=_retain(entry, "retain", where),
         zones=_shapes(entry, "zones", where),
         lines=_shapes(entry, "lines", where),
     )
@@ -165,6 +185,15 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
     return config
+
+
+def _retain(entry: dict, key: str, where: str) -> dict:
+    """Days to keep each kind of segment: {continuous: 3, motion: 7, events: 30} (fractions allowed)."""
+    value = entry.get(key) or {}
+    if not isinstance(value, dict):
+        raise _wrong(where, key, "days per kind, e.g. {continuous: 3, motion: 7, events: 30}", value)
+    _check_keys(value, list(RETAINED_KINDS), f"{where}: {key}")
+    return {kind: _number(value, kind, f"{where}: {key}", None, above=0) for kind in value}
 
 
 def check_names(cameras: list[CameraConfig]) -> list[CameraConfig]:
@@ -203,7 +232,10 @@ def _number(entry: dict, key: str, where: str, default: float | None, *, low: fl
     value = float(value)
     within = (low is None or value >= low) and (high is None or value <= high) and (above is None or value > above)
     if not math.isfinite(value) or not within:
-        rule = f"above {above:g}" if above is not None else f"within {low:g}-{high:g}"
+        if above is not None:
+            rule = f"above {above:g}"
+        else:
+            rule = f"within {low:g}-{high:g}" if high is not None else f"of at least {low:g}"
         raise _wrong(where, key, f"a finite number {rule}", value)
     return value
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from livedroid.frames import Frame
 from livedroid.service.rates import RateMeter
+from livedroid.sources.audio import AudioTap
 from livedroid.sources.base import Source
 from livedroid.sources.stream import MICROSECONDS
 from livedroid.sources.video import VideoSource
@@ -44,6 +45,8 @@ class LoopingVideo(Source):
                 if self._interrupted.wait(max(0.0, start + index / self.fps - now)):
                     return
                 now = time.monotonic()
+                if self.audio is not None:
+                    self.audio.sync(frame.timestamp or 0.0, now)
                 yield Frame(frame.image, index, pts=round((now - origin) * 1_000_000), time_base=MICROSECONDS, captured_at=now)
                 index += 1
                 played += 1
@@ -51,7 +54,14 @@ class LoopingVideo(Source):
                 return
             self._video.close()
             self._video = VideoSource(self.spec)
+            if self.audio is not None:
+                self._video.tap_audio(self.audio)
+                self.audio.restart()
             self.loops += 1
+
+    def tap_audio(self, tap: AudioTap | None = None) -> AudioTap | None:
+        self.audio = self._video.tap_audio(tap)
+        return self.audio
 
     def interrupt(self) -> None:
         self._interrupted.set()
@@ -80,6 +90,10 @@ class CappedFeed(Source):
     @property
     def time_base(self):  # a stream sets its own after each reconnect
         return self.source.time_base
+
+    @property
+    def audio(self) -> AudioTap | None:
+        return self.source.audio
 
     @property
     def skipped(self) -> int:

@@ -59,6 +59,10 @@ class ServiceMetrics:
             "model_runs_per_frame": ("model runs per inferred frame (below 1 with motion)", lambda s: s["model_runs_per_frame"]),
             "recording": ("1 while the camera's recording writes, 0 while it cannot (recording_error)",
                           lambda s: None if s["recording"] == "off" else float(s["recording"] == "recording")),
+            "recordings_bytes": ("bytes of the camera's segments its recordings folder keeps", lambda s: s["recordings_bytes"]),
+            "segments_kept": ("segments its recordings folder keeps", lambda s: s["segments_kept"]),
+            "oldest_kept_timestamp_seconds": ("when the oldest segment kept began (seconds since 1970)",
+                                              lambda s: s["oldest_kept"] and datetime.fromisoformat(s["oldest_kept"]).timestamp()),
         }
         counters = {
             "frames_read": ("frames read from the camera", "frames_read"),
@@ -69,7 +73,7 @@ class ServiceMetrics:
             "events": ("zone and line events", "events"),
             "segments_recorded": ("recording segments closed and indexed", "segments_recorded"),
             "recording_failures": ("recording writes that failed (full or read-only disk)", "recording_failures"),
-            "segments_deleted": ("oldest segments deleted to keep the folder under recordings_max_gb", "segments_deleted"),
+            "segments_deleted": ("segments deleted by retention (size cap, free-space floor, age)", "segments_deleted"),
         }
         for name, (help_text, value) in gauges.items():
             family = GaugeMetricFamily(f"livedroid_camera_{name}", help_text, labels=["camera"])
@@ -82,6 +86,12 @@ class ServiceMetrics:
             for camera, figures in stats.items():
                 family.add_metric([camera], figures[key])
             yield family
+        deletions = CounterMetricFamily("livedroid_camera_segments_deleted_by_reason",
+                                        "segments deleted by retention, by why: size, free_space, age", labels=["camera", "reason"])
+        for camera, figures in stats.items():
+            for reason, count in figures["deletions"].items():
+                deletions.add_metric([camera, reason], count)
+        yield deletions
         inference = GaugeMetricFamily("livedroid_inference_ms", "mean inference call time per model", labels=["model"])
         for model, shared in self.service.inference.items():
             inference.add_metric([model_name(model)], shared.timer.mean_ms)
@@ -128,6 +138,7 @@ class HttpServer:
         app.router.add_get("/api/stats", self._stats)
         app.router.add_get("/api/events", self._events)
         app.router.add_get("/api/recordings", self._recordings)
+        app.router.add_get("/api/recordings/{camera}/{name}", self._segment)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/api/cameras/{name}/latest.jpg", self._latest)
         app.router.add_get("/api/cameras/{name}/mjpeg", self._mjpeg)
@@ -169,7 +180,19 @@ class HttpServer:
 
     async def _events(self, request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", "100")) if request.query.get("limit", "100").isdigit() else 100
-        return _json({"events": self.service.events.recent(limit, request.query.get("camera"))})
+        def linked() -> list[dict]:  # each event with the segment that holds it, once closed
+            return [{**event, "clip": self.service.clip(event["camera"], at)}
+                    for at, event in self.service.events.recent_at(limit, request.query.get("camera"))]
+
+        return _json({"events": await asyncio.get_running_loop().run_in_executor(None, linked)})
+
+    async def _segment(self, request: web.Request) -> web.StreamResponse:
+        """One indexed segment's MP4 (what an event's ``clip`` links to); nothing else by name."""
+        camera, name = request.match_info["camera"], request.match_info["name"]
+        path = await asyncio.get_running_loop().run_in_executor(None, self.service.segment_file, camera, name)
+        if path is None or not path.is_file():
+            raise web.HTTPNotFound(text="no such recording")
+        return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
 
     async def _recordings(self, request: web.Request) -> web.Response:
         """``?camera=NAME&start=T&end=T``: T in seconds since 1970 or ISO 8601 (local time if no zone)."""
@@ -299,7 +322,17 @@ async function refresh() {
       document.querySelector(`#camera-${CSS.escape(name)} .state`).textContent = figures.state;
     }
     const events = (await (await fetch(withToken("/api/events?limit=20"))).json()).events;
-    if (events.length) document.getElementById("events").textContent = events.map(e => JSON.stringify(e)).join("\\n");
+    if (events.length) document.getElementById("events").replaceChildren(...events.map(e => {
+      const line = document.createElement("div");  // text only: names and labels are never markup
+      line.textContent = JSON.stringify(e) + " ";
+      if (e.clip) {
+        const link = document.createElement("a");
+        link.href = withToken(e.clip);
+        link.textContent = "clip";
+        line.append(link);
+      }
+      return line;
+    }));
   } catch (error) { /* the service is restarting or gone: try again next second */ }
 }
 refresh(); setInterval(refresh, 1000);

@@ -10,8 +10,11 @@ back-off): it never stops the camera's detection or live view.
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -27,6 +30,7 @@ from livedroid.service.backoff import Backoff
 from livedroid.service.recording_index import RecordingIndex, Segment
 from livedroid.sinks.base import Sink
 from livedroid.sinks.video import VideoSink
+from livedroid.sources.audio import AudioTap
 from livedroid.sources.stream import MICROSECONDS
 
 log = logging.getLogger("livedroid")
@@ -36,19 +40,34 @@ RETRY_FIRST_S, RETRY_MAX_S = 2.0, 120.0
 #: What a recording that cannot be written raises: a full or read-only disk, a folder that cannot
 #: be made, an encoder or index that refuses.
 WRITE_FAILURES = (OSError, av.FFmpegError, UserError, sqlite3.Error)
+#: The free-space floor of a recordings folder's disk unless set: the smaller of 1 GB and 5 % of
+#: the disk. Frigate keeps "an hour of recording", which needs the bitrate first; 1 GB is more than
+#: an hour of a 2 Mbit/s camera, and 5 % keeps a small disk (an SD card) usable.
+DEFAULT_MIN_FREE_GB, DEFAULT_MIN_FREE_SHARE = 1.0, 0.05
+DELETION_REASONS = ("size", "free_space", "age")
+#: A frame moved when its pixels differ from the previous frame's by more than this on average (of 255).
+MOTION_LEVELS = 2.0
+#: The longest wait between two retention passes.
+RETENTION_EVERY_S = 60.0
 
 
 class _OpenSegment:
-    """The segment being written: a VideoSink with timestamps from its own first frame."""
+    """The segment being written: a VideoSink with timestamps from its own first frame, and the
+    camera's audio of the same seconds (as ``livedroid run`` keeps a file's audio)."""
 
-    def __init__(self, path: Path, relative: str, first: Frame, fps: float | None, events: int) -> None:
+    def __init__(self, path: Path, relative: str, first: Frame, fps: float | None, events: int,
+                 audio: AudioTap | None) -> None:
         self.relative = relative
-        self.video = VideoSink(path, fps=fps, time_base=MICROSECONDS)
+        self.audio = audio
+        self.video = VideoSink(path, fps=fps, time_base=MICROSECONDS, audio_like=audio.stream if audio else None)
         self.began = first.captured_at
         self.start = _wall_time(first.captured_at)
         self.end = self.start
-        self.objects = 0
+        self.last = self.began
+        self.objects = self.motion = 0
+        self._previous: np.ndarray | None = None
         self.events_before = events
+        self._audio_end = 0  # in the audio's time base
 
     def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
         # A new VideoSink is a new encoder: the segment's first frame is a keyframe.
@@ -56,6 +75,32 @@ class _OpenSegment:
         self.video.write(replace(frame, pts=pts, time_base=MICROSECONDS), detections, scene)
         self.end = _wall_time(frame.captured_at) + 1 / float(self.video.fps)
         self.objects += len(detections) > 0
+        self.motion += self._moved(frame.image)
+        self.last = frame.captured_at
+        self.write_audio(frame.captured_at)
+
+    def _moved(self, image: np.ndarray) -> bool:
+        """Whether the picture differs from the one before: a mean difference over a sparse grid
+        of pixels (a few thousand), enough to tell a still scene from one where something moves."""
+        step = max(1, min(image.shape[:2]) // 48)
+        small = image[::step, ::step].astype(np.int16)
+        moved = self._previous is not None and small.shape == self._previous.shape and \
+            float(np.abs(small - self._previous).mean()) > MOTION_LEVELS
+        self._previous = small
+        return moved
+
+    def write_audio(self, until: float) -> None:
+        """The audio that plays before ``until`` (on the frames' clock), from this segment's start:
+        what came before belongs to no segment (recording was off, or it is the previous one's)."""
+        if self.audio is None:
+            return
+        for taken in self.audio.take_until(until):
+            if taken.at >= self.began:
+                packet = taken.packet
+                # Its time on the frames' clock jitters by a few ms: never before the previous one's end.
+                packet.pts = packet.dts = max(round((taken.at - self.began) / packet.time_base), self._audio_end)
+                self._audio_end = packet.pts + (packet.duration or 1)
+                self.video.write_audio(packet)
 
 
 class SegmentRecorder(Sink):
@@ -65,16 +110,21 @@ class SegmentRecorder(Sink):
     needs_scene = True
 
     def __init__(self, camera: str, folder: Path, *, segment_seconds: float, max_gb: float | None = None,
-                 events: Callable[[], int] = lambda: 0) -> None:
+                 min_free_gb: float | None = None, events: Callable[[], int] = lambda: 0) -> None:
         self.camera = camera
         self.folder = Path(folder)
         self.segment_seconds = segment_seconds
         #: the folder's size cap: after each closed segment, the oldest segments beyond it are deleted
         self.max_gb = max_gb
-        self.deleted = 0
+        #: the folder's free-space floor (None: the smaller of 1 GB and 5 % of its disk)
+        self.min_free_gb = min_free_gb
+        #: segments deleted, by why: the folder over its cap, its disk under the floor, their age
+        self.deleted = dict.fromkeys(DELETION_REASONS, 0)
         self.index = RecordingIndex(self.folder)
         #: The camera's frame rate, set before each connection (the encoder's nominal rate).
         self.fps: float | None = None
+        #: The camera's audio, set before each connection (None: a source without audio).
+        self.audio: AudioTap | None = None
         self._events = events
         self._segment: _OpenSegment | None = None
         self._retry = Backoff(RETRY_FIRST_S, RETRY_MAX_S)
@@ -86,7 +136,8 @@ class SegmentRecorder(Sink):
 
     def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
         if self._segment is not None and frame.captured_at - self._segment.began >= self.segment_seconds:
-            self._close_segment()
+            if self._guarded(self._segment.write_audio, frame.captured_at):
+                self._close_segment()
         if self._segment is None:
             if time.monotonic() < self._retry_at:
                 return  # recording is off until the next try
@@ -96,13 +147,14 @@ class SegmentRecorder(Sink):
 
     def close(self, complete: bool = True) -> None:
         """Close the segment in flight: what was recorded plays, whatever ended the connection."""
-        if self._segment is not None:
+        if self._segment is not None and self._guarded(self._segment.write_audio,
+                                                       self._segment.last + 1 / float(self._segment.video.fps)):
             self._close_segment()
 
     def _open_segment(self, frame: Frame) -> None:
         now = datetime.now()
         relative = f"{self.camera}/{now:%Y-%m-%d}/{self.camera}-{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}.mp4"
-        self._segment = _OpenSegment(self.folder / relative, relative, frame, self.fps, self._events())
+        self._segment = _OpenSegment(self.folder / relative, relative, frame, self.fps, self._events(), self.audio)
 
     def _close_segment(self) -> None:
         segment, self._segment = self._segment, None
@@ -112,23 +164,31 @@ class SegmentRecorder(Sink):
         path = self.folder / segment.relative
         if not self._guarded(self.index.add, Segment(self.camera, segment.start, segment.end, segment.relative,
                                                      path.stat().st_size, segment.objects,
-                                                     self._events() - segment.events_before)):
+                                                     self._events() - segment.events_before, segment.motion)):
             return
-        if self.max_gb is not None:
-            self._guarded(self._keep_under_cap)
+        self._guarded(self._keep_within_limits)
         self.segments += 1
         self._retry.reset()
         if self.state == "recording_error":
             log.warning("camera %s: recording again", self.camera)
             self.state, self.error = "recording", None
 
-    def _keep_under_cap(self) -> None:
-        removed = self.index.prune(round(self.max_gb * 1e9))
+    def _keep_within_limits(self) -> None:
+        """The oldest segments go while the folder holds over its cap or its disk has less free
+        than the floor: recording never stops because the disk is full."""
+        disk = shutil.disk_usage(self.folder)
+        floor = self.min_free_gb * 1e9 if self.min_free_gb is not None else min(DEFAULT_MIN_FREE_GB * 1e9, DEFAULT_MIN_FREE_SHARE * disk.total)
+        removed = self.index.prune(None if self.max_gb is None else round(self.max_gb * 1e9), round(floor - disk.free))
+        for _, reason in removed:
+            self.deleted[reason] += 1
         if removed:
-            self.deleted += len(removed)
-            log.info("camera %s: %s holds over %g GB: deleted the %s (%.1f MB): %s%s", self.camera, self.folder,
-                     self.max_gb, "oldest segment" if len(removed) == 1 else f"{len(removed)} oldest segments", sum(s.bytes for s in removed) / 1e6,
-                     removed[0].path, f" … {removed[-1].path}" if len(removed) > 1 else "")
+            segments = [segment for segment, _ in removed]
+            why = (f"holds over {self.max_gb:g} GB" if removed[0][1] == "size"
+                   else f"has under {floor / 1e9:g} GB free on its disk")
+            log.info("camera %s: %s %s: deleted the %s (%.1f MB): %s%s", self.camera, self.folder, why,
+                     "oldest segment" if len(segments) == 1 else f"{len(segments)} oldest segments",
+                     sum(s.bytes for s in segments) / 1e6, segments[0].path,
+                     f" … {segments[-1].path}" if len(segments) > 1 else "")
 
     def _guarded(self, step: Callable, *arguments: object) -> bool:
         """Run one step of the recording; False after a write failure, which turns recording off."""
@@ -155,7 +215,56 @@ class SegmentRecorder(Sink):
     def stats(self) -> dict:
         return {"recording": self.state, "recording_error": self.error,
                 "segments_recorded": self.segments, "recording_failures": self.failures,
-                "segments_deleted": self.deleted}
+                "segments_deleted": sum(self.deleted.values()), "deletions": dict(self.deleted),
+                "recordings": str(self.folder), **self._kept()}
+
+    def _kept(self) -> dict:
+        try:
+            return self.index.summary(self.camera)
+        except sqlite3.Error:  # an index that cannot be read says nothing, the rest still answers
+            return {"segments_kept": None, "recordings_bytes": None, "oldest_kept": None}
+
+
+class Retention:
+    """Retention by age: one background thread for every recording camera, that every
+    ``interval`` s deletes at most ``limit`` segments (oldest first) older than their camera keeps
+    their kind, only rows of livedroid's own index (never the segment in flight: it has none),
+    and says what it deleted in one line."""
+
+    def __init__(self, recorders: list[SegmentRecorder], keep: dict[str, dict[str, float]], *, limit: int = 100) -> None:
+        self.keep = {camera: seconds for camera, seconds in keep.items() if seconds}
+        self.recorders = {recorder.camera: recorder for recorder in recorders if recorder.camera in self.keep}
+        self.limit = limit
+        #: often enough for the shortest keep (tests use seconds), at most a minute apart
+        self.interval = min([RETENTION_EVERY_S] + [min(s.values()) / 2 for s in self.keep.values()])
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livedroid-retention", daemon=True)
+
+    def start(self) -> None:
+        if self.recorders:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            for folder in {recorder.folder for recorder in self.recorders.values()}:
+                keep = {camera: self.keep[camera] for camera, r in self.recorders.items() if r.folder == folder}
+                try:
+                    self.expire(folder, keep)
+                except WRITE_FAILURES as error:  # tried again next pass
+                    log.warning("recordings %s: retention pass failed (%s)", folder, getattr(error, "strerror", None) or error)
+
+    def expire(self, folder: Path, keep: dict[str, dict[str, float]]) -> None:
+        removed = RecordingIndex(folder).expire(keep, time.time(), self.limit)
+        for segment in removed:
+            self.recorders[segment.camera].deleted["age"] += 1
+        if removed:
+            kinds = Counter(segment.kind for segment in removed)
+            log.info("recordings %s: deleted %d segments past their age (%s; %.1f MB): %s … %s", folder, len(removed),
+                     ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())),
+                     sum(segment.bytes for segment in removed) / 1e6, removed[0].path, removed[-1].path)
 
 
 def _wall_time(monotonic: float) -> float:

@@ -51,6 +51,7 @@ class VideoSink(Sink):
         fps: float | None,
         time_base: Fraction | None,
         audio_from: str | None = None,
+        audio_like: av.audio.AudioStream | None = None,
         codec: str | None = None,
         crf: int = 23,
         preset: str = DEFAULT_PRESET,
@@ -65,6 +66,8 @@ class VideoSink(Sink):
         self._codec = codec or VIDEO_CODECS.get(self._format, "libx264")
         self._options = codec_options(self._codec, crf, preset)
         self._audio_from = audio_from
+        #: without ``audio_from``: the stream whose packets ``write_audio`` is given
+        self._audio_like = audio_like
         self._container: av.container.OutputContainer | None = None
         self._stream = None
         self._audio: _AudioFollower | None = None
@@ -90,6 +93,8 @@ class VideoSink(Sink):
         self._container, self._stream = container, stream
         if self._audio_from:
             self._audio = _AudioFollower.attach(self._audio_from, container, self._format)
+        elif self._audio_like is not None:
+            self._audio = _AudioFollower.for_stream(self._audio_like, None, container, self._format)
 
     def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
         image = _even(scene)
@@ -103,6 +108,12 @@ class VideoSink(Sink):
         self.frames_written += 1
         if self._audio:
             self._audio.copy_until(float((picture.pts + 1) * self.time_base))
+
+    def write_audio(self, packet: av.Packet) -> None:
+        """One packet of ``audio_like``'s stream, its pts already in this file's timeline (after
+        the first frame: the file opens with it)."""
+        if self._audio is not None:
+            self._audio.write(packet)
 
     def _next_pts(self, frame: Frame) -> int:
         """The frame's own pts in the output time base; strictly increasing, as encoders need."""
@@ -145,13 +156,13 @@ class VideoSink(Sink):
 class _AudioFollower:
     """Copies (or re-encodes) the input's first audio stream into the output, in step with video."""
 
-    def __init__(self, source: av.container.InputContainer, stream: av.audio.AudioStream, output, out_stream, copy: bool) -> None:
+    def __init__(self, source: av.container.InputContainer | None, stream: av.audio.AudioStream, output, out_stream, copy: bool) -> None:
         self._source = source
         self._in = stream
         self._output = output
         self._out = out_stream
         self._copy = copy
-        self._packets = source.demux(stream)
+        self._packets = source.demux(stream) if source else iter(())
         self._pending: av.Packet | None = None
 
     @classmethod
@@ -160,7 +171,12 @@ class _AudioFollower:
         if not source.streams.audio:
             source.close()
             return None
-        stream = source.streams.audio[0]
+        return cls.for_stream(source.streams.audio[0], source, output, format_name)
+
+    @classmethod
+    def for_stream(cls, stream: av.audio.AudioStream, source: av.container.InputContainer | None,
+                   output: av.container.OutputContainer, format_name: str) -> "_AudioFollower":
+        """Copies ``stream`` into ``output``, or re-encodes it where the container cannot hold it."""
         allowed = _COPYABLE_AUDIO.get(format_name, set())
         if allowed is None or stream.codec_context.codec.canonical_name in allowed:
             return cls(source, stream, output, output.add_stream_from_template(stream), copy=True)
@@ -183,9 +199,9 @@ class _AudioFollower:
                 return
             self._pending = None
             if packet.size:  # the demuxer ends each stream with an empty flush packet
-                self._write(packet)
+                self.write(packet)
 
-    def _write(self, packet: av.Packet) -> None:
+    def write(self, packet: av.Packet) -> None:
         if self._copy:
             packet.stream = self._out
             self._output.mux(packet)
@@ -203,7 +219,8 @@ class _AudioFollower:
         if not self._copy:
             for out_packet in self._out.encode(None):
                 self._output.mux(out_packet)
-        self._source.close()
+        if self._source:
+            self._source.close()
 
 
 def _format_for(path: Path) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from fractions import Fraction
 
 from livedroid.frames import Frame
+from livedroid.sources.audio import AudioTap
 
 
 class Source(ABC):
@@ -27,12 +28,18 @@ class Source(ABC):
     time_base: Fraction | None = None
     #: A media file whose audio the video sink may copy, or None.
     audio_path: str | None = None
+    #: The audio as it is read, once ``tap_audio`` was called (live sources whose audio is kept).
+    audio: AudioTap | None = None
     #: Frames that could not be decoded and were skipped.
     skipped: int = 0
 
     @abstractmethod
     def frames(self) -> Iterator[Frame]:
         """Yield frames in order until the source ends."""
+
+    def tap_audio(self, tap: AudioTap | None = None) -> AudioTap | None:
+        """Keep the audio as it is read in ``audio`` (``tap``, or a new one); None without audio."""
+        return None
 
     def interrupt(self) -> None:
         """Called from another thread to cut short waits (reconnects) when the run stops."""

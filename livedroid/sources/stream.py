@@ -86,6 +86,8 @@ class StreamSource(VideoSource):
                 for picture in self._pictures():
                     now = time.monotonic()
                     start = now if start is None else start
+                    if self.audio is not None:
+                        self.audio.sync(float(picture.time or 0), now)
                     yield Frame(
                         image=upright(picture),
                         index=index,
@@ -112,6 +114,8 @@ class StreamSource(VideoSource):
             log.warning("%s: reconnected after a %.1f s gap", self.description, time.monotonic() - lost)
             self._use(container)
             self.time_base = MICROSECONDS
+            if self.audio is not None:
+                self.audio.restart()
 
     def interrupt(self) -> None:
         self._interrupted.set()

@@ -15,6 +15,7 @@ import numpy as np
 from livedroid.errors import UserError
 from livedroid.frames import Frame
 from livedroid.pixels import rgb_from_picture
+from livedroid.sources.audio import AudioTap
 from livedroid.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,11 @@ class VideoSource(Source):
     def _pictures(self) -> Iterator[av.VideoFrame]:
         """Decoded pictures; undecodable packets are skipped, demuxing errors propagate."""
         warned = False
-        for packet in self._container.demux(self._stream):
+        tapped = self.audio is not None and self._container.streams.audio
+        for packet in self._container.demux(self._stream, *(self._container.streams.audio[:1] if tapped else ())):
+            if packet.stream.type == "audio":
+                self.audio.put(packet)
+                continue
             try:
                 decoded = packet.decode()
             except av.error.EOFError:
@@ -98,6 +103,13 @@ class VideoSource(Source):
                     warned = True
                 continue
             yield from decoded
+
+    def tap_audio(self, tap: AudioTap | None = None) -> AudioTap | None:
+        if not self._container.streams.audio:
+            return None
+        self.audio = tap or AudioTap(self._container.streams.audio[0])
+        self.audio.stream = self._container.streams.audio[0]  # a stream of a closed file is freed memory
+        return self.audio
 
     def close(self) -> None:
         self._container.close()

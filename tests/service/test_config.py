@@ -43,6 +43,10 @@ def test_a_good_file_reads_back(tmp_path: Path) -> None:
         ("cameras:\n  - {name: a, source: x, detect_fps: 0}\n", "camera 1 (a): detect_fps: expected a finite number above 0, got 0.0"),
         ("cameras:\n  - {name: a, source: x, zones: {z: [[0, 0], [1, 1], [2]]}}\n", "camera 1 (a): zones: 'z': expected [[x, y], …]"),
         ("cameras: {a: x}\n", "cameras: expected a list of cameras"),
+        ("cameras:\n  - {name: a, source: x, recordings_min_free_gb: .nan}\n", "camera 1 (a): recordings_min_free_gb: expected a finite number of at least 0, got nan"),
+        ("cameras:\n  - {name: a, source: x, retain: {continous: 3}}\n", "camera 1 (a): retain: unknown key 'continous' (did you mean 'continuous'?)"),
+        ("cameras:\n  - {name: a, source: x, retain: {events: -1}}\n", "camera 1 (a): retain: events: expected a finite number above 0, got -1.0"),
+        ("cameras:\n  - {name: a, source: x, retain: 3}\n", "retain: expected days per kind"),
         ("cameras: [\n", "not valid YAML"),
     ],
 )

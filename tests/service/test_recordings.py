@@ -4,16 +4,18 @@ kill -9. Real file systems (tmpfs mounted by the test), a real process, every se
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import time
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
+import av
 import numpy as np
 
-from livedroid.service.recording_index import RecordingIndex
-from tests.conftest import write_clip
+from livedroid.service.recording_index import RecordingIndex, Segment
+from tests.conftest import shared_path, write_clip
 from tests.service.serving import Served, decoded_frames, tmpfs
 
 
@@ -135,6 +137,8 @@ def test_a_size_cap_deletes_the_oldest_segments_and_says_which(tmp_path: Path) -
     served = serve_config(tmp_path, "  - {name: door, source: noise.mp4, segment_seconds: 1, recordings_max_gb: 0.0015}\n")
     try:
         served.wait_for(lambda: served.stats()["door"]["segments_deleted"] >= 3, 60, "three segments deleted")
+        kept, listed = served.wait_for(lambda: _kept_and_listed(served, "door"), 30, "stats and listing of the same moment")
+        _, metrics, _ = served.get("/metrics")
         assert served.stop(signal.SIGTERM) == 130
     finally:
         served.kill()
@@ -147,9 +151,141 @@ def test_a_size_cap_deletes_the_oldest_segments_and_says_which(tmp_path: Path) -
     assert deleted, served.stderr
     assert all(not (tmp_path / "recordings" / path).exists() for path in deleted)
     assert min(row.start for row in rows) > max(_start_of(path) for path in deleted)
+    assert kept["segments_kept"] == len(listed) and kept["recordings_bytes"] == sum(row["bytes"] for row in listed) <= 1_500_000
+    assert kept["oldest_kept"] == listed[0]["start"] and kept["deletions"]["size"] == kept["segments_deleted"] >= 3
+    assert kept["deletions"]["age"] == kept["deletions"]["free_space"] == 0
+    for line in ('livedroid_camera_recordings_bytes{camera="door"}', 'livedroid_camera_segments_kept{camera="door"}',
+                 'livedroid_camera_oldest_kept_timestamp_seconds{camera="door"}',
+                 'livedroid_camera_segments_deleted_by_reason_total{camera="door",reason="size"}'):
+        assert line.encode() in metrics, line
+
+
+def _kept_and_listed(served: Served, camera: str) -> tuple[dict, list[dict]] | None:
+    """The camera's stats and its listed segments, when no segment closed between the two."""
+    listed = served.json(f"/api/recordings?camera={camera}")["recordings"]
+    kept = served.stats()[camera]
+    return (kept, listed) if listed and kept["segments_kept"] == len(listed) and kept["oldest_kept"] == listed[0]["start"] else None
 
 
 def _start_of(relative: str) -> float:
     """When a segment began, from its name (NAME-YYYYmmdd-HHMMSS-mmm.mp4)."""
     stamp = Path(relative).stem.split("-", 1)[1]
     return datetime.strptime(stamp, "%Y%m%d-%H%M%S-%f").timestamp()
+
+
+def test_every_closed_segment_keeps_the_cameras_audio(tmp_path: Path) -> None:
+    """A clip with an AAC track played as a recording camera: each closed segment has an audio
+    stream that plays as long as its video (as ``livedroid run`` keeps a file's audio)."""
+    write_clip(tmp_path / "door.mp4", frames=45, size=(320, 180), fps=15, audio="aac")
+    served = serve_config(tmp_path, "  - {name: door, source: door.mp4, segment_seconds: 1}\n")
+    try:
+        served.wait_for(lambda: served.stats()["door"]["segments_recorded"] >= 5, 60, "five closed segments")
+        rows = served.json("/api/recordings?camera=door")["recordings"]
+        assert served.stop(signal.SIGTERM) == 130
+    finally:
+        served.kill()
+    assert len(rows) >= 5
+    for row in rows:
+        video_s, audio_s = decoded_seconds(tmp_path / row["path"])
+        assert abs(audio_s - row["seconds"]) < 0.25 and abs(video_s - row["seconds"]) < 0.25, (row, video_s, audio_s)
+
+
+def decoded_seconds(segment: Path) -> tuple[float, float]:
+    """How long a segment's video and audio play, every frame and sample decoded."""
+    with av.open(str(segment)) as container:
+        assert container.streams.audio, f"{segment.name} has no audio"
+        pictures = [frame.time for frame in container.decode(video=0)]
+        container.seek(0)
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+        rate = container.streams.audio[0].rate
+    return pictures[-1] - pictures[0] + (pictures[1] - pictures[0]), samples / rate
+
+
+def test_a_free_space_floor_deletes_the_oldest_segments_so_recording_goes_on(tmp_path: Path) -> None:
+    """Noise (about 0.4 MB a segment) onto a 4 MB file system with a 1.5 MB floor and no size cap:
+    the oldest segments go whenever the disk has less free, so it never fills and recording never
+    stops; without the floor the disk fills and recording turns off."""
+    noise_clip(tmp_path / "noise.mp4")
+    with tmpfs(tmp_path / "small", "size=4m") as small:
+        served = serve_config(tmp_path, "  - {name: door, source: noise.mp4, recordings: small/rec, segment_seconds: 1,"
+                                        " recordings_min_free_gb: 0.0015}\n")
+        try:
+            least_free = 4 << 20
+            deadline = time.monotonic() + 90
+            while served.stats()["door"]["deletions"].get("free_space", 0) < 8 and time.monotonic() < deadline:
+                least_free = min(least_free, shutil.disk_usage(small).free)
+                time.sleep(0.2)
+            stats = served.stats()["door"]
+            assert served.stop(signal.SIGTERM) == 130
+        finally:
+            served.kill()
+        rows = RecordingIndex(small / "rec").find("door")
+        on_disk = closed_segments(small / "rec")
+        assert sorted(str(small / "rec" / row.path) for row in rows) == [str(path) for path in on_disk]
+        assert on_disk and all(decoded_frames(path) >= 1 for path in on_disk)
+    assert stats["deletions"]["free_space"] >= 8, (stats, served.stderr)
+    assert (stats["recording"], stats["recording_error"], stats["recording_failures"]) == ("recording", None, 0)
+    assert least_free > 500_000, least_free  # the floor less at most a segment in flight
+    deleted = re.findall(r"camera door: small/rec has under 0.0015 GB free on its disk: deleted the (?:\d+ )?oldest segments? "
+                         r"\([0-9.]+ MB\): (\S+)", served.stderr)
+    assert deleted, served.stderr
+    assert min(row.start for row in rows) > max(_start_of(path) for path in deleted)
+
+
+def test_retention_by_age_keeps_each_kind_its_days_and_event_clips_longest(tmp_path: Path) -> None:
+    """A still camera keeps continuous segments 3 s (in days); a moving one keeps motion a day:
+    the still camera's old segments go (one line per pass, counted as age), the moving one's stay."""
+    write_clip(tmp_path / "moving.mp4", frames=45, size=(320, 180), fps=15, audio=None)
+    write_clip(tmp_path / "still.mp4", frames=45, size=(320, 180), fps=15, audio=None,
+               draw=lambda _: np.full((180, 320, 3), 90, np.uint8))
+    three_s = 3 / 86400
+    served = serve_config(tmp_path, f"  - {{name: still, source: still.mp4, segment_seconds: 1, retain: {{continuous: {three_s}}}}}\n"
+                                    f"  - {{name: moving, source: moving.mp4, segment_seconds: 1,"
+                                    f" retain: {{continuous: {three_s}, motion: 1}}}}\n")
+    try:
+        served.wait_for(lambda: served.stats()["still"]["deletions"].get("age", 0) >= 4, 60, "four old still segments deleted")
+        stats = served.stats()
+        assert served.stop(signal.SIGTERM) == 130
+    finally:
+        served.kill()
+    index = RecordingIndex(tmp_path / "recordings")
+    still, moving = index.find("still"), index.find("moving")
+    assert all(row.kind == "continuous" for row in still) and all(row.kind == "motion" for row in moving)
+    assert stats["moving"]["deletions"]["age"] == 0 and len(moving) >= stats["moving"]["segments_recorded"] - 1
+    assert max(row.end for row in still) - min(row.start for row in still) < 8  # 3 s kept, a pass and a segment more
+    assert re.search(r"recordings recordings: deleted \d+ segments past their age \(\d+ continuous; [0-9.]+ MB\)", served.stderr)
+    assert sorted(p.name for p in (tmp_path / "recordings" / "still").rglob("*.mp4"))[0] >= Path(still[0].path).name
+
+
+def test_an_index_from_before_the_motion_column_still_opens(tmp_path: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "index.sqlite") as old:
+        old.execute("CREATE TABLE segments (camera TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,"
+                    " path TEXT NOT NULL UNIQUE, bytes INTEGER NOT NULL, objects INTEGER NOT NULL, events INTEGER NOT NULL)")
+        old.execute("INSERT INTO segments VALUES ('door', 1.0, 2.0, 'door/a.mp4', 10, 0, 1)")
+    index = RecordingIndex(tmp_path)
+    assert [(row.path, row.kind, row.motion) for row in index.find()] == [("door/a.mp4", "events", 0)]
+    index.add(Segment("door", 3.0, 4.0, "door/b.mp4", 10, 0, 0, 5))
+    assert [(row.path, row.kind) for row in index.find("door")] == [("door/a.mp4", "events"), ("door/b.mp4", "motion")]
+
+
+def test_an_event_links_to_the_segment_that_holds_it(tmp_path: Path) -> None:
+    """People walking into a zone of a recording camera: each event's ``clip`` is the URL of the
+    closed segment of its moment, which plays; only indexed segments are served by name."""
+    clip = shared_path("videos/intel_one-by-one-person-detection.mp4")
+    served = serve_config(tmp_path, f"  - {{name: door, source: {clip}, segment_seconds: 2, classes: [person],"
+                                    " zones: {hall: {points: [[0, 0], [1, 0], [1, 1], [0, 1]], classes: [person]}}}\n")
+    try:
+        events = served.wait_for(lambda: [e for e in served.json("/api/events")["events"] if e["clip"]], 90,
+                                 "an event with its clip")
+        status, body, kind = served.get(events[0]["clip"])
+        refused = [served.get(f"/api/recordings/door/{name}")[0] for name in ("index.sqlite", "..%2Findex.sqlite", "nothing.mp4")]
+        assert served.stop(signal.SIGTERM) == 130
+    finally:
+        served.kill()
+    assert re.fullmatch(r"/api/recordings/door/door-\d{8}-\d{6}-\d{3}\.mp4", events[0]["clip"])
+    assert (status, kind) == (200, "video/mp4")
+    (tmp_path / "clip.mp4").write_bytes(body)
+    assert decoded_frames(tmp_path / "clip.mp4") >= 1
+    assert refused == [404, 404, 404]
