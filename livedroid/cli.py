@@ -20,7 +20,7 @@ log = logging.getLogger("livedroid")
 EXAMPLES = """\
 examples:
   livedroid run clip.mp4                       annotate a clip with the default COCO model
-  livedroid run clip.mp4 -m models/star-wars --classes R2-D2,BB-8 --jsonl droids.jsonl
+  livedroid run clip.mp4 -m star-wars --classes R2-D2,BB-8 --jsonl droids.jsonl
   livedroid run 0 --show                       webcam 0 in a window (q quits)
   livedroid run rtsp://user:pass@cam/stream --output cam.mp4 --jsonl cam.jsonl
   livedroid run photos/ -o annotated/          a folder of images
@@ -393,8 +393,8 @@ MINE_EXAMPLES = """\
 examples:
   livedroid mine ../shared/videos/intel_one-by-one-person-detection.mp4 --out mined/intel --classes person
                                         50 frames of a clip worth labelling, people pre-annotated
-  livedroid mine photos/ -m models/star-wars --out mined/droids --count 20
-  livedroid mine new-photos/ -m models/star-wars --out labelled/new --all     label assist: every photo
+  livedroid mine photos/ -m star-wars --out mined/droids --count 20
+  livedroid mine new-photos/ -m star-wars --out labelled/new --all     label assist: every photo
   livedroid mine rtsp://cam/stream --out mined/door --max-frames 3000         a live camera, bounded
 
 then:  livedroid review mined/intel        correct the boxes in the browser

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import os
-import sys
 from pathlib import Path
 
 from livedroid.errors import UserError
@@ -14,15 +14,23 @@ _MODEL_FILES = ("detect.tflite", "model_int8.tflite", "model.tflite", "saved_mod
 
 
 def model_dirs() -> list[Path]:
-    """``$LIVEDROID_MODELS`` (colon-separated), ``./models``, the repository's ``models/`` (an
-    editable install), then ``<prefix>/share/livedroid/models`` (where a wheel puts them)."""
+    """``$LIVEDROID_MODELS`` (colon-separated), ``./models``, then the shipped models: package data
+    of ``livedroid.shipped_models`` (the repository's ``models/``), found through
+    ``importlib.resources`` wherever the install scheme put the package (venv, ``--user``, system)."""
     dirs = [Path(p) for p in os.environ.get("LIVEDROID_MODELS", "").split(os.pathsep) if p]
-    dirs += [
-        Path.cwd() / "models",
-        Path(__file__).resolve().parents[1] / "models",
-        Path(sys.prefix) / "share" / "livedroid" / "models",
-    ]
+    dirs.append(Path.cwd() / "models")
+    dirs.extend(_shipped_dirs())
     return list(dict.fromkeys(dirs))
+
+
+def _shipped_dirs() -> list[Path]:
+    """The folder(s) of the data-only package ``livedroid.shipped_models`` (a namespace package:
+    one folder in a wheel, the repository's ``models/`` in an editable install)."""
+    try:
+        root = importlib.resources.files("livedroid.shipped_models")
+    except ModuleNotFoundError:  # run from a source tree that was never installed
+        return [Path(__file__).resolve().parents[1] / "models"]
+    return list(dict.fromkeys(Path(str(model)).parent for model in root.iterdir()))
 
 
 def resolve_model(spec: str | None) -> Path:
@@ -35,11 +43,15 @@ def resolve_model(spec: str | None) -> Path:
         for folder in model_dirs():
             if (folder / spec).is_dir():
                 return _pick_file(folder / spec)
-        known = sorted({p.name for d in model_dirs() if d.is_dir() for p in d.iterdir() if p.is_dir()})
+        known = sorted({p.name for d in model_dirs() if d.is_dir() for p in d.iterdir() if _is_model_folder(p)})
         raise UserError(f"model '{spec}' not found (known names: {', '.join(known) or 'none'}; or give a path)")
     if any((folder / path.name).is_dir() for folder in model_dirs()):
         raise UserError(f"model not found: {spec} (from {Path.cwd()}); the shipped model is named: -m {path.name}")
     raise UserError(f"model not found: {spec}")
+
+
+def _is_model_folder(path: Path) -> bool:
+    return path.is_dir() and (any((path / name).exists() for name in _MODEL_FILES) or any(path.glob("*.tflite")))
 
 
 def _pick_file(folder: Path) -> Path:

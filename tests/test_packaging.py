@@ -1,5 +1,6 @@
-"""The package list in pyproject.toml is explicit (training/ installs as livedroid.training):
-every package folder must be in it, or a wheel silently lacks it."""
+"""The package list in pyproject.toml is explicit (training/ installs as livedroid.training, models/
+as the data-only livedroid.shipped_models): every package folder must be in it, or a wheel
+silently lacks it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ def test_every_package_folder_is_installed():
         return ROOT.joinpath(config["package-dir"][prefix] if prefix else "", *rest) if prefix else ROOT.joinpath(*name.split("."))
 
     folders = {name: folder(name) for name in config["packages"]}
-    assert all((folder / "__init__.py").is_file() for folder in folders.values()), folders
+    data_only = {name for name, path in folders.items() if not any(path.rglob("*.py"))}
+    assert data_only == {"livedroid.shipped_models"}, data_only
+    assert all((folders[name] / "__init__.py").is_file() for name in set(folders) - data_only), folders
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "livedroid").rglob("__init__.py")}
     found |= {"livedroid." + ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "training").rglob("__init__.py")}
-    assert found == set(config["packages"])
+    assert found == set(config["packages"]) - data_only

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from livedroid.errors import UserError
-from livedroid.training.dataset.prepare import PreparedDataset
+
+if TYPE_CHECKING:  # prepare needs Pillow; `livedroid train --help` must not (the runtime-only install)
+    from livedroid.training.dataset.prepare import PreparedDataset
 
 TEMPLATES_DIR = Path(__file__).parent / "configs"
 DEFAULT_TEMPLATE = "ssd_mobilenet_v2_300_coco_tf1"  # the architecture of the offline COCO weights

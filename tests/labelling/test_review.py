@@ -13,8 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
