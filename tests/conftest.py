@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -24,18 +27,53 @@ SHARED = REPO.parent / "shared"
 
 
 def skip_unless_ci(reason: str) -> None:
-    """Skip for a missing system part, except in CI (``CI=true``), which installs it: fail there."""
+    """Skip for a missing prerequisite (a system part, an extra, ../shared), except in CI
+    (``CI=true``), which installs every one: fail there, so that a broken install cannot pass as
+    skips. Works inside a test and at module level."""
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}, and CI must have it")
-    pytest.skip(reason)
+        pytest.fail(f"{reason}, and CI must have it", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def needs_module(name: str, reason: str) -> object:
+    """``pytest.importorskip`` under the CI rule of :func:`skip_unless_ci`."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        skip_unless_ci(f"needs {name}: {reason}")
 
 
 def shared_path(relative: str) -> Path:
-    """A file of ../shared, or skip the test with the reason."""
+    """A file of ../shared, or skip the test with the reason (fail under ``CI=true``)."""
     path = SHARED / relative
     if not path.exists():
-        pytest.skip(f"needs ../shared/{relative} (real test material beside the repository; CI has it)")
+        skip_unless_ci(f"needs ../shared/{relative} (real test material beside the repository)")
     return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], seconds: float, what: str, poll: float = 0.1) -> object:
+    """``condition()``'s first truthy value within ``seconds``, else an AssertionError naming ``what``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
+        time.sleep(poll)
+
+
+def read_jsonl(path: Path, *, complete_only: bool = False) -> list[dict]:
+    """The records of a JSON Lines file; ``complete_only``: leave out a line still being written."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if not complete_only or line.endswith("}")]
 
 
 def square_position(index: int, width: int, height: int, side: int) -> tuple[int, int]:
@@ -167,7 +205,7 @@ def start_cli_until(*args: str, cwd: Path, grows: Path, min_bytes: int, timeout:
 
 
 def _needs_tensorflow() -> None:
-    pytest.importorskip("tensorflow", reason="building the tiny test detector needs TensorFlow (the train or tf extra)")
+    needs_module("tensorflow", "building the tiny test detector needs TensorFlow (the train or tf extra)")
 
 
 @pytest.fixture(scope="session")
@@ -232,8 +270,8 @@ def rtsp_server():
         capture_output=True,
     ) if Path(SYSTEM_PYTHON).exists() else None
     if probe is None or probe.returncode != 0:
-        pytest.skip("needs GStreamer's RTSP server for the system Python (Debian: gir1.2-gst-rtsp-server-1.0 "
-                    "python3-gi gstreamer1.0-plugins-ugly); .ci/run installs it")
+        skip_unless_ci("needs GStreamer's RTSP server for the system Python (Debian: gir1.2-gst-rtsp-server-1.0 "
+                       "python3-gi gstreamer1.0-plugins-ugly); .ci/run installs it")
     servers: list[RtspServer] = []
 
     def start(*args: str) -> RtspServer:

@@ -1,16 +1,11 @@
 """End-to-end: ``livedroid run`` as a user runs it, checked as a user would check the results."""
 
-import json
 import signal
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import probe, run_cli, start_cli_until, write_clip
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+from tests.conftest import probe, read_jsonl, run_cli, start_cli_until, write_clip
 
 
 def test_run_writes_a_playable_video_with_audio_and_a_record_per_frame(tmp_path: Path, default_model: Path) -> None:

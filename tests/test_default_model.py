@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from livedroid.labels import load_labels, read_packed_labels
-from tests.conftest import REPO, shared_path
+from tests.conftest import REPO, needs_module, shared_path
 
-Interpreter = pytest.importorskip("ai_edge_litert.interpreter").Interpreter
+Interpreter = needs_module("ai_edge_litert.interpreter", "a test prerequisite").Interpreter
 
 MODEL = REPO / "models" / "coco-ssd-mobilenet-v2" / "detect.tflite"
 PERSON = 1  # COCO label-map id

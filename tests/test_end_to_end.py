@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 
 from livedroid.detections import box_iou
-from tests.conftest import probe, run_cli, square_position, write_clip
+from tests.conftest import probe, read_jsonl, run_cli, square_position, write_clip
 
 SIZE, SIDE, FRAMES = 128, 48, 24
 
 
 def assert_tracks_the_square(jsonl: Path) -> None:
-    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    records = read_jsonl(jsonl)
     assert [r["frame"] for r in records] == list(range(FRAMES))
     for record in records:
         x, y = square_position(record["frame"], SIZE, SIZE, SIDE)

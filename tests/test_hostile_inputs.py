@@ -1,6 +1,5 @@
 """Hostile inputs: each is handled correctly, or gets one clear line and a non-zero exit."""
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import probe, run_cli, write_clip
+from tests.conftest import needs_module, probe, read_jsonl, run_cli, skip_unless_ci, write_clip
 
 
 def run_ok(tmp_path: Path, source: Path | str, model: Path, *extra: str) -> tuple[str, list[dict]]:
@@ -18,7 +17,7 @@ def run_ok(tmp_path: Path, source: Path | str, model: Path, *extra: str) -> tupl
                      "--no-progress", *extra, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    records = read_jsonl(tmp_path / "out.jsonl")
     assert probe(tmp_path / "out.mp4")["frames"] == len(records) > 0
     assert f"{len(records)} processed" in result.stderr
     return result.stderr, records
@@ -93,8 +92,9 @@ def test_odd_frame_size_input(tmp_path: Path, default_model: Path) -> None:
     assert (info["width"], info["height"]) == (162, 98)
 
 
-@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs the ffmpeg command to set rotation metadata")
 def test_rotation_metadata_is_applied(tmp_path: Path, default_model: Path) -> None:
+    if not shutil.which("ffmpeg"):
+        skip_unless_ci("needs the ffmpeg command to set rotation metadata")
     clip = write_clip(tmp_path / "c.mp4", frames=10, size=(160, 96))
     rotated = tmp_path / "phone.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", "-metadata:s:v", "rotate=90",
@@ -106,7 +106,7 @@ def test_rotation_metadata_is_applied(tmp_path: Path, default_model: Path) -> No
 
 
 def test_grayscale_cmyk_and_alpha_images(tmp_path: Path, default_model: Path) -> None:
-    image_module = pytest.importorskip("PIL.Image", reason="Pillow writes the CMYK JPEG")
+    image_module = needs_module("PIL.Image", "Pillow writes the CMYK JPEG")
     folder = tmp_path / "images"
     folder.mkdir()
     cv2.imwrite(str(folder / "gray.png"), np.full((60, 80), 120, np.uint8))
@@ -120,7 +120,7 @@ def test_grayscale_cmyk_and_alpha_images(tmp_path: Path, default_model: Path) ->
 
 
 def test_model_with_an_unknown_output_layout(tmp_path: Path, clip: Path) -> None:
-    tf = pytest.importorskip("tensorflow", reason="building a TFLite model needs TensorFlow")
+    tf = needs_module("tensorflow", "building a TFLite model needs TensorFlow")
     model = tf.keras.Sequential([tf.keras.Input((32, 32, 3)), tf.keras.layers.Conv2D(4, 3), tf.keras.layers.Flatten()])
     (tmp_path / "classifier.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     result = run_cli("run", str(clip), "-m", "classifier.tflite", cwd=tmp_path)

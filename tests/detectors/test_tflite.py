@@ -10,7 +10,7 @@ import pytest
 from livedroid.detections import box_iou
 from livedroid.detectors import load_detector
 from livedroid.errors import UserError
-from tests.conftest import REPO, shared_path
+from tests.conftest import REPO, needs_module, shared_path
 
 GOLDEN = json.loads((REPO / "tests" / "data" / "golden_intel_coco_v1.json").read_text())
 
@@ -81,7 +81,7 @@ def test_unsupported_or_missing_model(tmp_path: Path, name: str, message: str) -
 
 def test_outputs_are_found_through_the_postprocess_op_whatever_their_names(tmp_path: Path, monkeypatch) -> None:
     """Models converted straight from an Object Detection API export name outputs output_0..3."""
-    pytest.importorskip("tensorflow", reason="building a TFLite model needs TensorFlow")
+    needs_module("tensorflow", "building a TFLite model needs TensorFlow")
     import livedroid.training.ssd_tflite_graph as graph
     from tests.tiny_detector import build_tiny_tflite, red_square_image
 

@@ -11,13 +11,13 @@ import cv2
 import pytest
 
 from livedroid.labels import load_labels
-from tests.conftest import REPO, draw_square_frame, run_cli, shared_path, write_clip
+from tests.conftest import REPO, draw_square_frame, read_jsonl, run_cli, shared_path, write_clip
 
 STAR_WARS_MODEL = REPO / "models" / "star-wars"
 
 
 def records(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "mined.jsonl").read_text().splitlines()]
+    return read_jsonl(folder / "mined.jsonl")
 
 
 def check_dataset(folder: Path) -> list[dict]:

@@ -1,7 +1,6 @@
 """Tiles: the grid covers the frame, NMS merges per class, and a real detector finds a small
 object in a large frame only with tiles."""
 
-import json
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from livedroid.detections import Detections, box_iou
 from livedroid.detectors import load_detector
 from livedroid.regions import TiledDetector, tile_grid
 from livedroid.regions.tiles import class_aware_nms
-from tests.conftest import run_cli, square_position, write_clip
+from tests.conftest import read_jsonl, run_cli, square_position, write_clip
 from tests.tiny_detector import red_square_image
 
 
@@ -102,7 +101,7 @@ def test_run_with_tiles_finds_a_small_square_in_a_large_clip(tiny_tflite, tmp_pa
         result = run_cli("run", str(clip), "-m", str(tiny_tflite), "--jsonl", f"{name}.jsonl", "--no-video",
                          "--no-progress", *extra, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-        records = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+        records = read_jsonl(tmp_path / f"{name}.jsonl")
         found[name] = records
     assert not any(record["detections"] for record in found["plain"])
     assert "livedroid: tiles: 56.00 model runs a frame" in result.stderr  # the whole frame and 55 tiles

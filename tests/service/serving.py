@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,14 +18,7 @@ from pathlib import Path
 
 import av
 
-from tests.conftest import REPO, skip_unless_ci
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.conftest import REPO, skip_unless_ci, wait_for
 
 
 class Served:
@@ -79,13 +71,10 @@ class Served:
         return self.json("/api/stats")["cameras"]
 
     def wait_for(self, check: Callable[[], object], seconds: float, what: str):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(0.25)
-        raise AssertionError(f"no {what} within {seconds:g} s; stderr:\n{self.stderr}")
+        try:
+            return wait_for(check, seconds, what, poll=0.25)
+        except AssertionError as timeout:
+            raise AssertionError(f"{timeout}; stderr:\n{self.stderr}") from None
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 60) -> int:
         if self.process.poll() is None:

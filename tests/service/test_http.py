@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from livedroid.service import strict_json
-from tests.conftest import write_clip
-from tests.service.serving import Served, free_port
+from tests.conftest import free_port, write_clip
+from tests.service.serving import Served
 
 TOKEN = "t0ken-for-http"
 VIEWERS = 300

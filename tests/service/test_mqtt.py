@@ -15,9 +15,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from livedroid import __version__
-
-from tests.conftest import shared_path, skip_unless_ci
-from tests.service.serving import Served, free_port
+from tests.conftest import free_port, shared_path, skip_unless_ci
+from tests.service.serving import Served
 
 CONFIG = """\
 mqtt: 127.0.0.1:{port}

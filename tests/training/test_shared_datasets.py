@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -10,15 +9,23 @@ from livedroid.errors import UserError
 from livedroid.training.cli import main
 from livedroid.training.dataset.prepare import prepare_dataset
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+from tests.conftest import SHARED, shared_path
+
 STAR_WARS = SHARED / "datasets" / "star-wars"
 RACCOON_RECORD = SHARED / "datasets" / "raccoon" / "data" / "test.record"
 
-needs_star_wars = pytest.mark.skipif(not STAR_WARS.is_dir(), reason=f"{STAR_WARS} is absent (the shared test material lives beside the repository)")
-needs_raccoon = pytest.mark.skipif(not RACCOON_RECORD.is_file(), reason=f"{RACCOON_RECORD} is absent (the shared test material lives beside the repository)")
+
+@pytest.fixture
+def needs_star_wars() -> None:
+    shared_path("datasets/star-wars")
 
 
-@needs_star_wars
+@pytest.fixture
+def needs_raccoon() -> None:
+    shared_path("datasets/raccoon/data/test.record")
+
+
+@pytest.mark.usefixtures("needs_star_wars")
 def test_star_wars_label_mismatches_are_reported_with_the_fix(tmp_path):
     with pytest.raises(UserError) as caught:
         prepare_dataset(STAR_WARS, tmp_path / "out")
@@ -30,7 +37,7 @@ def test_star_wars_label_mismatches_are_reported_with_the_fix(tmp_path):
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
-@needs_star_wars
+@pytest.mark.usefixtures("needs_star_wars")
 @pytest.mark.parametrize(
     "options",
     [
@@ -48,7 +55,7 @@ def test_star_wars_prepares_with_aliases(tmp_path, capsys, options):
     assert "BB-8        65       16" in out and "R2-D2       65       16" in out
 
 
-@needs_raccoon
+@pytest.mark.usefixtures("needs_raccoon")
 def test_raccoon_records_from_the_tf1_tools_are_read_and_resplit(tmp_path, capsys):
     prepared = prepare_dataset(RACCOON_RECORD, tmp_path / "out", val_fraction=0.25, seed=1)
     assert prepared.label_map == {1: "raccoon"}

