@@ -22,7 +22,7 @@ from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.detectors.layouts import Layout, UnknownLayout, detect_layout
 from livedroid.detectors.layouts.common import class_aware_nms, dequantize, fit, input_encoder, to_image
-from livedroid.labels import find_labels
+from livedroid.labels import find_labels, labels_for_classes
 from livedroid.wording import plural
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class TFLiteDetector(Detector):
         self.runtime = f"{INTERPRETER_NAME}, {plural(self.threads, 'thread')}"
         with _native_stderr_silenced():  # the runtime's "INFO: Created TensorFlow Lite XNNPACK delegate"
             self._interpreter = self._load(batch)
-        self.labels = find_labels(model, labels)
+        self.labels = labels_for_classes(find_labels(model, labels), self.layout.num_classes, model.name)
         if batch > 1 and self.max_batch == 1:
             log.info("%s: batch dimension cannot be resized; running one frame per call", model.name)
 
