@@ -21,6 +21,8 @@ from livedroid.coco import COCO_80, LABELMAP
 from livedroid.errors import UserError
 
 log = logging.getLogger(__name__)
+# Warnings given in this process: a run loads one detector per worker and one to check labels.
+_warned: set[str] = set()
 
 # A label map item: ``item { id: 1 name: 'BB-8' display_name: "BB 8" }`` in any order and layout.
 _ITEM = re.compile(r"item\s*\{(.*?)\}", re.S)
@@ -152,8 +154,10 @@ def labels_for_classes(labels: dict[int, str], classes: int | None, model: str) 
         coco = parse_label_lines(LABELMAP)
         defaults = {80: {i + 1: name for i, name in enumerate(COCO_80)}, 90: coco,
                     91: {k + 1: name for k, name in coco.items()}}
-        if classes in defaults:
-            log.warning("%s: no labels found; naming its %d classes as COCO's (give --labels for others)", model, classes)
+        message = f"{model}: no labels found; naming its {classes} classes as COCO's (give --labels for others)"
+        if classes in defaults and message not in _warned:
+            _warned.add(message)
+            log.warning(message)
         return defaults.get(classes, {})
     if max(labels) != classes:
         raise UserError(

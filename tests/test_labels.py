@@ -127,10 +127,11 @@ def test_ultralytics_metadata_packed_in_a_model_names_its_classes(tmp_path, entr
     [(80, (1, "person"), (80, "toothbrush")), (90, (1, "person"), (90, "toothbrush")), (91, (2, "person"), (91, "toothbrush"))],
 )
 def test_no_labels_with_coco_class_counts_names_them_as_coco(caplog, classes, first, last) -> None:
-    labels = labels_for_classes({}, classes, "yolo.tflite")
+    labels = labels_for_classes({}, classes, f"coco{classes}.tflite")
+    assert labels_for_classes({}, classes, f"coco{classes}.tflite") == labels  # warned once
     assert labels[first[0]] == first[1] and labels[last[0]] == last[1] and max(labels) == classes
     assert [r.message for r in caplog.records] == [
-        f"yolo.tflite: no labels found; naming its {classes} classes as COCO's (give --labels for others)"]
+        f"coco{classes}.tflite: no labels found; naming its {classes} classes as COCO's (give --labels for others)"]
     if classes == 80:
         assert list(labels.values()) == list(COCO_80)
 
@@ -172,3 +173,14 @@ def test_cli_names_yolo_classes_from_a_data_yaml_or_the_model_and_refuses_a_wron
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [[d["label"] for d in r["detections"]] for r in records] == [["red-square", "echo"]] * 4
+
+
+def test_cli_warns_once_that_an_80_class_model_without_labels_gets_coco_names(tmp_path) -> None:
+    pytest.importorskip("tensorflow", reason="building a TFLite model needs TensorFlow")
+    from tests.yolo_detector import build_constant
+
+    model = build_constant(tmp_path / "coco80.tflite", [1, 84, 525])  # YOLOv8 head, 80 classes, 160 x 160
+    result = run_cli("run", str(write_clip(tmp_path / "clip.mp4", frames=2, audio=None)), "-m", str(model),
+                     "--workers", "2", "--jsonl", "out.jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("no labels found") == 1, result.stderr
