@@ -122,3 +122,21 @@ def test_cli_error_for_a_model_of_no_known_layout(tmp_path: Path) -> None:
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("livedroid: error: ") and "[1, 300, 7]; known: od_api" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize(
+    "input_range, detail, expected",
+    [
+        ((-1.0, 1.0), {"dtype": np.float32}, np.arange(256) * 2 / 255 - 1),
+        ((0.0, 1.0), {"dtype": np.float32}, np.arange(256) / 255),
+        ((-1.0, 1.0), {"dtype": np.uint8, "quantization": (2 / 255, 127)}, np.arange(256)),  # the default model's: raw pixels
+        ((0.0, 1.0), {"dtype": np.int8, "quantization": (1 / 255, -128)}, np.arange(256) - 128),  # Ultralytics int8
+    ],
+)
+def test_pixels_are_encoded_in_the_layouts_range_with_the_inputs_quantisation(input_range, detail, expected) -> None:
+    from livedroid.detectors.layouts.common import input_encoder
+
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    encoded = input_encoder(input_range, detail)(pixels)
+    assert encoded.dtype == detail["dtype"]
+    np.testing.assert_allclose(encoded[..., 1].reshape(-1), expected, atol=1e-6)

@@ -45,7 +45,11 @@ def input_encoder(input_range: tuple[float, float], detail: dict) -> Callable[[n
     scale, zero_point = detail["quantization"]
     limits = np.iinfo(dtype)
     values = low + (high - low) * np.arange(256, dtype=np.float64) / 255.0
-    table = np.clip(np.rint(values / scale + zero_point), limits.min, limits.max).astype(dtype).view(np.uint8)
+    # Halves round up (after float32 scale error is rounded off): zero point 127 with scale 2/255
+    # (the default model) puts every pixel on a tie; round-half-even shifted half of them by one.
+    table = np.clip(np.floor(np.round(values / scale + zero_point, 3) + 0.5), limits.min, limits.max).astype(dtype).view(np.uint8)
+    if dtype == np.uint8 and np.array_equal(table, np.arange(256)):
+        return lambda pixels: pixels  # the input takes raw pixels
     return lambda pixels: cv2.LUT(pixels, table).view(dtype)
 
 
