@@ -14,7 +14,7 @@ from livedroid.detectors import load_detector
 from livedroid.detectors.layouts import UnknownLayout, detect_layout
 from livedroid.errors import UserError
 from tests.conftest import run_cli, square_position, write_clip
-from tests.yolo_detector import E2E_REPORTED, OD_API_CLASS, REPORTED, build_constant
+from tests.yolo_detector import E2E_REPORTED, OD_API_CLASS, REPORTED, build_constant, red_square_frame
 
 FRAME_HW, BOX = (192, 320), (100, 60, 164, 124)  # not square: letterboxed at scale 0.5, 32 px bands
 #: What survives decoding (class index, score, (dx, dy) input pixels): NMS drops the same-class
@@ -33,13 +33,6 @@ CASES = [
     ("end_to_end", False, "float32"), ("end_to_end", True, "float32"), ("end_to_end", False, "int8"),
 ]
 TOLERANCE = {"float32": (1.0, 1e-4), "float16": (1.0, 1e-2), "int8": (2.5, 1e-2)}  # (pixels, score)
-
-
-def red_square_frame(size: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
-    image = np.full((*size, 3), 60, np.uint8)
-    x1, y1, x2, y2 = box
-    image[y1:y2, x1:x2] = (230, 20, 20)  # the clips' red
-    return image
 
 
 @pytest.mark.parametrize("layout, pixels, quantization", CASES)
