@@ -1,17 +1,28 @@
-"""Class names for a model: Object Detection API ``label_map.pbtxt``, ``labelmap.txt``, or the
-labels packed into a TFLite file's metadata.
+"""Class names for a model: Object Detection API ``label_map.pbtxt``, ``labelmap.txt``, an
+Ultralytics data YAML (``names:``), or the labels packed into a TFLite file's metadata.
 
 Every loader returns ``{label-map id: name}`` with 1-based ids, the Object Detection API's
-convention; TFLite detectors add 1 to their 0-based class outputs to meet it.
+convention; TFLite detectors add 1 to their 0-based class outputs to meet it, so YOLO class
+index i is named by entry i of a 0-based ``names`` list.
 """
 
 from __future__ import annotations
 
+import ast
+import json
+import logging
 import re
 import zipfile
 from pathlib import Path
 
+import yaml
+
+from livedroid.coco import COCO_80, LABELMAP
 from livedroid.errors import UserError
+
+log = logging.getLogger(__name__)
+# Warnings given in this process: a run loads one detector per worker and one to check labels.
+_warned: set[str] = set()
 
 # A label map item: ``item { id: 1 name: 'BB-8' display_name: "BB 8" }`` in any order and layout.
 _ITEM = re.compile(r"item\s*\{(.*?)\}", re.S)
@@ -58,8 +69,21 @@ def parse_label_lines(text: str) -> dict[int, str]:
     return {i + offset: name for i, name in enumerate(lines) if name and name not in _BACKGROUND}
 
 
+def parse_names(names: object, source: str) -> dict[int, str]:
+    """Ultralytics' ``names`` (a list, or a mapping of 0-based class index → name) as label-map ids."""
+    if isinstance(names, list):
+        names = dict(enumerate(names))
+    if not isinstance(names, dict) or not names:
+        raise UserError(f"{source}: 'names' must be a list or a mapping of class index to name")
+    try:
+        return {int(index) + 1: str(name) for index, name in names.items()}
+    except ValueError:
+        raise UserError(f"{source}: 'names' keys must be class indices (0, 1, …)") from None
+
+
 def load_labels(path: str | Path) -> dict[int, str]:
-    """Load labels from a ``.pbtxt`` label map or a text file with one name a line."""
+    """Load labels from a ``.pbtxt`` label map, a data ``.yaml`` with ``names:``, or a text file
+    with one name a line."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -67,6 +91,14 @@ def load_labels(path: str | Path) -> dict[int, str]:
         raise UserError(f"label file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"cannot read label file {path}: {error}") from None
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise UserError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+        if not isinstance(data, dict) or "names" not in data:
+            raise UserError(f"{path}: no 'names:' (an Ultralytics data YAML lists the class names there)")
+        return parse_names(data["names"], str(path))
     if path.suffix == ".pbtxt" or _ITEM.search(text):
         return parse_label_map(text, source=str(path))
     labels = parse_label_lines(text)
@@ -79,7 +111,8 @@ def read_packed_labels(model_path: str | Path) -> dict[int, str] | None:
     """Labels packed into a TFLite file as a metadata associated file, or None.
 
     TFLite metadata stores associated files as a zip archive appended to the flatbuffer, so the
-    standard zip reader finds them without the metadata schema.
+    standard zip reader finds them without the metadata schema: a label file, or Ultralytics'
+    metadata with ``names`` (``metadata.json``; older exports wrote a Python dict literal).
     """
     try:
         with zipfile.ZipFile(model_path) as archive:
@@ -87,15 +120,57 @@ def read_packed_labels(model_path: str | Path) -> dict[int, str] | None:
             for wanted in _PACKED_LABEL_FILES:
                 if wanted in names:
                     return parse_label_lines(archive.read(names[wanted]).decode("utf-8"))
+            for name in names.values():
+                metadata = _metadata(archive.read(name).decode("utf-8"))
+                if isinstance(metadata, dict) and "names" in metadata:
+                    return parse_names(metadata["names"], f"{model_path} ({name})")
     except (zipfile.BadZipFile, OSError, UnicodeDecodeError):
         return None
     return None
 
 
+def _metadata(text: str) -> object:
+    """A JSON document or a Python literal, else None."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def labels_for_classes(labels: dict[int, str], classes: int | None, model: str) -> dict[int, str]:
+    """The labels checked against the model's class count, where its outputs say it.
+
+    No labels: COCO's names for 80 classes (Ultralytics' COCO order), COCO ids for 90 (class i is
+    id i + 1) or 91 (class 0 is the background), with one warning. Labels whose highest id is not
+    the class count would name the wrong boxes: a user error.
+    """
+    if classes is None:
+        return labels
+    if not labels:
+        coco = parse_label_lines(LABELMAP)
+        defaults = {80: {i + 1: name for i, name in enumerate(COCO_80)}, 90: coco,
+                    91: {k + 1: name for k, name in coco.items()}}
+        message = f"{model}: no labels found; naming its {classes} classes as COCO's (give --labels for others)"
+        if classes in defaults and message not in _warned:
+            _warned.add(message)
+            log.warning(message)
+        return defaults.get(classes, {})
+    if max(labels) != classes:
+        raise UserError(
+            f"{model} outputs {classes} classes but its labels name {len(labels)} (ids up to {max(labels)}): "
+            "give the labels the model was trained with (--labels)"
+        )
+    return labels
+
+
 def find_labels(model_path: Path, explicit: str | Path | None = None) -> dict[int, str]:
     """The labels for a model: the ``--labels`` file, else packed in the model, else a label file
-    beside it (``label_map.pbtxt``, ``labelmap.txt``, ``labels.txt``). Empty when none is found:
-    detections are then named by their ids."""
+    beside it (``label_map.pbtxt``, ``labelmap.txt``, ``labels.txt``, Ultralytics' export
+    ``metadata.yaml``). Empty when none is found: detections are then named by their ids."""
     if explicit:
         return load_labels(explicit)
     if model_path.is_file():
@@ -103,7 +178,7 @@ def find_labels(model_path: Path, explicit: str | Path | None = None) -> dict[in
         if packed:
             return packed
     folder = model_path if model_path.is_dir() else model_path.parent
-    for name in ("label_map.pbtxt", "labelmap.txt", "labels.txt"):
+    for name in ("label_map.pbtxt", "labelmap.txt", "labels.txt", "metadata.yaml"):
         if (folder / name).is_file():
             return load_labels(folder / name)
     return {}

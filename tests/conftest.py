@@ -226,6 +226,25 @@ def tiny_savedmodel(tmp_path_factory) -> Path:
     return build_tiny_savedmodel(tmp_path_factory.mktemp("tiny") / "saved_model")
 
 
+@pytest.fixture(scope="session")
+def layout_model(tmp_path_factory) -> Callable[..., Path]:
+    """``layout_model(layout, pixels=False, quantization="float32")``: the red-square model of an
+    output layout (tests/yolo_detector.py) as a .tflite, built once a session."""
+    _needs_tensorflow()
+    from tests.yolo_detector import build
+
+    folder, built = tmp_path_factory.mktemp("layouts"), {}
+
+    def get(layout: str, pixels: bool = False, quantization: str = "float32") -> Path:
+        key = (layout, pixels, quantization)
+        if key not in built:
+            built[key] = build(folder / f"{layout}-{'pixels' if pixels else 'normalised'}-{quantization}.tflite",
+                               layout, pixels=pixels, quantization=quantization)
+        return built[key]
+
+    return get
+
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 

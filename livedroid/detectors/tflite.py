@@ -1,8 +1,9 @@
-"""TFLite detectors in the Object Detection API layout (``TFLite_Detection_PostProcess``).
+"""TFLite detectors: the Object Detection API's ``TFLite_Detection_PostProcess`` layout and the
+Ultralytics ones (``livedroid.detectors.layouts``), recognised from the model's outputs.
 
-A thin interpreter wrapper in the manner of tensorflow/examples' Raspberry Pi detector: private
-pre-processing (resize, input quantization) and post-processing (output mapping, 0-based classes
-to label-map ids, boxes clipped to the image).
+A thin interpreter wrapper in the manner of tensorflow/examples' Raspberry Pi detector: the
+layout gives the pre-processing (letterbox or stretch, input range, quantisation) and decodes the
+outputs; this module maps boxes back to the frame, 0-based classes to label-map ids.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from livedroid.detections import Detections
 from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
-from livedroid.labels import find_labels
-from livedroid.pixels import unit_range
+from livedroid.detectors.layouts import Layout, UnknownLayout, detect_layout
+from livedroid.detectors.layouts.common import class_aware_nms, dequantize, fit, input_encoder, to_image
+from livedroid.labels import find_labels, labels_for_classes
 from livedroid.wording import plural
 
 log = logging.getLogger(__name__)
@@ -53,13 +54,13 @@ def _import_interpreter() -> tuple[type, str]:
 
 Interpreter, INTERPRETER_NAME = _import_interpreter()
 
-# Output roles in the post-process op's output order; signature names hold these keywords.
-_ROLES = ("boxes", "classes", "scores", "count")
-_ROLE_KEYWORDS = {"boxes": "box", "classes": "class", "scores": "score", "count": "num"}
-
-
 class TFLiteDetector(Detector):
-    """Run a ``.tflite`` SSD-style detector; batches when the model's batch dimension resizes."""
+    """Run a ``.tflite`` detector of any known output layout (``layouts``); batches when the
+    model's batch dimension resizes.
+
+    The layout decides the pre-processing (letterbox or stretch, input range) and decodes the
+    outputs; this class only feeds the interpreter and maps boxes back to frame pixels.
+    """
 
     backend = "tflite"
 
@@ -73,10 +74,10 @@ class TFLiteDetector(Detector):
     ) -> None:
         self.model = model
         self.threads = threads or os.cpu_count() or 1
-        self.labels = find_labels(model, labels)
         self.runtime = f"{INTERPRETER_NAME}, {plural(self.threads, 'thread')}"
         with _native_stderr_silenced():  # the runtime's "INFO: Created TensorFlow Lite XNNPACK delegate"
             self._interpreter = self._load(batch)
+        self.labels = labels_for_classes(find_labels(model, labels), self.layout.num_classes, model.name)
         if batch > 1 and self.max_batch == 1:
             log.info("%s: batch dimension cannot be resized; running one frame per call", model.name)
 
@@ -100,11 +101,13 @@ class TFLiteDetector(Detector):
                     interpreter.resize_tensor_input(details[0]["index"], [size, *details[0]["shape"][1:]])
                 interpreter.allocate_tensors()
                 self._input = interpreter.get_input_details()[0]
-                self._outputs = _map_outputs(interpreter, self.model)
+                self._outputs = {d["index"]: d for d in interpreter.get_output_details()}
+                self.layout = _layout(interpreter, self.model, self.input_size[::-1])
+                self._encode = input_encoder(self.layout.input_range, self._input)
                 if size > 1:
                     interpreter.set_tensor(self._input["index"], np.zeros(self._input["shape"], self._input["dtype"]))
                     interpreter.invoke()
-                    if interpreter.get_tensor(self._outputs["boxes"]).shape[0] != size:
+                    if interpreter.get_tensor(next(iter(self.layout.roles.values()))).shape[0] != size:
                         continue
             except (ValueError, RuntimeError) as error:
                 if size > 1:
@@ -120,83 +123,51 @@ class TFLiteDetector(Detector):
         return int(self._input["shape"][2]), int(self._input["shape"][1])
 
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        input_hw = self.input_size[::-1]
         results: list[Detections] = []
         for start in range(0, len(images), self.max_batch):
             chunk = images[start : start + self.max_batch]
             tensor = np.zeros(self._input["shape"], self._input["dtype"])
+            transforms = []
             for slot, image in enumerate(chunk):
-                tensor[slot] = self._preprocess(image)
+                fitted, transform = fit(image, input_hw, self.layout.letterbox)
+                tensor[slot] = self._encode(fitted)
+                transforms.append(transform)
             self._interpreter.set_tensor(self._input["index"], tensor)
             self._interpreter.invoke()
-            out = {role: self._interpreter.get_tensor(index) for role, index in self._outputs.items()}
-            counts = np.asarray(out["count"]).reshape(-1)
-            for slot, image in enumerate(chunk):
-                results.append(
-                    Detections.from_object_detection_api(
-                        out["boxes"][slot],
-                        out["scores"][slot],
-                        out["classes"][slot],
-                        counts[slot] if counts.size else 0,
-                        width=image.shape[1],
-                        height=image.shape[0],
-                        labels=self.labels,
-                    )
-                )
+            out = {
+                role: dequantize(self._interpreter.get_tensor(index), self._outputs[index])
+                for role, index in self.layout.roles.items()
+            }
+            for slot, (image, transform) in enumerate(zip(chunk, transforms)):
+                xyxy, scores, classes = self.layout.decode({role: t[slot] for role, t in out.items()}, input_hw)
+                if self.layout.nms:
+                    kept = class_aware_nms(xyxy, scores, classes)
+                    xyxy, scores, classes = xyxy[kept], scores[kept], classes[kept]
+                ids = classes.astype(np.int32) + 1  # 0-based classes to label-map ids
+                results.append(Detections(
+                    xyxy=to_image(xyxy, transform, image.shape[1], image.shape[0]),
+                    scores=np.asarray(scores, np.float32),
+                    class_ids=ids,
+                    labels=[self.labels.get(int(i), str(int(i))) for i in ids],
+                ))
         return results
 
-    def _preprocess(self, image: np.ndarray) -> np.ndarray:
-        """Resize to the input size and encode as the input expects.
 
-        uint8 inputs take raw pixels (their quantization maps 0..255 onto [-1, 1]); int8 inputs are
-        shifted by 128; float inputs get the Object Detection API's [-1, 1] normalization.
-        """
-        width, height = self.input_size
-        if image.shape[1] != width or image.shape[0] != height:
-            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-        dtype = self._input["dtype"]
-        if dtype == np.uint8:
-            return image
-        if dtype == np.int8:
-            return (image.astype(np.int16) - 128).astype(np.int8)
-        return unit_range(image)
-
-
-def _map_outputs(interpreter: object, model: Path) -> dict[str, int]:
-    """Tensor index of each output role, never by position in the output list.
-
-    In order of trust: the ``TFLite_Detection_PostProcess`` op's own outputs (always boxes,
-    classes, scores, count — whatever the exporter named them, e.g. ``output_0..3``); signature
-    names (``detection_boxes`` …); tensor names ``TFLite_Detection_PostProcess:k``.
-    """
-    outputs = {detail["index"] for detail in interpreter.get_output_details()}
-    ops = interpreter._get_ops_details() if hasattr(interpreter, "_get_ops_details") else []
-    for op in ops:
-        produced = [int(index) for index in op["outputs"]]
-        if op["op_name"] == "TFLite_Detection_PostProcess" and len(produced) == 4 and set(produced) <= outputs:
-            return dict(zip(_ROLES, produced))
+def _layout(interpreter: object, model: Path, input_hw: tuple[int, int]) -> Layout:
+    """The model's output layout, from its output details, signature names and ops."""
+    outputs = [dict(d) for d in interpreter.get_output_details()]
     signatures = interpreter.get_signature_list()
     if signatures:
         key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
-        named = interpreter.get_signature_runner(key).get_output_details()
-        found = {
-            role: detail["index"]
-            for role in _ROLES
-            for name, detail in named.items()
-            if _ROLE_KEYWORDS[role] in name.lower()
-        }
-        if len(found) == 4:
-            return found
-    found = {}
-    for detail in interpreter.get_output_details():
-        op, _, index = detail["name"].partition(":")
-        if op.endswith("TFLite_Detection_PostProcess") and int(index or 0) < 4:
-            found[_ROLES[int(index or 0)]] = detail["index"]
-    if len(found) == 4:
-        return found
-    raise UserError(
-        f"{model}: unknown output layout {_shapes(interpreter.get_output_details())}; expected the "
-        "Object Detection API's 4 outputs of TFLite_Detection_PostProcess (boxes, classes, scores, count)"
-    )
+        names = {d["index"]: name for name, d in interpreter.get_signature_runner(key).get_output_details().items()}
+        for detail in outputs:
+            detail["signature_name"] = names.get(detail["index"], "")
+    ops = interpreter._get_ops_details() if hasattr(interpreter, "_get_ops_details") else []
+    try:
+        return detect_layout(outputs, input_hw, ops)
+    except UnknownLayout as error:
+        raise UserError(f"{model}: {error}") from None
 
 
 @contextmanager
@@ -215,7 +186,7 @@ def _native_stderr_silenced() -> Iterator[None]:
 
 
 def _shapes(details: list[dict]) -> str:
-    return ", ".join(f"{d['name']} {list(d['shape'])}" for d in details)
+    return ", ".join(f"{d['name']} {[int(v) for v in d['shape']]}" for d in details)
 
 
 def _first_line(error: BaseException) -> str:
