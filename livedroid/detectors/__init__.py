@@ -63,6 +63,8 @@ def load_detector(model: str | Path, backend: str | None = None, **options: obje
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
+        if (error.name or "").split(".")[0] == "livedroid":  # our own module missing: a packaging bug, not the user's
+            raise
         raise UserError(f"the {key} backend is not installed ({error.name or error}): {install}") from None
     return getattr(module, class_name)(model, **options)
 

@@ -13,7 +13,7 @@ from livedroid.detections import box_iou
 from livedroid.detectors import load_detector
 from livedroid.detectors.layouts import UnknownLayout, detect_layout
 from livedroid.errors import UserError
-from tests.conftest import run_cli, square_position, write_clip
+from tests.conftest import needs_module, run_cli, square_position, write_clip
 from tests.yolo_detector import E2E_REPORTED, OD_API_CLASS, REPORTED, build_constant, red_square_frame
 
 FRAME_HW, BOX = (192, 320), (100, 60, 164, 124)  # not square: letterboxed at scale 0.5, 32 px bands
@@ -106,13 +106,13 @@ def test_cli_run_writes_the_square_of_each_layout(layout_model, tmp_path: Path, 
 
 
 def test_cli_error_for_a_model_of_no_known_layout(tmp_path: Path) -> None:
-    pytest.importorskip("tensorflow", reason="building a TFLite model needs TensorFlow")
+    needs_module("tensorflow", "building a TFLite model needs TensorFlow")
     model = build_constant(tmp_path / "odd.tflite", [1, 300, 7])
     with pytest.raises(UserError, match=r"unknown output layout: \w+ \[1, 300, 7\]; known: "):
         load_detector(model)
     result = run_cli("run", str(write_clip(tmp_path / "clip.mp4", frames=2, audio=None)), "-m", str(model),
                      "--jsonl", "out.jsonl", cwd=tmp_path)
-    assert result.returncode != 0
+    assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("livedroid: error: ") and "[1, 300, 7]; known: od_api" in lines[0], result.stderr
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
 import pytest
 
 from tests.training.conftest import make_voc_dataset
-from livedroid.training.cli import main
+from livedroid.training.cli import main, run_command
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["prepare", "--help"], ["fit", "--help"], ["eval", "--help"], ["export", "--help"]])
@@ -61,3 +62,18 @@ def test_missing_training_extra_is_named(monkeypatch, capsys, tmp_path):
 def test_package_imports_without_tensorflow():
     code = "import sys, training.cli, training.fit, training.evaluate, training.export, training.dataset.prepare; print(any(m.startswith('tensorflow') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("missing, extra_line", [("PIL", True), ("object_detection.builders", True), ("livedroid.training.gone", False), ("yaml", False)])
+def test_only_the_extras_own_modules_read_as_a_missing_extra(capsys, missing, extra_line) -> None:
+    def handler(args):
+        raise ModuleNotFoundError(f"No module named '{missing}'", name=missing)
+
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(handler=handler)
+    if extra_line:
+        assert run_command(parser, [], ["livedroid", "train"]) == 2
+        assert capsys.readouterr().err == f"livedroid: error: 'livedroid train' needs {missing}: pip install 'livedroid[train]'\n"
+    else:  # an internal import bug reaches livedroid's internal-error report, not a wrong hint
+        with pytest.raises(ModuleNotFoundError):
+            run_command(parser, [], ["livedroid", "train"])
