@@ -204,7 +204,7 @@ class Pipeline:
     def run(self) -> RunSummary:
         started = time.perf_counter()
         bar = tqdm(
-            total=self.source.frame_count,
+            total=_expected_frames(self.source.frame_count, self.max_frames),
             unit="frame",
             disable=not self.progress,
             dynamic_ncols=True,
@@ -341,6 +341,13 @@ def _output_error(output: Sink | Stage, error: Exception) -> Exception:
     if isinstance(error, OSError):
         return UserError(f"cannot write {getattr(output, 'path', None) or type(output).__name__}: {error.strerror or error}")
     return error
+
+
+def _expected_frames(announced: int | None, limit: int | None) -> int | None:
+    """The progress bar's total: what the source announces, or ``--max-frames`` when it is fewer."""
+    if limit is None:
+        return announced
+    return limit if announced is None else min(announced, limit)
 
 
 def _bar_label(description: str, width: int = 40) -> str:

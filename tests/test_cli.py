@@ -146,3 +146,13 @@ def test_one_image_output_for_several_images_is_one_clear_line(tmp_path: Path, d
     write_images(tmp_path / "photos", "one.png", "two.png")
     result = run_cli("run", "photos", "-m", str(default_model), "-o", "out.jpg", cwd=tmp_path)
     assert result.returncode == 2 and "names one image, but there are 2 images: give a folder" in result.stderr
+
+
+@pytest.mark.parametrize("frames, max_frames, shown", [(40, 10, "10/10"), (8, 20, "8/8"), (12, None, "12/12")])
+def test_the_progress_total_counts_max_frames(tmp_path: Path, default_model: Path, frames, max_frames, shown) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", frames=frames, audio=None)
+    limit = ["--max-frames", str(max_frames)] if max_frames else []
+    result = run_cli("run", str(clip), "-m", str(default_model), "--jsonl", "d.jsonl", "--no-video", *limit, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    bar = [part for part in result.stderr.replace("\r", "\n").splitlines() if "frame/s" in part or "frame/" in part]
+    assert bar and f"| {shown} [" in bar[-1], bar[-1:]
