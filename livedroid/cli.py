@@ -515,6 +515,7 @@ def command_run(args: argparse.Namespace) -> int:
     from livedroid.tracking import LOW_SCORE
 
     shapes = _shapes(args)  # bad zones and lines fail before anything loads
+    _refuse_shared_outputs(args, args.output)
     model_path = resolve_model(args.model)
     _check_regions(args)
     detectors = load_detectors(model_path, args.backend, workers=1 if args.motion else args.workers,
@@ -657,6 +658,7 @@ def make_sinks(args: argparse.Namespace, source, is_images: bool) -> list:
         raise UserError("--output and --no-video contradict each other: keep one")
     if output is None and not args.no_video and not source.live:
         output = _default_output(args.source, is_images, source.frame_count)
+    _refuse_shared_outputs(args, output)
     if not (output or args.jsonl or args.show):
         what = "a live source" if source.live else "--no-video"
         raise UserError(f"{what} needs somewhere to go: --output FILE, --jsonl FILE or --show")
@@ -675,6 +677,19 @@ def make_sinks(args: argparse.Namespace, source, is_images: bool) -> list:
     if args.show:
         sinks.append(WindowSink())
     return sinks
+
+
+def _refuse_shared_outputs(args: argparse.Namespace, output: str | None) -> None:
+    """Two outputs on one path would mix into one file, found out only at the end: refuse it at once."""
+    named = {"--output": output, "--jsonl": args.jsonl, "--events": args.events, "--snapshots": args.snapshots}
+    seen: dict[Path, str] = {}
+    for option, path in named.items():
+        if path is None:
+            continue
+        resolved = Path(path).expanduser().resolve()
+        if resolved in seen:
+            raise UserError(f"{seen[resolved]} and {option} both write {path}: give each output its own path")
+        seen[resolved] = option
 
 
 def _default_output(sources: list[str], is_images: bool, count: int | None) -> str:

@@ -156,3 +156,18 @@ def test_the_progress_total_counts_max_frames(tmp_path: Path, default_model: Pat
     assert result.returncode == 0, result.stderr
     bar = [part for part in result.stderr.replace("\r", "\n").splitlines() if "frame/s" in part or "frame/" in part]
     assert bar and f"| {shown} [" in bar[-1], bar[-1:]
+
+
+@pytest.mark.parametrize("outputs, message", [
+    (["-o", "x.mp4", "--jsonl", "x.mp4"], "--output and --jsonl both write x.mp4"),
+    (["--zone", "all=0,0,1,0,1,1,0,1", "--events", "x.jsonl", "--jsonl", "./x.jsonl", "--no-video"], "--jsonl and --events both write x.jsonl"),
+    (["--jsonl", "clip-detections.mp4"], "--output and --jsonl both write clip-detections.mp4"),  # the default output
+    (["--jsonl", "s", "--snapshots", "s", "--no-video"], "--jsonl and --snapshots both write s"),
+])
+def test_two_outputs_on_one_path_are_refused_before_the_first_frame(tmp_path: Path, default_model: Path, outputs, message) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", frames=5, audio=None)
+    result = run_cli("run", str(clip), "-m", str(default_model), *outputs, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("livedroid: error: ") and message in lines[0], result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"], "nothing written"
