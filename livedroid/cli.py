@@ -113,7 +113,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
             "frame (nothing dropped); cameras and streams always process the newest frame, so "
             "latency stays bounded. Ctrl-C finishes the frames in flight and closes the outputs."
         ),
-        epilog=EXAMPLES,
+        epilog=EXAMPLES + RUN_EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument(
@@ -181,6 +181,11 @@ def _add_tracking_options(run: argparse.ArgumentParser) -> None:
     tracking.add_argument("--snapshots", metavar="DIR", help="the best crop of each track as DIR/track-0001-LABEL.jpg (implies --track)")
 
 
+RUN_EXIT_STATUS = """
+exit status: 0 done, 1 internal error, 2 a mistake in the command or a full disk (one line says
+which), 3 the input is damaged or held no frame (the outputs keep what was read), 130 Ctrl-C/SIGTERM
+"""
+
 BATCH_EXAMPLES = """\
 examples:
   livedroid batch recordings/ --out annotated/            every video under recordings/, on all cores
@@ -188,8 +193,9 @@ examples:
   livedroid batch /shared/archive --out /shared/out --ray auto   on the Ray cluster this node belongs to
 
 A rerun with the same --out skips the files already complete (checked against DIR/manifest.jsonl:
-sizes and frame counts) and redoes the rest. Exit status: 0 all complete, 1 some file failed
-(see the manifest), 2 a usage error, 130 stopped by Ctrl-C or SIGTERM.
+sizes and frame counts) and redoes the rest, damaged files (incomplete) included. Exit status: 0 all
+complete, 1 some file failed or was damaged (see the manifest), 2 a usage error, 130 stopped by
+Ctrl-C or SIGTERM.
 """
 
 
@@ -231,7 +237,7 @@ def add_batch_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
 
 
 def command_batch(args: argparse.Namespace) -> int:
-    from livedroid.batch import BatchSettings, LocalPool, RayCluster, find_jobs, plan_workers, run_batch
+    from livedroid.batch import BatchSettings, FolderLock, LocalPool, RayCluster, find_jobs, plan_workers, run_batch
     from livedroid.detectors import backend_for, load_detector
     from livedroid.models import resolve_model
 
@@ -261,8 +267,9 @@ def command_batch(args: argparse.Namespace) -> int:
     else:
         executor = LocalPool(settings, workers)
     log.info("%d files, model %s, %s", len(jobs), model_path, executor.description)
-    summary = run_batch(jobs, settings, executor, Path(args.out) / "manifest.jsonl", redo=args.overwrite,
-                        progress=not args.no_progress)
+    with FolderLock(Path(args.out)):
+        summary = run_batch(jobs, settings, executor, Path(args.out) / "manifest.jsonl", redo=args.overwrite,
+                            progress=not args.no_progress)
     print(f"livedroid: {summary.line()}", file=sys.stderr)
     print(f"livedroid: outcomes in {Path(args.out) / 'manifest.jsonl'}", file=sys.stderr)
     return summary.exit_status
@@ -567,7 +574,21 @@ def command_run(args: argparse.Namespace) -> int:
     for sink in sinks:
         if sink.path and sink.path.exists():
             print(f"livedroid: wrote {sink.path}", file=sys.stderr)
-    return 130 if summary.interrupted else 0
+    if summary.interrupted:
+        return 130
+    damage = getattr(source, "damage", None)
+    if damage:
+        print(f"livedroid: error: {source.description} is damaged, {damage}; the outputs hold what was read",
+              file=sys.stderr)
+        return EXIT_DAMAGED
+    if summary.frames_read == 0 and args.max_frames != 0:
+        print(f"livedroid: error: {source.description}: no frame could be read", file=sys.stderr)
+        return EXIT_DAMAGED
+    return 0
+
+
+#: Exit status of a run whose input was damaged or empty: its outputs hold what could be read.
+EXIT_DAMAGED = 3
 
 
 #: The least --tile-size: smaller tiles hold nothing a detector could find.

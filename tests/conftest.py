@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for(condition: Callable[[], object], seconds: float, what: str, poll: float = 0.1) -> object:
+def wait_for(condition: Callable[[], object], seconds: float = 180, what: str = "the condition", poll: float = 0.1) -> object:
     """``condition()``'s first truthy value within ``seconds``, else an AssertionError naming ``what``."""
     deadline = time.monotonic() + seconds
     while True:
@@ -74,6 +75,20 @@ def read_jsonl(path: Path, *, complete_only: bool = False) -> list[dict]:
     """The records of a JSON Lines file; ``complete_only``: leave out a line still being written."""
     lines = path.read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if not complete_only or line.endswith("}")]
+
+
+@contextmanager
+def tmpfs(path: Path, options: str) -> Iterator[Path]:
+    """A real file system of its own at ``path`` for the test's length (``size=2m``, ``ro``): a disk
+    that fills up or refuses writes. Mounting needs root (CAP_SYS_ADMIN)."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        skip_unless_ci(f"cannot mount a tmpfs ({mounted.stderr.strip()}): needs root")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
 
 
 def square_position(index: int, width: int, height: int, side: int) -> tuple[int, int]:

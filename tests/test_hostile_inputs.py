@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import needs_module, probe, read_jsonl, run_cli, skip_unless_ci, write_clip
+from tests.conftest import needs_module, probe, read_jsonl, run_cli, shared_path, skip_unless_ci, write_clip
 
 
 def run_ok(tmp_path: Path, source: Path | str, model: Path, *extra: str) -> tuple[str, list[dict]]:
@@ -53,9 +53,10 @@ def test_damaged_or_truncated_streamable_files_keep_what_they_have(tmp_path: Pat
         assert result.returncode == 2 and "cut.mp4: not a readable video: truncated" in result.stderr
         assert "Traceback" not in result.stderr
         return
-    stderr, records = run_ok(tmp_path, cut, default_model)
-    assert "truncated or damaged" in stderr
-    assert len(records) < 60
+    result = run_cli("run", str(cut), "-m", str(default_model), "--jsonl", "out.jsonl", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert f"livedroid: error: {cut} is damaged, cut short: read " in result.stderr
+    assert 0 < len(read_jsonl(tmp_path / "out.jsonl")) < 60
 
 
 def test_header_that_lies_about_frame_count(tmp_path: Path, default_model: Path) -> None:
@@ -139,3 +140,45 @@ def test_empty_folder(tmp_path: Path, default_model: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = run_cli("run", "empty", "-m", str(default_model), cwd=tmp_path)
     assert result.returncode == 2 and "no images" in result.stderr and "Traceback" not in result.stderr
+
+
+def _cut(path: Path, fraction: float, out: Path) -> Path:
+    data = path.read_bytes()
+    out.write_bytes(data[: int(len(data) * fraction)])
+    return out
+
+
+def _avi_announcing_twice(path: Path) -> Path:
+    """An AVI whose headers (avih dwTotalFrames, strh dwLength) announce twice the frames it holds."""
+    import struct
+
+    data = bytearray(write_clip(path, frames=40, codec="mpeg4", audio=None).read_bytes())
+    for chunk, offset in ((b"avih", 16), (b"strh", 32)):
+        at = data.find(chunk) + 8 + offset
+        struct.pack_into("<I", data, at, 2 * struct.unpack_from("<I", data, at)[0])
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("make, exit_code, frames, message", [
+    # head -c 1500000 of the quick-start clip: its index (at the start) points past the end
+    (lambda tmp: _cut(shared_path("videos/intel_one-by-one-person-detection.mp4"), 1_500_000 / 3_291_918, tmp / "cut.mp4"),
+     3, 629, "is damaged, cut short: read 629 of 1394 frames (62.9 of 139.4 s)"),
+    (lambda tmp: _cut(_avi_announcing_twice(tmp / "whole.avi"), 2 / 3, tmp / "cut.avi"), 3, None, "is damaged"),
+    # every packet reads: the header's count is not damage
+    (lambda tmp: _avi_announcing_twice(tmp / "twice.avi"), 0, 40, None),
+], ids=["cut mp4", "cut avi", "avi header announcing twice its frames"])
+def test_a_damaged_file_keeps_what_was_read_and_is_never_success(tmp_path: Path, default_model: Path, make, exit_code, frames, message) -> None:
+    source = make(tmp_path)
+    result = run_cli("run", str(source), "-m", str(default_model), "-o", "out.mp4", "--jsonl", "out.jsonl",
+                     "--no-progress", cwd=tmp_path)
+    assert result.returncode == exit_code, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
+    if message:
+        assert len(errors) == 1 and errors[0].startswith(f"livedroid: error: {source} {message}"), result.stderr
+        assert errors[0].endswith("; the outputs hold what was read")
+    else:
+        assert errors == [], result.stderr
+    written = read_jsonl(tmp_path / "out.jsonl")
+    assert written and (frames is None or len(written) == frames)
+    assert probe(tmp_path / "out.mp4")["frames"] == len(written)  # kept, and it plays

@@ -8,12 +8,12 @@ The engine never imports this package.
 
 from livedroid.batch.files import FileJob, find_jobs
 from livedroid.batch.local import LocalPool, plan_workers
-from livedroid.batch.manifest import Manifest, Outcome
+from livedroid.batch.manifest import FolderLock, Manifest, Outcome
 from livedroid.batch.ray_cluster import RayCluster
 from livedroid.batch.runner import BatchSummary, run_batch
 from livedroid.batch.task import BatchSettings, annotate_file
 
 __all__ = [
-    "BatchSettings", "BatchSummary", "FileJob", "LocalPool", "Manifest", "Outcome", "RayCluster",
+    "BatchSettings", "BatchSummary", "FileJob", "FolderLock", "LocalPool", "Manifest", "Outcome", "RayCluster",
     "annotate_file", "find_jobs", "plan_workers", "run_batch",
 ]

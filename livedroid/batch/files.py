@@ -9,6 +9,8 @@ from pathlib import Path
 
 from livedroid.errors import UserError
 
+#: The batch's own files in DIR (manifest.py): an input of that name gets an output name beside it.
+RESERVED_NAMES = {"manifest"}
 #: What a folder given as input is searched for (recursively).
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mkv", ".mov", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp"}
 
@@ -36,6 +38,8 @@ def find_jobs(inputs: list[str], out_dir: Path, *, video: bool = True) -> list[F
         for path, name in _expand(spec):
             if Path(path).resolve().is_relative_to(out_dir):
                 continue
+            if name in RESERVED_NAMES:  # manifest.mp4 would write manifest.jsonl over the manifest
+                name = f"{name}-video"
             other = named.setdefault(name, path)
             if other != path:
                 raise UserError(f"{other} and {path} would both write {name}.jsonl: rename one, or batch them into separate --out folders")

@@ -7,7 +7,9 @@ the input is unchanged and the detection settings are the same.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -16,8 +18,13 @@ from pathlib import Path
 import av
 
 from livedroid.batch.files import FileJob
+from livedroid.errors import UserError
+
+log = logging.getLogger(__name__)
 
 DONE, SKIPPED, FAILED, INTERRUPTED = "done", "skipped", "failed", "interrupted"
+#: the input is damaged: its outputs hold what could be read; redone on the next run
+INCOMPLETE = "incomplete"
 
 
 @dataclass
@@ -46,7 +53,7 @@ class Outcome:
         if os.path.exists(job.input):
             stat = os.stat(job.input)
             outcome.input_bytes, outcome.input_mtime = stat.st_size, stat.st_mtime
-        if status == DONE:
+        if status in (DONE, INCOMPLETE):
             outcome.jsonl, outcome.jsonl_bytes = str(job.jsonl), job.jsonl.stat().st_size
             if job.video:
                 outcome.video, outcome.video_bytes = str(job.video), job.video.stat().st_size
@@ -59,13 +66,21 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.last: dict[str, dict] = {}
+        #: the file ends in a line cut short by a crash: the next record starts a line of its own
+        self._torn = False
         if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            self._torn = bool(text) and not text.endswith("\n")
+            unreadable = 0
+            for line in text.splitlines():
                 try:
                     record = json.loads(line)
                     self.last[record["name"]] = record
                 except (ValueError, KeyError, TypeError):
-                    continue  # a line cut short by a crash: that file is simply redone
+                    unreadable += 1  # a line cut short by a crash: that file is simply redone
+            if unreadable:
+                log.warning("%s: skipped %d unreadable line(s) (a run cut short?); their files are redone",
+                            path, unreadable)
         self._stream = None
 
     def completed(self, job: FileJob, settings: str) -> dict | None:
@@ -86,7 +101,8 @@ class Manifest:
         if self._stream is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._stream = open(self.path, "a", encoding="utf-8")
-        self._stream.write(json.dumps(record) + "\n")
+        self._stream.write(("\n" if self._torn else "") + json.dumps(record) + "\n")
+        self._torn = False
         self._stream.flush()
         os.fsync(self._stream.fileno())
         self.last[record["name"]] = record
@@ -94,6 +110,38 @@ class Manifest:
     def close(self) -> None:
         if self._stream is not None:
             self._stream.close()
+            self._stream = None
+
+
+class FolderLock:
+    """One ``batch`` at a time on an output folder: an exclusive ``flock`` on ``DIR/manifest.lock``,
+    held while the run lasts. The kernel drops it when the driver exits, however it ends (``kill
+    -9`` included), so a crashed run never leaves a stale lock behind."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "manifest.lock"
+        self._stream = None
+
+    def __enter__(self) -> "FolderLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        stream = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            stream.seek(0)
+            holder = stream.read().strip() or "unknown"
+            stream.close()
+            raise UserError(f"{self.path.parent} is in use by another batch run (pid {holder}): wait for it, "
+                            "or give another --out") from None
+        stream.truncate(0)
+        stream.write(str(os.getpid()))
+        stream.flush()
+        self._stream = stream
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._stream is not None:
+            self._stream.close()  # releases the lock
             self._stream = None
 
 

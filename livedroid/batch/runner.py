@@ -15,7 +15,7 @@ import av
 from tqdm import tqdm
 
 from livedroid.batch.files import FileJob
-from livedroid.batch.manifest import DONE, FAILED, INTERRUPTED, SKIPPED, Manifest, Outcome
+from livedroid.batch.manifest import DONE, FAILED, INCOMPLETE, INTERRUPTED, SKIPPED, Manifest, Outcome
 from livedroid.batch.task import BatchSettings
 from livedroid.signals import StopOnSignals
 
@@ -36,6 +36,7 @@ class BatchSummary:
     done: int = 0
     skipped: int = 0
     failed: int = 0
+    incomplete: int = 0
     interrupted: int = 0
     frames: int = 0
     seconds: float = 0.0
@@ -43,16 +44,18 @@ class BatchSummary:
 
     @property
     def not_started(self) -> int:
-        return self.files - self.done - self.skipped - self.failed - self.interrupted
+        return self.files - self.done - self.skipped - self.failed - self.incomplete - self.interrupted
 
     @property
     def exit_status(self) -> int:
-        """130 after Ctrl-C or SIGTERM, 1 when any file failed, else 0."""
-        return 130 if self.stopped else 1 if self.failed else 0
+        """130 after Ctrl-C or SIGTERM, 1 when any file failed or was damaged, else 0."""
+        return 130 if self.stopped else 1 if self.failed or self.incomplete else 0
 
     def line(self) -> str:
         fps = self.frames / self.seconds if self.seconds > 0 else 0.0
         parts = [f"{self.done} done", f"{self.skipped} skipped (already complete)", f"{self.failed} failed"]
+        if self.incomplete:
+            parts.append(f"{self.incomplete} incomplete (damaged input: what was read is kept, retried next time)")
         if self.stopped:
             parts += [f"{self.interrupted} interrupted (left .partial, redone next time)", f"{self.not_started} not started"]
         return f"{self.files} files: {', '.join(parts)} | {self.frames} frames in {self.seconds:.1f} s ({fps:.1f} fps)"
@@ -103,6 +106,10 @@ def run_batch(
                     summary.failed += 1
                     error = outcome.error if outcome.input in (outcome.error or "") else f"{outcome.input}: {outcome.error}"
                     _say(f"livedroid: failed: {error}")
+                elif outcome.status == INCOMPLETE:
+                    summary.incomplete += 1
+                    summary.frames += outcome.frames
+                    _say(f"livedroid: incomplete: {outcome.error}")
                 elif outcome.status == INTERRUPTED:
                     summary.interrupted += 1
                 if outcome.status != INTERRUPTED:

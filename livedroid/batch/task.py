@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from livedroid.batch.files import FileJob
-from livedroid.batch.manifest import DONE, FAILED, INTERRUPTED, Outcome
+from livedroid.batch.manifest import DONE, FAILED, INCOMPLETE, INTERRUPTED, Outcome
 from livedroid.codecs import DEFAULT_PRESET
 from livedroid.detections import Detections
 from livedroid.detectors import Detector, load_detector
@@ -105,6 +105,9 @@ def annotate_file(
         return Outcome.of(job, fingerprint, INTERRUPTED, frames=summary.frames_processed, seconds=seconds)
     if summary.frames_processed == 0:
         return Outcome.of(job, fingerprint, FAILED, error=f"{job.input}: no frame could be decoded", seconds=seconds)
+    if source.damage:
+        return Outcome.of(job, fingerprint, INCOMPLETE, frames=summary.frames_processed, seconds=seconds,
+                          error=f"{job.input} is damaged, {source.damage}")
     return Outcome.of(job, fingerprint, DONE, frames=summary.frames_processed, seconds=seconds)
 
 

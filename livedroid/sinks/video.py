@@ -72,7 +72,8 @@ class VideoSink(Sink):
         self._stream = None
         self._audio: _AudioFollower | None = None
         self._last_pts: int | None = None
-        self.frames_written = 0
+        #: a write failed (a full disk): the container is never muxed into again
+        self._failed = False
 
     @classmethod
     def for_source(cls, path: str | Path, source: Source, **options: object) -> "VideoSink":
@@ -95,19 +96,27 @@ class VideoSink(Sink):
             self._audio = _AudioFollower.attach(self._audio_from, container, self._format)
         elif self._audio_like is not None:
             self._audio = _AudioFollower.for_stream(self._audio_like, None, container, self._format)
+        # The header now, at the first frame: a disk that cannot take it fails here, in one place,
+        # and nothing is muxed after (FFmpeg crashes muxing into a container without a header).
+        container.start_encoding()
 
     def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
-        image = _even(scene)
-        if self._container is None:
-            self._open(image.shape[1], image.shape[0])
-        picture = picture_from_rgb(image)
-        picture.pts = self._next_pts(frame)
-        picture.time_base = self.time_base
-        for packet in self._stream.encode(picture):
-            self._container.mux(packet)
-        self.frames_written += 1
-        if self._audio:
-            self._audio.copy_until(float((picture.pts + 1) * self.time_base))
+        if self._failed:
+            raise UserError(f"cannot write video {self._file.path}: an earlier write failed")
+        try:
+            image = _even(scene)
+            if self._container is None:
+                self._open(image.shape[1], image.shape[0])
+            picture = picture_from_rgb(image)
+            picture.pts = self._next_pts(frame)
+            picture.time_base = self.time_base
+            for packet in self._stream.encode(picture):
+                self._container.mux(packet)
+            if self._audio:
+                self._audio.copy_until(float((picture.pts + 1) * self.time_base))
+        except BaseException:
+            self._failed = True
+            raise
 
     def write_audio(self, packet: av.Packet) -> None:
         """One packet of ``audio_like``'s stream, its pts already in this file's timeline (after
@@ -127,6 +136,12 @@ class VideoSink(Sink):
         return pts
 
     def close(self, complete: bool = True) -> None:
+        if self._failed:
+            self._abandon()
+            if self._file.partial.exists() and not self._file.partial.stat().st_size:
+                self._file.partial.unlink()  # nothing of it reached the disk
+            self._file.finish(False)
+            return
         if self._container is None:
             return
         for packet in self._stream.encode():
@@ -143,14 +158,18 @@ class VideoSink(Sink):
         """Give the file up after a write failed (a full disk) and delete it: the container is
         closed without muxing the encoder's last packets, since muxing after a header that failed
         to write crashes FFmpeg (SIGSEGV)."""
+        self._abandon()
+        self._file.partial.unlink(missing_ok=True)
+
+    def _abandon(self) -> None:
+        """Close the container without muxing the encoder's last packets (see :meth:`discard`)."""
         if self._container is not None:
             try:
                 self._container.close()
             except (av.FFmpegError, OSError):
-                pass  # its MP4 index could not be written either: the file goes anyway
+                pass  # its MP4 index could not be written either
             self._container = None
         self._audio = None  # its input closes when collected
-        self._file.partial.unlink(missing_ok=True)
 
 
 class _AudioFollower:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -37,13 +37,22 @@ class VideoSource(Source):
     """Decode the first video stream of a file, keeping each frame's pts.
 
     Packets that fail to decode are skipped, counted in ``skipped`` and warned about once, so a
-    few corrupt bytes in a long clip do not end the run.
+    few corrupt bytes in a long clip do not end the run. A file whose packets cannot be read, or
+    whose index points past its end (a download cut short), is damaged: reading stops there and
+    ``damage`` says how far it got, for ``run`` and ``batch`` to report as a failure. A header that
+    only announces another frame count (an AVI's) while every packet reads is not damage.
     """
+
+    #: how far a damaged file could be read (one line); None while it reads whole
+    damage: str | None = None
 
     def __init__(self, spec: str, *, max_frames: int | None = None) -> None:
         self.spec = spec
         self.description = mask_credentials(spec)
         self.max_frames = max_frames
+        self._packets = 0  # video packets demuxed
+        self._last_end = 0  # the furthest byte a video packet reached
+        self._last_seconds = 0.0  # the latest video packet's time
         if not is_stream_url(spec) and not Path(spec).is_file():
             raise UserError(f"video not found: {spec}")
         self._use(_open_container(spec, self.description))
@@ -78,11 +87,39 @@ class VideoSource(Source):
                 )
                 index += 1
         except av.FFmpegError as error:
-            log.warning("%s: unreadable after frame %d, stopping there (%s)", self.description, index, _reason(error))
+            self.damage = f"unreadable after {self._how_far(index)} ({_reason(error)})"
             return
-        if self.max_frames is None and self.frame_count and index < 0.9 * self.frame_count:
-            log.warning("%s: ended after %d of about %d frames: the file is truncated or damaged",
-                        self.description, index, self.frame_count)
+        if self.max_frames is None and self._ran_into_the_end():
+            self.damage = f"cut short: read {self._how_far(index)}"
+
+    def _ran_into_the_end(self) -> bool:
+        """The file was cut short (truncated, or shrinking under the reader). With an index of
+        packets (MP4, AVI): the demuxer reached the end of the file while the index holds more (a
+        whole file ends with its index or trailer, or with its last packet when the index says so).
+        With only a duration (Matroska, WebM): the video stopped over a second and a tenth short of it."""
+        if is_stream_url(self.spec):
+            return False
+        if self._stream.frames:
+            try:
+                at_the_end = self._last_end >= os.path.getsize(self.spec)
+            except OSError:  # deleted under the reader
+                at_the_end = True
+            return at_the_end and self._packets < self._stream.frames
+        duration = self._announced_seconds()
+        return bool(duration) and duration - self._last_seconds > max(1.0, 0.1 * duration)
+
+    def _announced_seconds(self) -> float | None:
+        if self._stream.duration and self._stream.time_base:
+            return float(self._stream.duration * self._stream.time_base)
+        return self._container.duration / av.time_base if self._container.duration else None
+
+    def _how_far(self, frames: int) -> str:
+        """``629 of 1394 frames (62.9 of 139.4 s)``: what was read against what the file announced."""
+        announced = f" of {self._stream.frames}" if self._stream.frames else ""
+        seconds = frames / self.fps if self.fps else None
+        duration = self._announced_seconds()
+        timing = f" ({seconds:.1f}{f' of {duration:.1f}' if duration else ''} s)" if seconds is not None else ""
+        return f"{frames}{announced} frames{timing}"
 
     def _pictures(self) -> Iterator[av.VideoFrame]:
         """Decoded pictures; undecodable packets are skipped, demuxing errors propagate."""
@@ -92,6 +129,12 @@ class VideoSource(Source):
             if packet.stream.type == "audio":
                 self.audio.put(packet)
                 continue
+            if packet.size:  # not the demuxer's empty end-of-stream packet
+                self._packets += 1
+                if packet.pos is not None and packet.pos >= 0:
+                    self._last_end = max(self._last_end, packet.pos + packet.size)
+                if packet.pts is not None and packet.time_base:
+                    self._last_seconds = max(self._last_seconds, float(packet.pts * packet.time_base))
             try:
                 decoded = packet.decode()
             except av.error.EOFError:

@@ -7,15 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from tests.conftest import probe
+from tests.conftest import probe, read_jsonl
 
 
 def manifest(out: Path) -> dict[str, dict]:
     """The last record of each file."""
-    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    records = read_jsonl(out / "manifest.jsonl")
     return {record["name"]: record for record in records}
 
 
@@ -38,15 +37,6 @@ def start_batch(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Po
         cwd=cwd, env=env or dict(os.environ, PYTHONUNBUFFERED="1"), stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its worker processes are ended with it, whatever the test does
     )
-
-
-def wait_for(condition, timeout: float = 180.0, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(every)
-    raise TimeoutError("condition not met in time")
 
 
 def end(process: subprocess.Popen) -> None:

@@ -1,12 +1,13 @@
 """``livedroid batch`` on this machine's worker processes, run as a user runs it."""
 
+import os
 import signal
 from pathlib import Path
 
 import pytest
 
-from tests.batch.helpers import assert_complete, end, manifest, start_batch, wait_for
-from tests.conftest import run_cli, write_clip
+from tests.batch.helpers import assert_complete, end, manifest, start_batch
+from tests.conftest import read_jsonl, run_cli, shared_path, wait_for, write_clip
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def test_each_file_annotated_then_a_rerun_skips_them(tmp_path: Path, clips: Path
         assert_complete(out, name, source, video=video)
         assert manifest(out)[name]["status"] == "done"
     assert bool(list(out.glob("*-detections.mp4"))) == video
-    stamps = {path: path.stat().st_mtime_ns for path in out.iterdir() if path.name != "manifest.jsonl"}
+    stamps = {path: path.stat().st_mtime_ns for path in out.iterdir() if path.name not in ("manifest.jsonl", "manifest.lock")}
 
     again = run_cli("batch", str(clips), "--out", "out", "--no-progress", *extra, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
@@ -165,3 +166,69 @@ def test_usage_errors_are_one_clear_line(tmp_path: Path, clips: Path, args: list
     errors = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_damaged_file_is_incomplete_counted_and_retried(tmp_path: Path) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_clip(clips / "whole.mp4", frames=12, audio=None)
+    whole = shared_path("videos/intel_one-by-one-person-detection.mp4").read_bytes()
+    (clips / "cut.mp4").write_bytes(whole[:1_500_000])  # head -c 1500000: 629 of 1394 frames
+    for attempt in range(2):
+        result = run_cli("batch", str(clips), "--out", "out", "--no-progress", cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        done = "1 done, 0 skipped" if attempt == 0 else "0 done, 1 skipped"
+        assert f"2 files: {done} (already complete), 0 failed, 1 incomplete" in result.stderr, result.stderr
+        assert "livedroid: incomplete: " in result.stderr and "read 629 of 1394 frames" in result.stderr
+        record = manifest(tmp_path / "out")["cut"]
+        assert (record["status"], record["frames"]) == ("incomplete", 629)
+        assert len(read_jsonl(tmp_path / "out" / "cut.jsonl")) == 629
+
+
+def test_an_input_named_manifest_never_overwrites_the_manifest(tmp_path: Path) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_clip(clips / "manifest.mp4", frames=40, audio=None)
+    write_clip(clips / "b.mp4", frames=10, audio=None)
+    first = run_cli("batch", str(clips), "--out", "out", "--no-progress", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    records = manifest(tmp_path / "out")
+    assert sorted(records) == ["b", "manifest-video"] and len(read_jsonl(tmp_path / "out" / "manifest-video.jsonl")) == 40
+    again = run_cli("batch", str(clips), "--out", "out", "--no-progress", cwd=tmp_path)
+    assert "2 files: 0 done, 2 skipped" in again.stderr, again.stderr
+
+
+def test_a_torn_last_line_loses_no_record_and_is_warned_about(tmp_path: Path) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_clip(clips / "a.mp4", frames=8, audio=None)
+    write_clip(clips / "b.mp4", frames=8, audio=None)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.jsonl").write_text('{"name": "a", "status": "do')  # a crash mid-line
+    result = run_cli("batch", str(clips), "--out", "out", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "livedroid: out/manifest.jsonl: skipped 1 unreadable line(s)" in result.stderr
+    again = run_cli("batch", str(clips), "--out", "out", "--no-progress", cwd=tmp_path)
+    assert "2 files: 0 done, 2 skipped" in again.stderr, again.stderr  # both records read back
+
+
+def test_a_second_batch_on_the_same_folder_is_refused_in_one_line(tmp_path: Path) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_clip(clips / "long.mp4", frames=600, size=(320, 192), audio=None)
+    out = tmp_path / "out"
+    first = start_batch(str(clips), "--out", "out", "--workers", "1", cwd=tmp_path)
+    try:
+        wait_for(lambda: list(out.glob("*.jsonl.partial")))
+        second = run_cli("batch", str(clips), "--out", "out", "--no-progress", cwd=tmp_path)
+        assert second.returncode == 2
+        assert second.stderr.strip().splitlines()[-1] == (
+            f"livedroid: error: out is in use by another batch run (pid {first.pid}): wait for it, or give another --out")
+        os.killpg(first.pid, signal.SIGKILL)  # a crashed driver (its workers with it) ...
+        first.wait(timeout=30)
+    finally:
+        end(first)
+    third = run_cli("batch", str(clips), "--out", "out", "--no-progress", cwd=tmp_path)  # ... leaves no stale lock
+    assert third.returncode == 0, third.stderr
+    assert manifest(out)["long"]["status"] == "done"

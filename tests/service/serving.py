@@ -12,13 +12,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import av
 
-from tests.conftest import REPO, skip_unless_ci, wait_for
+from tests.conftest import REPO, wait_for
 
 
 class Served:
@@ -88,20 +87,6 @@ class Served:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-
-
-@contextmanager
-def tmpfs(path: Path, options: str) -> Iterator[Path]:
-    """A real file system of its own at ``path`` for the test's length (``size=2m``, ``ro``): a disk
-    that fills up or refuses writes. Mounting needs root (CAP_SYS_ADMIN)."""
-    path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        skip_unless_ci(f"cannot mount a tmpfs ({mounted.stderr.strip()}): needs root")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "--lazy", str(path)], check=False)
 
 
 def decoded_frames(video: Path) -> int:

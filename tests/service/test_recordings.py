@@ -15,8 +15,8 @@ import av
 import numpy as np
 
 from livedroid.service.recording_index import RecordingIndex, Segment
-from tests.conftest import shared_path, write_clip
-from tests.service.serving import Served, decoded_frames, tmpfs
+from tests.conftest import shared_path, tmpfs, write_clip
+from tests.service.serving import Served, decoded_frames
 
 
 def noise_clip(path: Path) -> Path:

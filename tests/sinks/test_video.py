@@ -9,7 +9,7 @@ from livedroid.errors import UserError
 from livedroid.frames import Frame
 from livedroid.sinks import JsonLinesSink, VideoSink
 from livedroid.sources import open_source
-from tests.conftest import probe, write_clip
+from tests.conftest import probe, run_cli, tmpfs, write_clip
 
 
 def copy_through(source_path: Path, output: Path, **options) -> None:
@@ -99,3 +99,24 @@ def test_unfinished_output_stays_partial(tmp_path: Path) -> None:
 def test_unsupported_extension(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="unsupported video extension"):
         VideoSink(tmp_path / "out.gif", fps=10, time_base=None)
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["already full", "fills during the run"])
+def test_run_onto_a_full_disk_is_one_line_never_a_crash(tmp_path: Path, default_model: Path, full: bool) -> None:
+    """A 1 MB file system: full before the first frame (was SIGSEGV, exit 139: the encoder's last
+    packets muxed into a container whose header had failed), or filled by the video itself."""
+    clip = write_clip(tmp_path / "clip.mp4", frames=120, size=(320, 240), audio=None,
+                      draw=lambda i: np.random.default_rng(i).integers(0, 255, (240, 320, 3), dtype=np.uint8))
+    with tmpfs(tmp_path / "tiny", "size=1m") as tiny:
+        if full:
+            with open(tiny / "fill", "wb", buffering=0) as fill:
+                try:
+                    while fill.write(b"\0" * 4096):
+                        pass
+                except OSError:  # the disk is full
+                    pass
+        result = run_cli("run", str(clip), "-m", str(default_model), "-o", str(tiny / "new.mp4"), "--no-progress", cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        errors = [line for line in result.stderr.splitlines() if "error" in line]
+        assert errors == [f"livedroid: error: cannot write {tiny / 'new.mp4'}: No space left on device"], result.stderr
+        assert not (tiny / "new.mp4").exists()
