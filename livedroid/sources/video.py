@@ -50,9 +50,6 @@ class VideoSource(Source):
         self.spec = spec
         self.description = mask_credentials(spec)
         self.max_frames = max_frames
-        self._packets = 0  # video packets demuxed
-        self._last_end = 0  # the furthest byte a video packet reached
-        self._last_seconds = 0.0  # the latest video packet's time
         if not is_stream_url(spec) and not Path(spec).is_file():
             raise UserError(f"video not found: {spec}")
         self._use(_open_container(spec, self.description))
@@ -65,6 +62,9 @@ class VideoSource(Source):
     def _use(self, container: av.container.InputContainer) -> None:
         self._container = container
         self._stream = container.streams.video[0]
+        self._packets = 0  # video packets demuxed from this container
+        self._last_end = 0  # the furthest byte a video packet reached
+        self._last_seconds = 0.0  # the latest video packet's time
         self._stream.thread_type = "AUTO"
         self.time_base = self._stream.time_base
         rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
