@@ -87,13 +87,15 @@ class Bench:
 
     def __init__(
         self, clip: str, detectors: list[Detector], naive_detector: Detector, *, batch: int, max_frames: int,
-        workdir: Path, preset: str = DEFAULT_PRESET,
+        workdir: Path, preset: str = DEFAULT_PRESET, versus: list[Detector] | None = None,
     ) -> None:
         self.clip = clip
         self.detectors = detectors
         self.detector = detectors[0]  # the isolated inference workload uses one
         self.naive_detector = naive_detector
+        self.versus = versus or []
         self.batch = max(1, min(batch, self.detector.max_batch))
+        self.versus_batch = max(1, min(batch, self.versus[0].max_batch)) if self.versus else 1
         self.max_frames = max_frames
         self.workdir = workdir
         self.preset = preset
@@ -104,6 +106,8 @@ class Bench:
         if not self.frames:
             raise UserError(f"{clip}: no frames decoded")
         self.detections = self.detector.detect(self.frames[:1])  # warm-up, and a shape check
+        if self.versus:
+            self.versus[0].detect(self.frames[:1])
         self.selection = Selection()
 
     def _sink(self, name: str) -> VideoSink:
@@ -116,11 +120,18 @@ class Bench:
         return count
 
     def inference_only(self) -> int:
-        results: list[Detections] = []
-        for start in range(0, len(self.frames), self.batch):
-            results += self.detector.detect(self.frames[start : start + self.batch])
-        self.detections = [self.selection.apply(d) for d in results]
+        self.detections = self._infer(self.detector, self.batch)
         return len(self.frames)
+
+    def versus_inference_only(self) -> int:
+        self._infer(self.versus[0], self.versus_batch)
+        return len(self.frames)
+
+    def _infer(self, detector: Detector, batch: int) -> list[Detections]:
+        results: list[Detections] = []
+        for start in range(0, len(self.frames), batch):
+            results += detector.detect(self.frames[start : start + batch])
+        return [self.selection.apply(d) for d in results]
 
     def write_only(self) -> int:
         annotator, sink = BoxAnnotator(), self._sink("write.mp4")
@@ -153,9 +164,14 @@ class Bench:
         return supervision_loop(self.clip, self.workdir / "supervision.mp4", detect, self.max_frames)
 
     def pipeline(self) -> int:
+        return self._run_pipeline(self.detectors, self.batch, "pipeline.mp4")
+
+    def versus_pipeline(self) -> int:
+        return self._run_pipeline(self.versus, self.versus_batch, "versus.mp4")
+
+    def _run_pipeline(self, detectors: list[Detector], batch: int, output: str) -> int:
         source = VideoSource(self.clip, max_frames=self.max_frames)
-        summary = Pipeline(source, self.detectors, [self._sink("pipeline.mp4")], self.selection,
-                           batch=self.batch, progress=False).run()
+        summary = Pipeline(source, detectors, [self._sink(output)], self.selection, batch=batch, progress=False).run()
         source.close()
         return summary.frames_processed
 
@@ -211,22 +227,27 @@ def run_bench(
     max_frames: int,
     live_seconds: float,
     backend: str | None = None,
+    device: str | None = None,
     preset: str = DEFAULT_PRESET,
     motion: bool = False,
+    versus: Path | None = None,
 ) -> dict:
-    """Every measurement, as a JSON-ready dict."""
+    """Every measurement, as a JSON-ready dict. ``versus``: another model (the same detector in
+    another format or backend, say) whose inference and pipeline are measured in the same rounds."""
     key = backend or backend_for(model)
-    detectors = load_detectors(model, backend, workers=workers, threads=threads, batch=batch)
+    detectors = load_detectors(model, backend, workers=workers, threads=threads, batch=batch, device=device)
+    versus_detectors = load_detectors(versus, workers=workers, threads=threads, batch=batch, device=device) if versus else None
     workers = len(detectors)
     detector = detectors[0]
     # The naive loop gets one interpreter with every core, its best setting (the TFLite Raspberry
     # Pi example runs all four of a Pi's cores).
-    naive_detector = load_detector(model, backend, threads=os.cpu_count() if key == "tflite" else None, batch=batch)
+    naive_detector = load_detector(model, backend, device=device, batch=batch,
+                                   threads=os.cpu_count() if key in ("tflite", "onnx") else None)
     skipped = {} if supervision_available() else {"supervision": SUPERVISION_MISSING}
     with tempfile.TemporaryDirectory(prefix="livedroid-bench-") as folder:
         _say(f"decoding {max_frames} frames of {clip} into memory")
         bench = Bench(clip, detectors, naive_detector, batch=batch, max_frames=max_frames, workdir=Path(folder),
-                      preset=preset)
+                      preset=preset, versus=versus_detectors)
         workloads = _measure_workloads(bench, _plan(bench, motion), skipped, repeat, Path(folder))
         if live_seconds > 0:
             _say(f"live: {live_seconds:g} s at the clip's frame rate")
@@ -257,6 +278,19 @@ def run_bench(
         "pipeline_vs_limit": round(workloads["pipeline"].fps / limit, 2),
         "live": asdict(live) if live else None,
         "motion": gate,
+        "versus": _versus(versus, bench, workloads) if versus else None,
+    }
+
+
+def _versus(model: Path, bench: Bench, workloads: dict) -> dict:
+    """The other model's identity, and its frames/s against the model's: inference, pipeline."""
+    return {
+        "model": str(model),
+        "backend": bench.versus[0].backend,
+        "runtime": bench.versus[0].runtime,
+        "batch": bench.versus_batch,
+        "inference_ratio": round(workloads["versus_inference"].fps / workloads["inference"].fps, 2),
+        "pipeline_ratio": round(workloads["versus_pipeline"].fps / workloads["pipeline"].fps, 2),
     }
 
 
@@ -273,6 +307,9 @@ def _plan(bench: Bench, motion: bool) -> dict[str, tuple[Callable[[], int], str 
     }
     if motion:
         plan["motion"] = (bench.motion, "motion.mp4")
+    if bench.versus:
+        plan["versus_inference"] = (bench.versus_inference_only, None)
+        plan["versus_pipeline"] = (bench.versus_pipeline, "versus.mp4")
     return plan
 
 
@@ -329,6 +366,10 @@ def format_table(result: dict) -> str:
         rows.append(f"motion: {gate['model_runs_per_frame']} model runs a frame, {100 * gate['detections_kept']:.1f} % "
                     f"of the ungated detections kept ({gate['extra_boxes']} boxes they lack), "
                     f"{gate['vs_pipeline']:.2f}x the pipeline's frames/s")
+    versus = result.get("versus")
+    if versus:
+        rows.append(f"versus: {versus['model']} ({versus['backend']}: {versus['runtime']}, batch {versus['batch']}): "
+                    f"inference {versus['inference_ratio']:.2f}x, pipeline {versus['pipeline_ratio']:.2f}x the model's frames/s")
     live = result["live"]
     if live:
         rows.append(

@@ -10,7 +10,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from livedroid.detectors import BACKENDS
+from livedroid.detectors import BACKENDS, DEVICES
 from livedroid.errors import UserError
 from livedroid.signals import StopOnSignals
 from livedroid.wording import plural
@@ -81,7 +81,9 @@ def _add_model_options(parser: argparse.ArgumentParser, workers_help: str = RUN_
         "-m", "--model", metavar="MODEL",
         help="a .tflite file, a SavedModel folder, or a model name under models/ (default: coco-ssd-mobilenet-v2)",
     )
-    model.add_argument("--backend", choices=sorted(BACKENDS), help="default: from the model's form")
+    model.add_argument("--backend", choices=sorted(BACKENDS), help="default: from the model's form (.tflite, .onnx, SavedModel folder)")
+    model.add_argument("--device", choices=DEVICES, metavar="D",
+                       help=f"where an ONNX model runs: {', '.join(DEVICES)} (default auto: the best provider installed)")
     model.add_argument("--threads", type=int, metavar="N", help="threads per interpreter (default: the cores shared among the workers)")
     model.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call when the model allows it (default 1)")
     model.add_argument("--workers", type=int, metavar="N", help=workers_help)
@@ -245,13 +247,14 @@ def command_batch(args: argparse.Namespace) -> int:
     backend = args.backend or backend_for(model_path)
     classes = None
     if backend == "tflite" or args.classes:  # check the model and --classes once, before any file starts
-        labels = load_detector(model_path, args.backend, labels=args.labels, threads=1).labels
+        labels = load_detector(model_path, args.backend, device=args.device, labels=args.labels, threads=1).labels
         classes = _class_names(args.classes, labels)
     jobs = find_jobs(args.inputs, Path(args.out), video=not args.no_video)
     workers, threads = plan_workers(backend, args.workers, args.threads, len(jobs))
     settings = BatchSettings(
         model=str(model_path),
         backend=args.backend,
+        device=args.device,
         labels=os.path.abspath(args.labels) if args.labels else None,
         threads=(args.threads or 1) if args.ray and backend == "tflite" else threads,
         batch=max(1, args.batch),
@@ -311,6 +314,9 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     _add_preset_option(bench)
     bench.add_argument("--motion", action="store_true",
                        help="also the pipeline with --motion: frames/s, model runs a frame, detections kept")
+    bench.add_argument("--versus", metavar="MODEL",
+                       help="also another model's inference and pipeline in the same rounds, with the ratio "
+                            "(e.g. the same detector as .onnx against the .tflite)")
     bench.set_defaults(handler=command_bench)
     return bench
 
@@ -387,7 +393,9 @@ def command_bench(args: argparse.Namespace) -> int:
         max_frames=max(1, args.frames),
         live_seconds=args.live_seconds,
         backend=args.backend,
+        device=args.device,
         preset=args.preset,
+        versus=resolve_model(args.versus) if args.versus else None,
         motion=args.motion,
     )
     print(format_table(result))
@@ -526,7 +534,7 @@ def command_run(args: argparse.Namespace) -> int:
     model_path = resolve_model(args.model)
     _check_regions(args)
     detectors = load_detectors(model_path, args.backend, workers=1 if args.motion else args.workers,
-                               threads=args.threads, batch=args.batch, labels=args.labels)
+                               threads=args.threads, batch=args.batch, labels=args.labels, device=args.device)
     detectors = _regions(args, detectors)
     detector = detectors[0]
     tracking = bool(args.track or shapes or args.snapshots)

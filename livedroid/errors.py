@@ -6,3 +6,9 @@ class UserError(Exception):
 
     The message must say what is wrong and where; the CLI prints it without a traceback.
     """
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's first line, for a one-line message (libraries' errors run to pages)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -260,6 +260,32 @@ def layout_model(tmp_path_factory) -> Callable[..., Path]:
     return get
 
 
+@pytest.fixture(scope="session")
+def onnx_layout_model(layout_model, tmp_path_factory) -> Callable[..., Path]:
+    """``onnx_layout_model(layout, variant="float32", pixels=False)``: the red-square model of an
+    output layout as ONNX, built once a session. Variants: ``float32`` (Ultralytics' form: NCHW
+    float input, fixed batch 1), ``batch`` (the same, batch dimension free), ``metadata`` (with
+    Ultralytics' names and imgsz), ``int8`` (the full-integer .tflite through tf2onnx: NHWC int8)."""
+    needs_module("tf2onnx", "building the ONNX test models needs tf2onnx (the train extra)")
+    needs_module("onnxruntime", "the onnx backend needs onnxruntime (the onnx extra)")
+    from tests.yolo_detector import ULTRALYTICS_METADATA, build_onnx, onnx_from_tflite
+
+    folder, built = tmp_path_factory.mktemp("onnx-layouts"), {}
+
+    def get(layout: str, variant: str = "float32", pixels: bool = False) -> Path:
+        key = (layout, variant, pixels)
+        if key not in built:
+            path = folder / f"{layout}-{variant}-{'pixels' if pixels else 'normalised'}.onnx"
+            if variant == "int8":
+                built[key] = onnx_from_tflite(layout_model(layout, pixels, "int8"), path)
+            else:
+                built[key] = build_onnx(path, layout, pixels=pixels, batch=None if variant == "batch" else 1,
+                                        metadata=ULTRALYTICS_METADATA if variant == "metadata" else None)
+        return built[key]
+
+    return get
+
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 

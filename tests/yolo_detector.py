@@ -31,6 +31,34 @@ E2E_REPORTED = (REPORTED[0], REPORTED[2])
 OD_API_CLASS, OD_API_ORDER = 2, ("scores", "boxes", "count", "classes")
 
 
+FRAME_HW, BOX = (192, 320), (100, 60, 164, 124)  # not square: letterboxed at scale 0.5, 32 px bands
+#: What survives decoding (class index, score, (dx, dy) input pixels): NMS drops the same-class
+#: duplicate of raw heads and keeps the other class's box.
+KEPT = {
+    "od_api": ((OD_API_CLASS, 0.9, (0, 0)),),
+    "yolov5": (REPORTED[0], REPORTED[2]),
+    "yolov8": (REPORTED[0], REPORTED[2]),
+    "end_to_end": E2E_REPORTED,
+}
+TOLERANCE = {"float32": (1.0, 1e-4), "float16": (1.0, 1e-2), "int8": (2.5, 1e-2)}  # (pixels, score)
+
+
+def assert_finds_the_square(detector, layout: str, quantization: str) -> None:
+    """``detector`` (any backend) finds what the ``layout`` model reports of :data:`BOX` in a
+    :data:`FRAME_HW` frame, in frame pixels, and nothing in a frame without the square."""
+    from numpy.testing import assert_allclose
+
+    found, nothing = detector.detect([red_square_frame(FRAME_HW, BOX), red_square_frame(FRAME_HW, (0, 0, 0, 0))])
+    # Input pixels per frame pixel: letterbox keeps one scale, the OD API stretches.
+    scale = (0.5, 0.5) if detector.layout.letterbox else (INPUT_SIZE / FRAME_HW[1], INPUT_SIZE / FRAME_HW[0])
+    expected = np.array([np.add(BOX, [dx / scale[0], dy / scale[1]] * 2) for _, _, (dx, dy) in KEPT[layout]])
+    pixel_tolerance, score_tolerance = TOLERANCE[quantization]
+    assert found.class_ids.tolist() == [c + 1 for c, _, _ in KEPT[layout]]  # 0-based classes → label-map ids
+    assert_allclose(found.scores, [s for _, s, _ in KEPT[layout]], atol=score_tolerance)
+    assert_allclose(found.xyxy, expected, atol=pixel_tolerance)
+    assert len(nothing) == 0
+
+
 def grid_centres() -> np.ndarray:
     """(cx, cy, w, h) of every YOLO grid cell, normalised, stride by stride."""
     cells = []
@@ -173,3 +201,34 @@ def build_constant(path: str | Path, shape: list[int]) -> Path:
     path = Path(path)
     path.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([model.get_concrete_function()], model).convert())
     return path
+
+
+#: Ultralytics' ONNX metadata, as its exporter writes it (a dict literal of names, the input size).
+ULTRALYTICS_METADATA = {"names": repr(dict(enumerate(CLASSES))), "imgsz": f"[{INPUT_SIZE}, {INPUT_SIZE}]", "task": "detect"}
+
+
+def build_onnx(path: str | Path, layout: str, *, pixels: bool = False, batch: int | None = 1,
+               metadata: dict[str, str] | None = None) -> Path:
+    """The ``layout`` model as Ultralytics exports ONNX: float32 NCHW input ``images`` [B, 3, S, S]
+    (``batch`` None: a free batch dimension), converted by tf2onnx; ``metadata`` written into it."""
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = tf.TensorSpec([batch, 3, INPUT_SIZE, INPUT_SIZE], tf.float32, name="images")
+    model = tf.function(lambda images: outputs(layout, tf.transpose(images, [0, 2, 3, 1]), pixels), input_signature=[spec])
+    path = Path(path)
+    proto, _ = tf2onnx.convert.from_function(model, input_signature=[spec], opset=17)
+    for key, value in (metadata or {}).items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, str(path))
+    return path
+
+
+def onnx_from_tflite(tflite: str | Path, path: str | Path) -> Path:
+    """A .tflite file as ONNX through tf2onnx (int8 files keep integer input and outputs, with
+    QuantizeLinear/DequantizeLinear around them)."""
+    import tf2onnx
+
+    tf2onnx.convert.from_tflite(str(tflite), opset=17, output_path=str(path))
+    return Path(path)

@@ -30,6 +30,7 @@ class BatchSettings:
 
     model: str
     backend: str | None = None
+    device: str | None = None
     labels: str | None = None
     threads: int | None = None
     batch: int = 1
@@ -56,7 +57,7 @@ def detector_for(settings: BatchSettings) -> Detector:
     """One interpreter per worker process, loaded with its first file and reused for the next."""
     if settings not in _loaded:
         _loaded[settings] = load_detector(
-            settings.model, settings.backend, labels=settings.labels, threads=settings.threads, batch=settings.batch
+            settings.model, settings.backend, device=settings.device, labels=settings.labels, threads=settings.threads, batch=settings.batch
         )
     return _loaded[settings]
 

@@ -17,9 +17,12 @@ from livedroid.errors import UserError
 BACKENDS: dict[str, tuple[str, str, str]] = {
     "tflite": ("livedroid.detectors.tflite", "TFLiteDetector", "pip install ai-edge-litert"),
     "savedmodel": ("livedroid.detectors.savedmodel", "SavedModelDetector", "pip install 'livedroid[tf]'"),
+    "onnx": ("livedroid.detectors.onnx_runtime", "OnnxDetector", "pip install 'livedroid[onnx]'"),
 }
+#: --device choices; only the onnx backend runs elsewhere than where its runtime puts it.
+DEVICES = ("auto", "cpu", "cuda", "tensorrt", "openvino", "coreml")
 
-__all__ = ["BACKENDS", "Detector", "backend_for", "load_detector", "load_detectors", "plan_parallelism"]
+__all__ = ["BACKENDS", "DEVICES", "Detector", "backend_for", "load_detector", "load_detectors", "plan_parallelism"]
 
 
 def plan_parallelism(backend: str, workers: int | None, threads: int | None) -> tuple[int, int | None]:
@@ -28,37 +31,45 @@ def plan_parallelism(backend: str, workers: int | None, threads: int | None) -> 
     TFLite: two interpreters in parallel, the cores shared between them. Measured on 2 cores with
     the default model (README, Performance): 2 workers x 1 thread reached the machine's limit,
     1 worker x 2 threads stayed 8% under it, as one interpreter idles while frames are decoded and
-    encoded. TensorFlow parallelises inside one model, so SavedModels get one worker.
+    encoded. ONNX Runtime on the CPU likewise (README, Performance: its rows). TensorFlow
+    parallelises inside one model, so SavedModels get one worker.
     """
     cores = os.cpu_count() or 1
+    shared_cores = backend in ("tflite", "onnx")
     if workers is None:
-        workers = 2 if backend == "tflite" and cores >= 2 else 1
-    if threads is None and backend == "tflite":
+        workers = 2 if shared_cores and cores >= 2 else 1
+    if threads is None and shared_cores:
         threads = max(1, cores // workers)
     return max(1, workers), threads
 
 
 def backend_for(model: Path) -> str:
-    """Pick the backend from the model's form: a ``.tflite`` file or a SavedModel folder."""
+    """Pick the backend from the model's form: a ``.tflite`` or ``.onnx`` file, or a SavedModel folder."""
     if model.suffix == ".tflite":
         return "tflite"
+    if model.suffix == ".onnx":
+        return "onnx"
     if model.is_dir() and (model / "saved_model.pb").is_file():
         return "savedmodel"
     if model.is_dir() and (model / "saved_model" / "saved_model.pb").is_file():
         return "savedmodel"
     if model.is_dir():
         raise UserError(f"{model}: folder holds no saved_model.pb (expected a TensorFlow SavedModel)")
-    raise UserError(f"{model}: unsupported model (give a .tflite file or a SavedModel folder)")
+    raise UserError(f"{model}: unsupported model (give a .tflite or .onnx file, or a SavedModel folder)")
 
 
-def load_detector(model: str | Path, backend: str | None = None, **options: object) -> Detector:
-    """Load ``model`` with the named backend (or the one its form implies)."""
+def load_detector(model: str | Path, backend: str | None = None, *, device: str | None = None, **options: object) -> Detector:
+    """Load ``model`` with the named backend (or the one its form implies), on ``device`` (onnx only)."""
     model = Path(model)
     if not model.exists():
         raise UserError(f"model not found: {model}")
     key = backend or backend_for(model)
     if key not in BACKENDS:
         raise UserError(f"unknown backend '{key}' (choose from {', '.join(BACKENDS)})")
+    if device not in (None, "auto", "cpu") and key != "onnx":
+        raise UserError(f"--device {device} needs the onnx backend: give a .onnx model (the {key} backend picks its own device)")
+    if key == "onnx":
+        options["device"] = device
     module_name, class_name, install = BACKENDS[key]
     try:
         module = importlib.import_module(module_name)
@@ -77,11 +88,13 @@ def load_detectors(
     threads: int | None = None,
     batch: int = 1,
     labels: str | Path | None = None,
+    device: str | None = None,
 ) -> list[Detector]:
     """The detector set of a run: one detector per inference worker, parallelism planned by
     :func:`plan_parallelism` for what the user left unset."""
     model = Path(model)
     workers, threads = plan_parallelism(backend or backend_for(model), workers, threads)
     return [
-        load_detector(model, backend, labels=labels, threads=threads, batch=max(1, batch)) for _ in range(workers)
+        load_detector(model, backend, device=device, labels=labels, threads=threads, batch=max(1, batch))
+        for _ in range(workers)
     ]

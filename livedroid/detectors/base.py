@@ -26,3 +26,14 @@ class Detector(ABC):
     @abstractmethod
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
         """One ``Detections`` per image, in order."""
+
+
+def same_size_runs(images: list[np.ndarray], limit: int) -> list[list[np.ndarray]]:
+    """Split into consecutive groups of one shape, at most ``limit`` long (a batch is one tensor)."""
+    groups: list[list[np.ndarray]] = []
+    for image in images:
+        if groups and len(groups[-1]) < limit and groups[-1][0].shape == image.shape:
+            groups[-1].append(image)
+        else:
+            groups.append([image])
+    return groups

@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402 - the log level must be set first
 
 from livedroid.detections import Detections  # noqa: E402
-from livedroid.detectors.base import Detector  # noqa: E402
+from livedroid.detectors.base import Detector, same_size_runs  # noqa: E402
 from livedroid.errors import UserError  # noqa: E402
 from livedroid.labels import find_labels  # noqa: E402
 
@@ -62,7 +62,7 @@ class SavedModelDetector(Detector):
 
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
         results: list[Detections] = []
-        for group in _same_size_runs(images, self.max_batch):
+        for group in same_size_runs(images, self.max_batch):
             batch = tf.constant(np.stack(group), dtype=self._dtype)
             out = self._signature(**{self._input_name: batch})
             boxes, scores, classes, counts = (out[name].numpy() for name in _OUTPUTS)
@@ -93,13 +93,3 @@ def _set_threads_once(threads: int) -> None:
         log.info("TensorFlow is already running with %s; --threads %d applies to a new process",
                  tf.config.threading.get_intra_op_parallelism_threads() or "its default threads", threads)
 
-
-def _same_size_runs(images: list[np.ndarray], limit: int) -> list[list[np.ndarray]]:
-    """Split into consecutive groups of one shape, at most ``limit`` long (a batch is one tensor)."""
-    groups: list[list[np.ndarray]] = []
-    for image in images:
-        if groups and len(groups[-1]) < limit and groups[-1][0].shape == image.shape:
-            groups[-1].append(image)
-        else:
-            groups.append([image])
-    return groups

@@ -19,9 +19,9 @@ import numpy as np
 
 from livedroid.detections import Detections
 from livedroid.detectors.base import Detector
-from livedroid.errors import UserError
+from livedroid.errors import UserError, first_line
 from livedroid.detectors.layouts import Layout, UnknownLayout, detect_layout
-from livedroid.detectors.layouts.common import class_aware_nms, dequantize, fit, input_encoder, to_image
+from livedroid.detectors.layouts.common import dequantize, fit, input_encoder
 from livedroid.labels import find_labels, labels_for_classes
 from livedroid.wording import plural
 
@@ -88,11 +88,11 @@ class TFLiteDetector(Detector):
                 interpreter = Interpreter(model_path=str(self.model), num_threads=self.threads)
             except SystemError as error:  # tflite-runtime 2.14 was built against numpy 1
                 raise UserError(
-                    f"{INTERPRETER_NAME} cannot run with numpy {np.__version__} ({_first_line(error)}): "
+                    f"{INTERPRETER_NAME} cannot run with numpy {np.__version__} ({first_line(error)}): "
                     "install ai-edge-litert, or numpy<2 for tflite-runtime"
                 ) from None
             except (ValueError, RuntimeError) as error:
-                raise UserError(f"{self.model}: not a valid TFLite model ({_first_line(error)})") from None
+                raise UserError(f"{self.model}: not a valid TFLite model ({first_line(error)})") from None
             details = interpreter.get_input_details()
             if len(details) != 1 or len(details[0]["shape"]) != 4 or details[0]["shape"][3] != 3:
                 raise UserError(f"{self.model}: expected one image input [1, H, W, 3], got {_shapes(details)}")
@@ -112,7 +112,7 @@ class TFLiteDetector(Detector):
             except (ValueError, RuntimeError) as error:
                 if size > 1:
                     continue
-                raise UserError(f"{self.model}: cannot run this model ({_first_line(error)})") from None
+                raise UserError(f"{self.model}: cannot run this model ({first_line(error)})") from None
             self.max_batch = size
             return interpreter
         raise AssertionError("unreachable: batch 1 either loads or raises")
@@ -140,17 +140,8 @@ class TFLiteDetector(Detector):
                 for role, index in self.layout.roles.items()
             }
             for slot, (image, transform) in enumerate(zip(chunk, transforms)):
-                xyxy, scores, classes = self.layout.decode({role: t[slot] for role, t in out.items()}, input_hw)
-                if self.layout.nms:
-                    kept = class_aware_nms(xyxy, scores, classes)
-                    xyxy, scores, classes = xyxy[kept], scores[kept], classes[kept]
-                ids = classes.astype(np.int32) + 1  # 0-based classes to label-map ids
-                results.append(Detections(
-                    xyxy=to_image(xyxy, transform, image.shape[1], image.shape[0]),
-                    scores=np.asarray(scores, np.float32),
-                    class_ids=ids,
-                    labels=[self.labels.get(int(i), str(int(i))) for i in ids],
-                ))
+                tensors = {role: t[slot] for role, t in out.items()}
+                results.append(self.layout.detections(tensors, input_hw, transform, image.shape[1::-1], self.labels))
         return results
 
 
@@ -188,6 +179,3 @@ def _native_stderr_silenced() -> Iterator[None]:
 def _shapes(details: list[dict]) -> str:
     return ", ".join(f"{d['name']} {[int(v) for v in d['shape']]}" for d in details)
 
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -31,7 +31,7 @@ def command_mine(args: argparse.Namespace, class_names, regions) -> int:
     _check_out(out, args.source)
     known = _known_looks(args.known)  # before mining: a wrong folder fails at once
     model_path = resolve_model(args.model)
-    detector = load_detector(model_path, args.backend, labels=args.labels, threads=args.threads)
+    detector = load_detector(model_path, args.backend, device=args.device, labels=args.labels, threads=args.threads)
     wanted = class_names(args.classes, detector.labels)
     tiled = regions(args, [detector])[0] if args.tiles else None
     folder = LabellingFolder(out)

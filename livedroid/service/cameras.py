@@ -300,7 +300,7 @@ def _round(value: float | None) -> float | None:
 class CameraService:
     """All cameras of one ``livedroid serve``: one SharedInference per model, one Camera each."""
 
-    def __init__(self, config: ServiceConfig, events: EventHub, *, backend: str | None = None,
+    def __init__(self, config: ServiceConfig, events: EventHub, *, backend: str | None = None, device: str | None = None,
                  workers: int | None = None, threads: int | None = None, batch: int = 4,
                  timeouts: dict[str, float] | None = None) -> None:
         from livedroid.detectors import load_detectors
@@ -318,7 +318,7 @@ class CameraService:
                 if model not in self.inference:
                     users = sum(resolve_model(c.model) == model for c in config.cameras)
                     self.inference[model] = SharedInference(load_detectors(
-                        model, backend, workers=workers, threads=threads, batch=min(users, batch)))
+                        model, backend, workers=workers, threads=threads, batch=min(users, batch), device=device))
                 shared = self.inference[model]
                 _check_labels(camera, set(shared.labels.values()))
                 self.cameras[camera.name] = Camera(camera, shared, events, recordings=Path(config.recordings),

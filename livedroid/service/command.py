@@ -59,7 +59,7 @@ def serve(args: argparse.Namespace) -> int:
     config = service_config(args)
     host, port = parse_address(config.http, 8080)
     events = EventHub()
-    service = CameraService(config, events, backend=args.backend, workers=args.workers, threads=args.threads, batch=args.batch,
+    service = CameraService(config, events, backend=args.backend, device=args.device, workers=args.workers, threads=args.threads, batch=args.batch,
                             timeouts={"connect_timeout": args.connect_timeout, "read_timeout": args.read_timeout,
                                       "reconnect_timeout": args.reconnect_timeout})
     publisher = None

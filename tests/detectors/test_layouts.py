@@ -14,17 +14,8 @@ from livedroid.detectors import load_detector
 from livedroid.detectors.layouts import UnknownLayout, detect_layout
 from livedroid.errors import UserError
 from tests.conftest import needs_module, run_cli, square_position, write_clip
-from tests.yolo_detector import E2E_REPORTED, OD_API_CLASS, REPORTED, build_constant, red_square_frame
+from tests.yolo_detector import KEPT, assert_finds_the_square, build_constant
 
-FRAME_HW, BOX = (192, 320), (100, 60, 164, 124)  # not square: letterboxed at scale 0.5, 32 px bands
-#: What survives decoding (class index, score, (dx, dy) input pixels): NMS drops the same-class
-#: duplicate of raw heads and keeps the other class's box.
-KEPT = {
-    "od_api": ((OD_API_CLASS, 0.9, (0, 0)),),
-    "yolov5": (REPORTED[0], REPORTED[2]),
-    "yolov8": (REPORTED[0], REPORTED[2]),
-    "end_to_end": E2E_REPORTED,
-}
 #: (layout, coordinates in input pixels, quantization)
 CASES = [
     ("od_api", False, "float32"), ("od_api", False, "int8"),
@@ -32,22 +23,13 @@ CASES = [
     ("yolov8", False, "float32"), ("yolov8", True, "float32"), ("yolov8", False, "int8"), ("yolov8", False, "float16"),
     ("end_to_end", False, "float32"), ("end_to_end", True, "float32"), ("end_to_end", False, "int8"),
 ]
-TOLERANCE = {"float32": (1.0, 1e-4), "float16": (1.0, 1e-2), "int8": (2.5, 1e-2)}  # (pixels, score)
 
 
 @pytest.mark.parametrize("layout, pixels, quantization", CASES)
 def test_each_layout_decodes_the_square_into_frame_pixels(layout_model, layout, pixels, quantization) -> None:
     detector = load_detector(layout_model(layout, pixels, quantization))
     assert detector.layout.key == layout
-    found, nothing = detector.detect([red_square_frame(FRAME_HW, BOX), red_square_frame(FRAME_HW, (0, 0, 0, 0))])
-    # Input pixels per frame pixel: letterbox keeps one scale, the OD API stretches.
-    scale = (0.5, 0.5) if detector.layout.letterbox else (160 / FRAME_HW[1], 160 / FRAME_HW[0])
-    expected = np.array([np.add(BOX, [dx / scale[0], dy / scale[1]] * 2) for _, _, (dx, dy) in KEPT[layout]])
-    pixel_tolerance, score_tolerance = TOLERANCE[quantization]
-    assert found.class_ids.tolist() == [c + 1 for c, _, _ in KEPT[layout]]  # 0-based classes → label-map ids
-    np.testing.assert_allclose(found.scores, [s for _, s, _ in KEPT[layout]], atol=score_tolerance)
-    np.testing.assert_allclose(found.xyxy, expected, atol=pixel_tolerance)
-    assert len(nothing) == 0
+    assert_finds_the_square(detector, layout, quantization)
 
 
 def test_nms_keeps_the_overlapping_box_of_another_class_only() -> None:
@@ -83,8 +65,8 @@ def test_a_shape_of_no_layout_is_one_line_naming_it(shape) -> None:
     with pytest.raises(UnknownLayout) as error:
         detect_layout(outputs, (640, 640))
     message = str(error.value)
-    assert message.startswith(f"unknown output layout: Identity {shape}; known: od_api ")
-    assert "yolov5" in message and "yolov8" in message and "end_to_end" in message and "\n" not in message
+    assert message.startswith(f"unknown output layout: Identity {shape}; known: saved_model ")
+    assert all(key in message for key in ("od_api", "yolov5", "yolov8", "end_to_end")) and "\n" not in message
 
 
 @pytest.mark.parametrize("layout, pixels, quantization", [
@@ -114,7 +96,7 @@ def test_cli_error_for_a_model_of_no_known_layout(tmp_path: Path) -> None:
                      "--jsonl", "out.jsonl", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("livedroid: error: ") and "[1, 300, 7]; known: od_api" in lines[0], result.stderr
+    assert len(lines) == 1 and lines[0].startswith("livedroid: error: ") and "[1, 300, 7]; known: saved_model" in lines[0], result.stderr
 
 
 @pytest.mark.parametrize(

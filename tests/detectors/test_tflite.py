@@ -70,10 +70,10 @@ def test_truncated_model_is_a_clear_error(tmp_path: Path, coco_v1: Path) -> None
 
 @pytest.mark.parametrize(
     "name, message",
-    [("model.onnx", "unsupported model"), ("nothing.tflite", "model not found")],
+    [("model.pt", "unsupported model"), ("nothing.tflite", "model not found")],
 )
 def test_unsupported_or_missing_model(tmp_path: Path, name: str, message: str) -> None:
-    if name.endswith(".onnx"):
+    if name.endswith(".pt"):
         (tmp_path / name).write_bytes(b"x")
     with pytest.raises(UserError, match=message):
         load_detector(tmp_path / name)

@@ -1,4 +1,4 @@
-"""Output layouts of TFLite detectors, recognised from the model's own output signature.
+"""Output layouts of detectors (TFLite and ONNX), recognised from the model's own outputs.
 
 Each layout is one module, registered here by key the way detector backends are, with:
 
@@ -6,6 +6,8 @@ Each layout is one module, registered here by key the way detector backends are,
 - ``INPUT_RANGE``: what pixel values 0 and 255 become in a float input;
 - ``LETTERBOX``: keep the aspect ratio with grey padding (Ultralytics) rather than stretch;
 - ``NMS``: whether livedroid must run class-aware NMS on the decoded boxes;
+- ``ANY_SIZE`` (optional, default False): frames go in at their own size where the model's
+  input size is free (the graph resizes them itself);
 - ``match(outputs, input_hw, ops) -> roles | None``: output tensor index of each role;
 - ``num_classes(outputs) -> int | None``: the class count, where the shapes say it;
 - ``decode(tensors, input_hw) -> (xyxy, scores, classes)``: one image's boxes in input pixels,
@@ -20,8 +22,13 @@ from types import ModuleType
 
 import numpy as np
 
-#: key → module; tried in this order (the Object Detection API's op is the surest sign).
+from livedroid.detections import Detections
+from livedroid.detectors.layouts.common import class_aware_nms, to_image
+
+#: key → module; tried in this order (the SavedModel's exporter-only outputs, then the Object
+#: Detection API's op, are the surest signs).
 LAYOUTS: dict[str, str] = {
+    "saved_model": "livedroid.detectors.layouts.saved_model",
     "od_api": "livedroid.detectors.layouts.od_api",
     "yolov5": "livedroid.detectors.layouts.yolov5",
     "yolov8": "livedroid.detectors.layouts.yolov8",
@@ -59,8 +66,34 @@ class Layout:
     def nms(self) -> bool:
         return self.module.NMS
 
+    @property
+    def any_size(self) -> bool:
+        return getattr(self.module, "ANY_SIZE", False)
+
     def decode(self, tensors: dict[str, np.ndarray], input_hw: tuple[int, int]):
         return self.module.decode(tensors, input_hw)
+
+    def detections(
+        self,
+        tensors: dict[str, np.ndarray],
+        input_hw: tuple[int, int],
+        transform: np.ndarray,
+        image_wh: tuple[int, int],
+        labels: dict[int, str],
+    ) -> Detections:
+        """One image's outputs (float, by role) as Detections in its own pixels: decoded, through
+        class-aware NMS where the model has none, 0-based classes as label-map ids."""
+        xyxy, scores, classes = self.decode(tensors, input_hw)
+        if self.nms:
+            kept = class_aware_nms(xyxy, scores, classes)
+            xyxy, scores, classes = xyxy[kept], scores[kept], classes[kept]
+        ids = classes.astype(np.int32) + 1
+        return Detections(
+            xyxy=to_image(xyxy, transform, *image_wh),
+            scores=np.asarray(scores, np.float32),
+            class_ids=ids,
+            labels=[labels.get(int(i), str(int(i))) for i in ids],
+        )
 
 
 def detect_layout(outputs: list[dict], input_hw: tuple[int, int], ops: list[dict] = ()) -> Layout:
