@@ -119,6 +119,7 @@ def _add_export_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("export")
     group.add_argument("--quantization", nargs="+", choices=("float32", "float16", "int8"), default=["int8"], help="TFLite variants to write (default: int8, what livedroid runs fastest, also on a Raspberry Pi; add float32 float16 for the float files)")
     group.add_argument("--max-detections", type=int, default=100, help="detections the TFLite model returns at most (default 100)")
+    group.add_argument("--onnx", action="store_true", help="also write model.onnx from the SavedModel (tf2onnx), for --backend onnx on a GPU or an Intel iGPU; checked against the SavedModel like the TFLite files")
 
 
 # Parsers -------------------------------------------------------------------------------------
@@ -251,7 +252,7 @@ def _run_eval(args: argparse.Namespace) -> None:
 def _run_export(args: argparse.Namespace) -> None:
     from livedroid.training.export import export
 
-    export(args.run, args.out, quantizations=tuple(args.quantization), max_detections=args.max_detections)
+    export(args.run, args.out, quantizations=tuple(args.quantization), max_detections=args.max_detections, onnx=args.onnx)
 
 
 def _run_all(args: argparse.Namespace) -> None:
@@ -262,7 +263,7 @@ def _run_all(args: argparse.Namespace) -> None:
     import time
 
     from livedroid.training.dataset.prepare import PreparedDataset
-    from livedroid.training.export import TFLITE_FILES
+    from livedroid.training.export import ONNX_FILE, TFLITE_FILES
     from livedroid.training.model_card import write_model_card
     from livedroid.training.pipeline import load_pipeline
 
@@ -273,7 +274,7 @@ def _run_all(args: argparse.Namespace) -> None:
 
     def copy_model() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
-        for name in ["label_map.pbtxt", "export.json"] + [TFLITE_FILES[q] for q in args.quantization]:
+        for name in ["label_map.pbtxt", "export.json"] + [TFLITE_FILES[q] for q in args.quantization] + [ONNX_FILE] * args.onnx:
             shutil.copy2(export_dir / name, args.out / name)
 
     steps = [

@@ -1,12 +1,15 @@
 """``livedroid train export``: the trained checkpoint as a SavedModel (batch input) and as TFLite
-float32, float16 and full-int8 files with labels packed, in a folder ``livedroid run`` plays;
-then a check that the TFLite files find what the SavedModel finds on validation images."""
+float32, float16 and full-int8 files with labels packed, and with ``--onnx`` the SavedModel as ONNX
+(tf2onnx), in a folder ``livedroid run`` plays; then a check that each file finds what the
+SavedModel finds on validation images."""
 
 from __future__ import annotations
 
 import glob
 import io
 import json
+import subprocess
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -25,6 +28,10 @@ from livedroid.training.pipeline import load_pipeline
 
 #: Output file of each TFLite variant; ``livedroid run`` prefers model_int8.tflite, then model.tflite.
 TFLITE_FILES = {"float32": "model.tflite", "float16": "model_float16.tflite", "int8": "model_int8.tflite"}
+#: The SavedModel as ONNX (``--onnx``): tf2onnx keeps its input (uint8 frames of any size and
+#: batch) and its output names, which livedroid's ``saved_model`` layout reads.
+ONNX_FILE = "model.onnx"
+ONNX_OPSET = 17
 #: Name under which the batch-input module is registered with the API's exporter.
 BATCH_INPUT = "image_batch"
 AGREEMENT_MIN_SCORE = 0.5
@@ -60,9 +67,11 @@ def export(
     calibration_images: int = 100,
     check_images: int = 20,
     agreement_min_score: float = AGREEMENT_MIN_SCORE,
+    onnx: bool = False,
 ) -> list[Agreement]:
-    """Write ``out_dir/saved_model``, ``out_dir/model*.tflite`` and ``out_dir/label_map.pbtxt``;
-    return the agreement of each TFLite file with the SavedModel (also saved as export.json).
+    """Write ``out_dir/saved_model``, ``out_dir/model*.tflite``, with ``onnx`` ``out_dir/model.onnx``,
+    and ``out_dir/label_map.pbtxt``; return the agreement of each file with the SavedModel (also
+    saved as export.json).
     Models whose TFLite graph livedroid cannot feed (see ``_tflite_ready``) get the SavedModel only."""
     from livedroid.training.compat import tf
     from object_detection import exporter_lib_v2
@@ -83,13 +92,18 @@ def export(
         exporter_lib_v2.DETECTION_MODULE_MAP[BATCH_INPUT] = _batch_module_class(tf, exporter_lib_v2)
         exporter_lib_v2.export_inference_graph(BATCH_INPUT, config, str(model_dir), str(out_dir))
     (out_dir / "label_map.pbtxt").write_text(format_label_map(labels), encoding="utf-8")
+    if onnx:
+        with _timed("ONNX"):
+            save_onnx(out_dir / "saved_model", out_dir / ONNX_FILE, labels)
 
-    if not quantizations:
+    files = {q: TFLITE_FILES[q] for q in quantizations} | ({"onnx": ONNX_FILE} if onnx else {})
+    if not files:
         return []
     train_images = _images(config.train_input_reader.tf_record_input_reader.input_path, calibration_images)
     with tempfile.TemporaryDirectory(prefix="livedroid-tflite-graph-") as graph_dir:
-        with _timed("TFLite graph"):
-            save_tflite_graph(config, model_dir, Path(graph_dir), max_detections)
+        if quantizations:
+            with _timed("TFLite graph"):
+                save_tflite_graph(config, model_dir, Path(graph_dir), max_detections)
         for quantization in quantizations:
             with _timed(f"TFLite {quantization}"):
                 try:
@@ -109,14 +123,31 @@ def export(
 
         reference = load_detector(out_dir).detect(check)
         agreements = [
-            compare(reference, load_detector(out_dir / TFLITE_FILES[q], threads=2).detect(check), q, agreement_min_score)
-            for q in quantizations
+            compare(reference, load_detector(out_dir / name, threads=2).detect(check), variant, agreement_min_score)
+            for variant, name in files.items()
         ]
     (out_dir / "export.json").write_text(json.dumps([asdict(a) for a in agreements], indent=2), encoding="utf-8")
-    print(f"\nexported to {out_dir}; TFLite agreement with the SavedModel:")
+    print(f"\nexported to {out_dir}; agreement with the SavedModel:")
     for agreement in agreements:
         print(f"  {agreement}")
     return agreements
+
+
+def save_onnx(saved_model: Path, path: Path, labels: dict[int, str]) -> None:
+    """The SavedModel's ``serving_default`` as ONNX, by tf2onnx in its own process (it holds the
+    graph twice over in memory and logs pages), with the labels in the model's metadata as
+    Ultralytics writes them (``names``: class index → name), so the file plays on its own."""
+    import onnx
+
+    command = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved_model), "--output", str(path),
+               "--opset", str(ONNX_OPSET), "--signature_def", "serving_default"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0 or not path.is_file():
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        raise RuntimeError(f"tf2onnx failed (exit {result.returncode}): {lines[-1] if lines else 'no output'}")
+    model = onnx.load(str(path))
+    model.metadata_props.add(key="names", value=repr({label_id - 1: name for label_id, name in sorted(labels.items())}))
+    onnx.save(model, str(path))
 
 
 def _batch_module_class(tf, exporter_lib_v2):

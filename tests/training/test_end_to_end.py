@@ -33,7 +33,7 @@ def trained(tmp_path_factory):
     data = make_voc_dataset(root / "data", count=8)
     work, model = root / "work", root / "models" / "tiny"
     argv = [str(data), "--out", str(model), "--work-dir", str(work), "--steps", "3", "--val-fraction", "0.25", *TINY]
-    assert main(argv + ["--quantization", "float32", "int8"]) == 0
+    assert main(argv + ["--quantization", "float32", "int8", "--onnx"]) == 0
     return work, model
 
 
@@ -54,8 +54,9 @@ def test_all_in_one_writes_a_playable_model(trained, capsys):
         assert Image.open(model / "eval" / picture).size[0] > 300
 
     agreements = {a["variant"]: a for a in json.loads((model / "export.json").read_text())}
-    assert set(agreements) == {"float32", "int8"}
-    assert agreements["float32"]["reference"] >= 2 and agreements["float32"]["matched"] == agreements["float32"]["reference"]
+    assert set(agreements) == {"float32", "int8", "onnx"}
+    for exact in ("float32", "onnx"):  # the same float graph: every SavedModel detection found again
+        assert agreements[exact]["reference"] >= 2 and agreements[exact]["matched"] == agreements[exact]["reference"]
 
     from livedroid.detectors import load_detector
     from livedroid.labels import load_labels
@@ -63,11 +64,17 @@ def test_all_in_one_writes_a_playable_model(trained, capsys):
     assert load_labels(model / "label_map.pbtxt") == {1: "blue", 2: "red"}
     image = np.asarray(Image.open(next((work.parent / "data" / "images").glob("*.jpg"))))
     assert not (model / "saved_model").exists()  # the model folder holds what livedroid run plays
-    for path in (model / "model.tflite", model / "model_int8.tflite", work / "export"):
+    for path in (model / "model.tflite", model / "model_int8.tflite", model / "model.onnx", work / "export"):
         detector = load_detector(path)
         (found,) = detector.detect([image])
         assert set(found.labels) <= {"blue", "red"}
     assert load_detector(work / "export", batch=2).max_batch == 2  # the SavedModel takes a batch of frames
+    onnx = load_detector(model / "model.onnx", batch=2)  # so does its ONNX graph, with the labels inside
+    assert (onnx.backend, onnx.layout.key, onnx.max_batch) == ("onnx", "saved_model", 2)
+    isolated = model.parent / "alone"
+    isolated.mkdir()
+    (isolated / "model.onnx").write_bytes((model / "model.onnx").read_bytes())
+    assert load_detector(isolated / "model.onnx").labels == {1: "blue", 2: "red"}
 
 
 def test_fine_tune_from_a_served_zoo_archive_then_resume(trained, http_folder, tmp_path, monkeypatch, capsys):
