@@ -201,3 +201,23 @@ def test_bench_versus_measures_both_in_one_run(default_model_onnx: Path, tmp_pat
     versus = json.loads((tmp_path / "bench.json").read_text())["versus"]
     assert versus["backend"] == "onnx" and versus["inference_ratio"] > 0 and versus["pipeline_ratio"] > 0
     assert "versus: " in result.stdout and "CPUExecutionProvider" in result.stdout
+
+
+def test_serve_shares_batched_onnx_inference_across_cameras(onnx_layout_model, tmp_path: Path) -> None:
+    """Two looping cameras on one ONNX model with a free batch: one shared session set that
+    batches their frames, and the square (class 1: this model carries no names) on both."""
+    from tests.service.serving import Served
+
+    write_clip(tmp_path / "clip.mp4", frames=30, audio=None)
+    served = Served("clip.mp4", "clip.mp4", "--loop", "--name", "north", "--name", "south", "--batch", "2",
+                    "-m", str(onnx_layout_model("yolov8", "batch")), "--http", "127.0.0.1:0", cwd=tmp_path)
+    try:
+        served.wait_for(lambda: all(c["frames_processed"] >= 10 for c in served.stats().values()), 90, "both cameras processing")
+        stats = served.json("/api/stats")
+        (inference,) = stats["inference"].values()
+        assert inference["max_batch"] == 2 and inference["frames"] >= 20
+        served.wait_for(lambda: all(c["objects"].get("1") for c in served.stats().values()), 30, "the square on both")
+        assert served.stop() == 130
+    finally:
+        served.kill()
+    assert "Traceback" not in served.stderr
