@@ -119,3 +119,15 @@ def test_the_readme_install_table_names_every_dependency():
         for extra, requirements in wanted.items()
     }
     assert not any(missing.values()), f"README's install table omits {missing}"
+
+
+def test_an_onnx_model_without_the_onnx_extra_is_one_line_naming_it(runtime_venv, tmp_path):
+    """The file need not be a real model: the backend's import fails before it is read."""
+    python, _ = runtime_venv
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07")
+    clip = write_clip(tmp_path / "clip.mp4", frames=2)
+    result = _run([str(python), "-m", "livedroid", "run", str(clip), "-m", str(tmp_path / "model.onnx")], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "livedroid: error: the onnx backend is not installed (onnxruntime): pip install 'livedroid[onnx]'"
+    ]

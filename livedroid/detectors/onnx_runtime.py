@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort  # first: a missing extra is named by its main package
 import onnx
-import onnxruntime as ort
 from onnx import numpy_helper
 
 from livedroid.detections import Detections

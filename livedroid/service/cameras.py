@@ -31,7 +31,7 @@ from livedroid.service.feeds import CappedFeed, LoopingVideo
 from livedroid.service.inference import SharedInference
 from livedroid.service.rates import RateMeter
 from livedroid.service.recording_index import RecordingIndex
-from livedroid.service.recordings import Retention, SegmentRecorder
+from livedroid.service.recordings import CaptureWindow, Retention, SegmentRecorder
 from livedroid.stats import percentiles_ms
 from livedroid.tracking import LOW_SCORE, ByteTracker
 
@@ -92,7 +92,9 @@ class Camera:
         self.view = LiveView()
         self.recorder = SegmentRecorder(
             self.name, Path(config.recordings or recordings), segment_seconds=config.segment_seconds,
-            max_gb=config.recordings_max_gb, min_free_gb=config.recordings_min_free_gb, events=lambda: events.counts.get(self.name, 0)) if config.record else None
+            max_gb=config.recordings_max_gb, min_free_gb=config.recordings_min_free_gb, events=lambda: events.counts.get(self.name, 0),
+            capture=CaptureWindow(config.record, config.pre_capture, config.post_capture) if isinstance(config.record, str) else None,
+        ) if config.record else None
         self.state = "starting"
         self.error: str | None = None
         self.reconnects = 0

@@ -12,7 +12,9 @@ A file looks like::
         classes: [person]
         zones: {desk: {points: [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]], classes: [person]}}
         lines: {gate: [[0, 0.6], [1, 0.6]]}
-        record: true
+        record: true                          # or motion | objects | events: only around those
+        pre_capture: 5                        # seconds kept before them, and after
+        post_capture: 5
       - name: demo
         source: clip.mp4                      # a file played as a camera
         loop: true
@@ -52,7 +54,11 @@ class CameraConfig:
     #: infer only where something moved (``run --motion``), on the frames detect_fps passes on
     motion: bool = False
     loop: bool = False
-    record: bool = False
+    #: False, True (continuous), or only around what happened: "motion", "objects", "events"
+    record: bool | str = False
+    #: with record: motion|objects|events, seconds kept before and after what happened
+    pre_capture: float = 5.0
+    post_capture: float = 5.0
     #: where this camera's segments go (default: the file's top-level ``recordings``)
     recordings: str | None = None
     segment_seconds: float = 10.0
@@ -93,6 +99,9 @@ class ServiceConfig:
 
 #: The kinds of segment ``retain`` names, from the one kept the shortest.
 RETAINED_KINDS = ("continuous", "motion", "events")
+#: What ``record`` may keep segments around instead of recording continuously (each takes in the
+#: next: objects are motion, events are objects).
+RECORD_ONLY = ("motion", "objects", "events")
 CAMERA_KEYS = [f.name for f in fields(CameraConfig)]
 TOP_KEYS = ["cameras", "defaults", "http", "token", "mqtt", "recordings"]
 #: A cameras file is a few kilobytes; a larger one is a mistake (or an attack), refused before parsing.
@@ -171,7 +180,9 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
         detect_fps=_number(entry, "detect_fps", where, 5.0, above=0),
         motion=_flag(entry, "motion", where),
         loop=_flag(entry, "loop", where),
-        record=_flag(entry, "record", where),
+        record=_record(entry, "record", where),
+        pre_capture=_number(entry, "pre_capture", where, 5.0, low=0),
+        post_capture=_number(entry, "post_capture", where, 5.0, low=0),
         recordings=_text(entry, "recordings", where),
         segment_seconds=_number(entry, "segment_seconds", where, 10.0, above=0),
         recordings_max_gb=_number(entry, "recordings_max_gb", where, None, above=0),
@@ -185,6 +196,18 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
     return config
+
+
+def _record(entry: dict, key: str, where: str) -> bool | str:
+    """true or false, or what to record around: motion, objects, events ("continuous" is true)."""
+    value = entry.get(key, False)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if value == "continuous":
+        return True
+    if value in RECORD_ONLY:
+        return value
+    raise _wrong(where, key, f"true, false, or one of {', '.join(RECORD_ONLY)} (only around those)", value)
 
 
 def _retain(entry: dict, key: str, where: str) -> dict:

@@ -144,6 +144,12 @@ class RecordingIndex:
         self._remove_files(removed)
         return removed
 
+    def remove(self, segments: list[Segment]) -> None:
+        """Delete these segments: their rows, then their files."""
+        with self._connect() as connection:
+            connection.executemany("DELETE FROM segments WHERE path = ?", [(segment.path,) for segment in segments])
+        self._remove_files(segments)
+
     def _remove_files(self, segments: list[Segment]) -> None:
         """After the rows' commit: a crash between leaves a file unlisted, never a row without file."""
         for segment in segments:

@@ -2,7 +2,9 @@
 play on their own (an MP4 from a keyframe, its index written when it closes), listed in the
 folder's RecordingIndex. A kill -9, a power cut or a full disk loses at most the segment being
 written. A recording that cannot be written turns itself off and tries again later (with
-back-off): it never stops the camera's detection or live view.
+back-off): it never stops the camera's detection or live view. ``record: motion|objects|events``
+records the same way and deletes, as soon as it can tell, each segment that no segment with such
+a mark is within the pre- and post-capture seconds of (CaptureWindow), as Frigate's retain modes.
 
     recordings/door/2026-12-05/door-20261205-130501-250.mp4   (+ recordings/index.sqlite)
 """
@@ -14,7 +16,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -44,7 +46,7 @@ WRITE_FAILURES = (OSError, av.FFmpegError, UserError, sqlite3.Error)
 #: the disk. Frigate keeps "an hour of recording", which needs the bitrate first; 1 GB is more than
 #: an hour of a 2 Mbit/s camera, and 5 % keeps a small disk (an SD card) usable.
 DEFAULT_MIN_FREE_GB, DEFAULT_MIN_FREE_SHARE = 1.0, 0.05
-DELETION_REASONS = ("size", "free_space", "age")
+DELETION_REASONS = ("size", "free_space", "age", "outside_capture")
 #: A frame moved when its pixels differ from the previous frame's by more than this on average (of 255).
 MOTION_LEVELS = 2.0
 #: The longest wait between two retention passes.
@@ -103,6 +105,43 @@ class _OpenSegment:
                 self.video.write_audio(packet)
 
 
+class CaptureWindow:
+    """Which closed segments ``record: motion|objects|events`` keeps: those within ``pre`` seconds
+    before or ``post`` seconds after a segment marked with what it records around.
+
+    Pre-capture needs no frame buffer: every segment is written (crash-safe as ever) and one is
+    decided only once the latest closed segment starts over ``pre`` s after it ends, when no later
+    mark can reach back to it. The window is a segment's length at its finest: short segments make
+    tight clips. Segments still undecided when the camera stops are kept.
+    """
+
+    def __init__(self, mode: str, pre: float, post: float) -> None:
+        self.mode, self.pre, self.post = mode, pre, post
+        self._pending: list[Segment] = []
+        self._marks: deque[tuple[float, float]] = deque()  # (start, end) of recent marked segments
+
+    def marked(self, segment: Segment) -> bool:
+        if self.mode == "events":
+            return segment.events > 0
+        if self.mode == "objects":
+            return segment.objects > 0 or segment.events > 0
+        return segment.kind != "continuous"  # motion: movement, objects or events
+
+    def closed(self, segment: Segment) -> list[Segment]:
+        """Take the newest closed segment; return the earlier ones now known to lie outside every window."""
+        if self.marked(segment):
+            self._marks.append((segment.start, segment.end))
+        self._pending.append(segment)
+        decided = [s for s in self._pending if segment.start - s.end > self.pre]
+        self._pending = [s for s in self._pending if s not in decided]
+        dropped = [s for s in decided if not any(start - self.pre < s.end and s.start < end + self.post
+                                                 for start, end in self._marks)]
+        oldest = min((s.start for s in self._pending), default=segment.start)
+        while self._marks and self._marks[0][1] + self.post < oldest:
+            self._marks.popleft()
+        return dropped
+
+
 class SegmentRecorder(Sink):
     """One camera's recording, kept for the camera's whole life (its pipeline is made anew on
     every reconnect, and closes this at its end: the segment in flight is closed then)."""
@@ -110,7 +149,8 @@ class SegmentRecorder(Sink):
     needs_scene = True
 
     def __init__(self, camera: str, folder: Path, *, segment_seconds: float, max_gb: float | None = None,
-                 min_free_gb: float | None = None, events: Callable[[], int] = lambda: 0) -> None:
+                 min_free_gb: float | None = None, events: Callable[[], int] = lambda: 0,
+                 capture: CaptureWindow | None = None) -> None:
         self.camera = camera
         self.folder = Path(folder)
         self.segment_seconds = segment_seconds
@@ -121,6 +161,8 @@ class SegmentRecorder(Sink):
         #: segments deleted, by why: the folder over its cap, its disk under the floor, their age
         self.deleted = dict.fromkeys(DELETION_REASONS, 0)
         self.index = RecordingIndex(self.folder)
+        #: record only around motion, objects or events (None: continuously)
+        self.capture = capture
         #: The camera's frame rate, set before each connection (the encoder's nominal rate).
         self.fps: float | None = None
         #: The camera's audio, set before each connection (None: a source without audio).
@@ -162,16 +204,26 @@ class SegmentRecorder(Sink):
             segment.video.discard()
             return
         path = self.folder / segment.relative
-        if not self._guarded(self.index.add, Segment(self.camera, segment.start, segment.end, segment.relative,
-                                                     path.stat().st_size, segment.objects,
-                                                     self._events() - segment.events_before, segment.motion)):
+        closed = Segment(self.camera, segment.start, segment.end, segment.relative, path.stat().st_size,
+                         segment.objects, self._events() - segment.events_before, segment.motion)
+        if not self._guarded(self.index.add, closed):
             return
+        if self.capture is not None:
+            self._guarded(self._drop_outside_capture, closed)
         self._guarded(self._keep_within_limits)
         self.segments += 1
         self._retry.reset()
         if self.state == "recording_error":
             log.warning("camera %s: recording again", self.camera)
             self.state, self.error = "recording", None
+
+    def _drop_outside_capture(self, closed: Segment) -> None:
+        outside = self.capture.closed(closed)
+        if outside:
+            self.index.remove(outside)
+            self.deleted["outside_capture"] += len(outside)
+            log.debug("camera %s: deleted %d segments with no %s within %g s: %s", self.camera, len(outside),
+                      self.capture.mode, max(self.capture.pre, self.capture.post), ", ".join(s.path for s in outside))
 
     def _keep_within_limits(self) -> None:
         """The oldest segments go while the folder holds over its cap or its disk has less free

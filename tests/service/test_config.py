@@ -85,7 +85,10 @@ CAMERA = "cameras:\n  - {name: a, source: x, KEY: VALUE}\n"
         ("lines", "{g: {points: [[0, 0], [1, 1]], classes: 7}}", "lines: 'g': classes: expected a list of class names, got 7"),
         ("lines", "[[0, 0], [1, 1]]", "lines: expected a mapping of line names"),
         ("loop", "yes please", "loop: expected true or false, got 'yes please'"),
-        ("record", "1", "record: expected true or false, got 1"),
+        ("record", "1", "record: expected true, false, or one of motion, objects, events (only around those), got 1"),
+        ("record", "people", "record: expected true, false, or one of motion, objects, events (only around those), got 'people'"),
+        ("pre_capture", "-1", "pre_capture: expected a finite number of at least 0, got -1.0"),
+        ("post_capture", ".inf", "post_capture: expected a finite number of at least 0, got inf"),
         ("motion", "[true]", "motion: expected true or false, got [True]"),
         ("model", "[a, b]", "model: expected a text, got ['a', 'b']"),
         ("recordings", "{a: 1}", "recordings: expected a text, got {'a': 1}"),
@@ -146,3 +149,11 @@ def test_a_huge_value_is_shown_shortened(tmp_path: Path) -> None:
     with pytest.raises(UserError) as caught:
         load_config(path)
     assert "detect_fps: expected a number, got '999" in str(caught.value) and len(str(caught.value)) < 200
+
+
+@pytest.mark.parametrize("value, expected", [("true", True), ("continuous", True), ("false", False), ("objects", "objects"), ("events", "events")])
+def test_record_takes_a_flag_or_what_to_record_around(tmp_path: Path, value: str, expected: object) -> None:
+    path = tmp_path / "cameras.yaml"
+    path.write_text(CAMERA.replace("KEY", "record").replace("VALUE", value))
+    (camera,) = load_config(path).cameras
+    assert camera.record == expected and (camera.pre_capture, camera.post_capture) == (5.0, 5.0)

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import av
 import numpy as np
+import pytest
 
 from livedroid.service.recording_index import RecordingIndex, Segment
 from tests.conftest import shared_path, tmpfs, write_clip
@@ -289,3 +290,54 @@ def test_an_event_links_to_the_segment_that_holds_it(tmp_path: Path) -> None:
     (tmp_path / "clip.mp4").write_bytes(body)
     assert decoded_frames(tmp_path / "clip.mp4") >= 1
     assert refused == [404, 404, 404]
+
+
+@pytest.mark.parametrize(
+    "marked, pre, post, dropped",
+    [
+        # ten 1-s segments 0..9; those marked hold an object. A segment is decided once the
+        # newest starts over `pre` s after it ends: the rest stay undecided (kept) at the end.
+        ({4}, 1.0, 1.0, {0, 1, 2, 6}),  # 3 and 5 lie within a second of 4; 7-9 undecided
+        ({4}, 0.0, 0.0, {0, 1, 2, 3, 5, 6, 7}),  # only the marked one; a shared end is not within
+        ({4}, 2.5, 0.5, {0}),  # 2.5 s before reaches into 1, 0.5 s after into 5; 6-9 undecided
+        ({2, 6}, 1.0, 1.0, {0, 4}),  # two windows
+        (set(), 1.0, 1.0, {0, 1, 2, 3, 4, 5, 6}),
+    ],
+)
+def test_capture_window_keeps_the_seconds_around_each_mark(marked: set, pre: float, post: float, dropped: set) -> None:
+    from livedroid.service.recordings import CaptureWindow
+
+    window = CaptureWindow("objects", pre, post)
+    gone = []
+    for k in range(10):
+        gone += window.closed(Segment("door", float(k), k + 1.0, f"s{k}.mp4", 1, int(k in marked), 0))
+    assert {int(s.path[1:-4]) for s in gone} == dropped
+
+
+def test_record_objects_keeps_only_the_seconds_around_them(tmp_path: Path, tiny_tflite: Path) -> None:
+    """A 6 s looping clip whose red square shows for 1 s of each loop, ``record: objects`` with 1 s
+    segments and 1 s before and after: the segments far from the square are deleted as soon as
+    they can be, those around it stay and play."""
+    from tests.conftest import draw_square_frame
+
+    write_clip(tmp_path / "blink.mp4", frames=90, size=(160, 96), fps=15, audio=None,
+               draw=lambda k: draw_square_frame(k, 160, 96, 32) if 30 <= k < 45 else np.full((96, 160, 3), 60, np.uint8))
+    served = serve_config(tmp_path, f"  - {{name: door, source: blink.mp4, model: {tiny_tflite}, record: objects,"
+                                    " segment_seconds: 1, pre_capture: 1, post_capture: 1, detect_fps: 15}\n")
+    try:
+        served.wait_for(lambda: served.stats()["door"]["deletions"].get("outside_capture", 0) >= 4, 90,
+                        "four segments far from the square deleted")
+        assert served.stop(signal.SIGTERM) == 130
+    finally:
+        served.kill()
+    rows = RecordingIndex(tmp_path / "recordings").find("door")
+    on_disk = closed_segments(tmp_path / "recordings")
+    assert sorted(str(tmp_path / "recordings" / row.path) for row in rows) == [str(path) for path in on_disk]
+    assert all(decoded_frames(path) >= 1 for path in on_disk)
+    marked = [row for row in rows if row.objects]
+    assert marked, "no segment with the square"
+    undecided_after = rows[-1].start - 1.0  # the newest ones could still be claimed by a mark to come
+    near = [any(m.start - 1.0 < row.end and row.start < m.end + 1.0 for m in marked) for row in rows]
+    for row, close in zip(rows, near):
+        assert close or row.end >= undecided_after, f"{row.path} kept with no object within 1 s"
+    assert any(close and not row.objects for row, close in zip(rows, near)), "no pre- or post-capture segment kept"
