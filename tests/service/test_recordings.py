@@ -36,6 +36,16 @@ def closed_segments(folder: Path) -> list[Path]:
     return sorted(folder.rglob("*.mp4"))
 
 
+def indexed_and_playing(folder: Path, camera: str) -> list[Segment]:
+    """The camera's index rows, checked against the folder: a row for every segment on disk and a
+    segment for every row, each of which plays from a keyframe."""
+    rows = RecordingIndex(folder).find(camera)
+    on_disk = closed_segments(folder)
+    assert sorted(str(folder / row.path) for row in rows) == [str(path) for path in on_disk]
+    assert all(decoded_frames(path) >= 1 for path in on_disk)
+    return rows
+
+
 def indexed(served: Served, camera: str) -> list[str]:
     return [Path(row["path"]).name for row in served.json(f"/api/recordings?camera={camera}")["recordings"]]
 
@@ -143,10 +153,8 @@ def test_a_size_cap_deletes_the_oldest_segments_and_says_which(tmp_path: Path) -
         assert served.stop(signal.SIGTERM) == 130
     finally:
         served.kill()
-    rows = RecordingIndex(tmp_path / "recordings").find("door")
-    on_disk = closed_segments(tmp_path / "recordings")
-    assert sorted(str(tmp_path / "recordings" / row.path) for row in rows) == [str(path) for path in on_disk]
-    assert sum(row.bytes for row in rows) <= 1_500_000 and all(decoded_frames(path) >= 1 for path in on_disk)
+    rows = indexed_and_playing(tmp_path / "recordings", "door")
+    assert sum(row.bytes for row in rows) <= 1_500_000
     deleted = re.findall(r"camera door: recordings holds over 0.0015 GB: deleted the (?:\d+ )?oldest segments? \([0-9.]+ MB\): (\S+)",
                          served.stderr)
     assert deleted, served.stderr
@@ -220,10 +228,7 @@ def test_a_free_space_floor_deletes_the_oldest_segments_so_recording_goes_on(tmp
             assert served.stop(signal.SIGTERM) == 130
         finally:
             served.kill()
-        rows = RecordingIndex(small / "rec").find("door")
-        on_disk = closed_segments(small / "rec")
-        assert sorted(str(small / "rec" / row.path) for row in rows) == [str(path) for path in on_disk]
-        assert on_disk and all(decoded_frames(path) >= 1 for path in on_disk)
+        assert indexed_and_playing(small / "rec", "door")
     assert stats["deletions"]["free_space"] >= 8, (stats, served.stderr)
     assert (stats["recording"], stats["recording_error"], stats["recording_failures"]) == ("recording", None, 0)
     assert least_free > 500_000, least_free  # the floor less at most a segment in flight
@@ -330,10 +335,7 @@ def test_record_objects_keeps_only_the_seconds_around_them(tmp_path: Path, tiny_
         assert served.stop(signal.SIGTERM) == 130
     finally:
         served.kill()
-    rows = RecordingIndex(tmp_path / "recordings").find("door")
-    on_disk = closed_segments(tmp_path / "recordings")
-    assert sorted(str(tmp_path / "recordings" / row.path) for row in rows) == [str(path) for path in on_disk]
-    assert all(decoded_frames(path) >= 1 for path in on_disk)
+    rows = indexed_and_playing(tmp_path / "recordings", "door")
     marked = [row for row in rows if row.objects]
     assert marked, "no segment with the square"
     undecided_after = rows[-1].start - 1.0  # the newest ones could still be claimed by a mark to come
