@@ -228,7 +228,8 @@ def test_a_free_space_floor_deletes_the_oldest_segments_so_recording_goes_on(tmp
             assert served.stop(signal.SIGTERM) == 130
         finally:
             served.kill()
-        assert indexed_and_playing(small / "rec", "door")
+        rows = indexed_and_playing(small / "rec", "door")
+        assert rows
     assert stats["deletions"]["free_space"] >= 8, (stats, served.stderr)
     assert (stats["recording"], stats["recording_error"], stats["recording_failures"]) == ("recording", None, 0)
     assert least_free > 500_000, least_free  # the floor less at most a segment in flight
