@@ -232,3 +232,14 @@ def test_a_second_batch_on_the_same_folder_is_refused_in_one_line(tmp_path: Path
     third = run_cli("batch", str(clips), "--out", "out", "--no-progress", cwd=tmp_path)  # ... leaves no stale lock
     assert third.returncode == 0, third.stderr
     assert manifest(out)["long"]["status"] == "done"
+
+
+def test_the_largest_files_start_first(tmp_path: Path) -> None:
+    """README: no worker idles at the end on a long file. One worker: the manifest's order is the start order."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name, frames in (("short", 6), ("long", 40), ("middle", 18)):
+        write_clip(folder / f"{name}.mp4", frames=frames, audio=None)
+    result = run_cli("batch", str(folder), "--out", "out", "--no-video", "--workers", "1", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [record["name"] for record in read_jsonl(tmp_path / "out" / "manifest.jsonl")] == ["long", "middle", "short"]
