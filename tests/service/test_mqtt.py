@@ -122,6 +122,11 @@ def test_beyond_the_queue_bound_events_are_counted_dropped(tmp_path: Path) -> No
     served = serve_door(tmp_path, free_port(), "--mqtt-queue", "1")
     try:
         served.wait_for(lambda: len(events_seen(served)) >= 3, 120, "three zone events")
+        # /api/events?limit=&camera= (README): the newest N, one camera's
+        newest = served.json("/api/events?limit=2")["events"]
+        assert len(newest) == 2 and newest[0]["unix_time"] >= newest[1]["unix_time"]
+        assert served.json("/api/events?camera=door&limit=1")["events"][0]["camera"] == "door"
+        assert served.json("/api/events?camera=nobody")["events"] == []
         stats = served.json("/api/stats")
         assert stats["mqtt"]["dropped"] >= 2 and not stats["mqtt"]["connected"]
         assert stats["cameras"]["door"]["state"] == "live"  # the camera never waits for the broker
