@@ -9,7 +9,9 @@ restart):
   ``livedroid/CAMERA/zone/NAME``, ``livedroid/CAMERA/line/NAME``;
 - ``image``: ``livedroid/CAMERA/snapshot``, the annotated JPEG when a state above changed.
 
-Every entity reads ``livedroid/available`` (the publisher's last will) for its availability.
+Every entity is available while both ``livedroid/available`` (the publisher's last will) and its
+camera's ``livedroid/CAMERA/available`` read ``online``: the camera's reads ``offline`` when no
+frame came for ``stale_after_s`` (a camera down, reconnecting, or failing), ``online`` at its next.
 unique_ids are made of the camera's and the zone's names only, so they survive restarts.
 """
 
@@ -26,6 +28,9 @@ PREFIX = "homeassistant"
 AVAILABILITY = "livedroid/available"
 #: Seconds a class must be unseen before its binary sensor reads OFF.
 PRESENT_HOLD_S = 2.0
+#: A camera reads offline after this many seconds without a frame (or three frame intervals at
+#: its detect_fps, if longer).
+STALE_AFTER_S = 10.0
 #: A watched class when a camera names none: what the default model is for.
 DEFAULT_CLASSES = ("person",)
 ORIGIN = {"name": "livedroid", "sw_version": __version__}
@@ -53,7 +58,8 @@ def configs(camera: CameraConfig) -> dict[str, dict]:
         node = f"livedroid_{camera.name}"
         return f"{PREFIX}/{component}/{node}/{object_id}/config", {
             "name": name, "unique_id": f"{node}_{object_id}",
-            "availability_topic": AVAILABILITY, "device": device, "origin": ORIGIN, **keys}
+            "availability": [{"topic": AVAILABILITY}, {"topic": state_topic(camera.name, "available")}],
+            "availability_mode": "all", "device": device, "origin": ORIGIN, **keys}
 
     found = [entity("binary_sensor", f"{slug(label)}_present", f"{label} present", device_class="occupancy",
                     state_topic=state_topic(camera.name, "present", label), payload_on="ON", payload_off="OFF")
@@ -73,8 +79,11 @@ class CameraStates:
 
     def __init__(self, camera: CameraConfig) -> None:
         self.camera = camera.name
+        self.stale_after_s = max(STALE_AFTER_S, 3 / camera.detect_fps)
         self._seen_at = {label: float("-inf") for label in watched_classes(camera)}
-        self._values: dict[str, str] = {state_topic(camera.name, "present", label): "OFF" for label in self._seen_at}
+        self._frame_at = float("-inf")
+        self._values: dict[str, str] = {state_topic(camera.name, "available"): "offline"}
+        self._values |= {state_topic(camera.name, "present", label): "OFF" for label in self._seen_at}
         self._values |= {state_topic(camera.name, "zone", zone): "0" for zone in camera.zones}
         self._values |= {state_topic(camera.name, "line", line): "0" for line in camera.lines}
         self._pending: dict[str, str] = {}
@@ -91,6 +100,8 @@ class CameraStates:
         the snapshot when anything changed since the last one."""
         now = time.monotonic() if now is None else now
         with self._lock:
+            self._frame_at = now
+            self._set(state_topic(self.camera, "available"), "online", picture=False)
             for label in self._seen_at:
                 if objects.get(label):
                     self._seen_at[label] = now
@@ -101,6 +112,14 @@ class CameraStates:
                 self._snapshot_due = False
                 out[state_topic(self.camera, "snapshot")] = jpeg
             return out
+
+    def tick(self, now: float | None = None) -> dict[str, str]:
+        """Called every second or so: ``offline`` once no frame came for ``stale_after_s``."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if now - self._frame_at > self.stale_after_s:
+                self._set(state_topic(self.camera, "available"), "offline", picture=False)
+            return self._take()
 
     def event(self, event: dict) -> dict[str, str]:
         """The topics to publish after a zone or line event (enter, exit: occupancy; cross: count)."""
@@ -114,11 +133,11 @@ class CameraStates:
                 self._set(topic, str(int(self._values.get(topic, "0")) + 1))
             return self._take()
 
-    def _set(self, topic: str, value: str) -> None:
+    def _set(self, topic: str, value: str, picture: bool = True) -> None:
         if self._values.get(topic) != value:
             self._values[topic] = value
             self._pending[topic] = value
-            self._snapshot_due = True
+            self._snapshot_due = self._snapshot_due or picture
 
     def _take(self) -> dict[str, str]:
         pending, self._pending = self._pending, {}

@@ -41,6 +41,8 @@ class MqttPublisher:
         self.published = 0
         self.dropped = 0
         self.connected = threading.Event()
+        self._closing = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="livedroid-mqtt-availability", daemon=True)
         self._warned = False
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"livedroid-{os.getpid()}")
         self._client.will_set(AVAILABILITY, "offline", qos=1, retain=True)
@@ -57,6 +59,13 @@ class MqttPublisher:
         except (ValueError, OSError) as error:
             raise UserError(f"--mqtt {self.host}:{self.port}: {error}") from None
         self._client.loop_start()
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        """Each camera's availability, checked every second (a camera that stopped sends no frame to say so)."""
+        while not self._closing.wait(1.0):
+            for state in self.states.values():
+                self._states(state.tick())
 
     def publish(self, camera: str, event: dict) -> None:
         """Queue one event (never blocks the camera); counted as dropped when the queue is full."""
@@ -84,6 +93,7 @@ class MqttPublisher:
 
     def close(self) -> None:
         """Say ``offline`` (retained) when connected, then disconnect."""
+        self._closing.set()
         if self.connected.is_set():
             self._client.publish(AVAILABILITY, "offline", qos=1, retain=True).wait_for_publish(timeout=2)
         self._client.disconnect()

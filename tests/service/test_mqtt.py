@@ -15,7 +15,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from livedroid import __version__
-from tests.conftest import free_port, shared_path, skip_unless_ci
+from tests.conftest import free_port, shared_path, skip_unless_ci, write_clip
 from tests.service.serving import Served
 
 CONFIG = """\
@@ -165,7 +165,8 @@ def test_home_assistant_discovers_each_camera_and_follows_its_states(tmp_path: P
             assert REQUIRED[component] <= set(config), (topic, config)
             assert node == "livedroid_door" and config["unique_id"].startswith("livedroid_door_")
             assert config["device"]["identifiers"] == ["livedroid_door"] and config["device"]["sw_version"] == __version__
-            assert config["origin"]["name"] == "livedroid" and config["availability_topic"] == "livedroid/available"
+            assert config["origin"]["name"] == "livedroid" and config["availability_mode"] == "all"
+            assert config["availability"] == [{"topic": "livedroid/available"}, {"topic": "livedroid/door/available"}]
         assert len({c["unique_id"] for c in configs.values()}) == 4
         by_id = {c["unique_id"]: c for c in configs.values()}
         present = by_id["livedroid_door_person_present"]["state_topic"]
@@ -206,3 +207,32 @@ def test_home_assistant_discovers_each_camera_and_follows_its_states(tmp_path: P
         served.kill()
         subscriber.close()
         broker.stop()
+
+
+def test_each_camera_reads_unavailable_while_it_delivers_no_frames(rtsp_server, tmp_path: Path) -> None:
+    """A camera whose RTSP server goes away: its own availability topic reads offline (its entities
+    go unavailable in Home Assistant), the other camera's stays online, and it comes back online."""
+    port = free_port()
+    broker = Mosquitto(port, tmp_path)
+    subscriber = Subscriber(port)
+    street = rtsp_server()
+    write_clip(tmp_path / "demo.mp4", frames=30, size=(320, 180), fps=15, audio=None)
+    served = Served(street.url(), "demo.mp4", "--loop", "--name", "street", "--name", "demo", "--mqtt", f"127.0.0.1:{port}",
+                    "--http", "127.0.0.1:0", "--connect-timeout", "1", cwd=tmp_path)
+
+    def said(camera: str) -> list[str]:
+        return [p.decode() for p in states(subscriber, f"livedroid/{camera}/available")]
+
+    try:
+        served.wait_for(lambda: said("street")[-1:] == ["online"] and said("demo")[-1:] == ["online"], 60, "both online")
+        street.stop()
+        served.wait_for(lambda: said("street")[-1:] == ["offline"], 40, "street offline")
+        assert said("demo")[-1:] == ["online"]
+        street.start()
+        served.wait_for(lambda: said("street")[-1:] == ["online"], 90, "street online again")
+        assert served.stop() == 130
+    finally:
+        served.kill()
+        subscriber.close()
+        broker.stop()
+    assert said("demo") == ["offline", "online"]  # the first retained state, then its frames
