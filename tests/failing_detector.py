@@ -27,8 +27,10 @@ class FailingDetector(TFLiteDetector):
         return super().detect(images)
 
 
+# At import, not under __main__: batch's spawned workers import this module again (as __mp_main__).
+BACKENDS["failing"] = ("tests.failing_detector", "FailingDetector", "")
+
 if __name__ == "__main__":
     from livedroid.cli import main
 
-    BACKENDS["failing"] = ("tests.failing_detector", "FailingDetector", "")
     sys.exit(main())

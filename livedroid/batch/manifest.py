@@ -38,6 +38,8 @@ class Outcome:
     frames: int = 0
     seconds: float = 0.0
     error: str | None = None
+    #: where an internal error (a bug, not the file's fault) was raised, for its report
+    traceback: str | None = None
     video: str | None = None
     video_bytes: int | None = None
     jsonl: str | None = None

@@ -105,7 +105,8 @@ def run_batch(
                 elif outcome.status == FAILED:
                     summary.failed += 1
                     error = outcome.error if outcome.input in (outcome.error or "") else f"{outcome.input}: {outcome.error}"
-                    _say(f"livedroid: failed: {error}")
+                    _say(f"livedroid: failed: {error}" + ("; its traceback is in the manifest (a bug: please report it)"
+                                                           if outcome.traceback else ""))
                 elif outcome.status == INCOMPLETE:
                     summary.incomplete += 1
                     summary.frames += outcome.frames

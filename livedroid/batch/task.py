@@ -6,6 +6,7 @@ import hashlib
 import json
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -98,9 +99,9 @@ def annotate_file(
             summary = _run_until_stopped(pipeline, stopped, should_stop)
     except UserError as error:
         return Outcome.of(job, fingerprint, FAILED, error=str(error), seconds=time.perf_counter() - started)
-    except Exception as error:  # noqa: BLE001 - any other failure is this file's, reported in its record
-        return Outcome.of(job, fingerprint, FAILED, error=f"{type(error).__name__}: {error}",
-                          seconds=time.perf_counter() - started)
+    except Exception as error:  # noqa: BLE001 - a bug: this file fails, with the traceback in its record
+        return Outcome.of(job, fingerprint, FAILED, error=f"internal error: {type(error).__name__}: {error}",
+                          traceback=traceback.format_exc(), seconds=time.perf_counter() - started)
     seconds = time.perf_counter() - started
     if stopped.is_set():
         return Outcome.of(job, fingerprint, INTERRUPTED, frames=summary.frames_processed, seconds=seconds)

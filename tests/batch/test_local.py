@@ -243,3 +243,18 @@ def test_the_largest_files_start_first(tmp_path: Path) -> None:
     result = run_cli("batch", str(folder), "--out", "out", "--no-video", "--workers", "1", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert [record["name"] for record in read_jsonl(tmp_path / "out" / "manifest.jsonl")] == ["long", "middle", "short"]
+
+
+def test_a_bug_fails_its_file_with_the_traceback_in_the_manifest(tmp_path: Path) -> None:
+    """An internal error is not the file's fault: one line says so, and its record holds where it was raised."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    write_clip(folder / "a.mp4", frames=12, audio=None)
+    result = run_cli("batch", str(folder), "--out", "out", "--no-video", "--backend", "failing", "--workers", "1",
+                     "--no-progress", cwd=tmp_path, module="tests.failing_detector")
+    assert result.returncode == 1, result.stderr
+    assert "livedroid: failed: " in result.stderr and "internal error: RuntimeError: injected failure after 5 frames" in result.stderr
+    assert "its traceback is in the manifest (a bug: please report it)" in result.stderr
+    (record,) = read_jsonl(tmp_path / "out" / "manifest.jsonl")
+    assert record["status"] == "failed" and record["traceback"].startswith("Traceback (most recent call last):")
+    assert "failing_detector.py" in record["traceback"] and "RuntimeError: injected failure" in record["traceback"]
