@@ -194,8 +194,8 @@ examples:
 
 A rerun with the same --out skips the files already complete (checked against DIR/manifest.jsonl:
 sizes and frame counts) and redoes the rest, damaged files (incomplete) included. Exit status: 0 all
-complete, 1 some file failed or was damaged (see the manifest), 2 a usage error, 130 stopped by
-Ctrl-C or SIGTERM.
+complete, 1 some file failed or was damaged (see the manifest), 2 a usage error or a full disk
+(one line says which), 130 stopped by Ctrl-C or SIGTERM.
 """
 
 
