@@ -11,7 +11,7 @@ import traceback
 from pathlib import Path
 
 from livedroid.detectors import BACKENDS
-from livedroid.errors import UserError
+from livedroid.errors import UserError, interrupted
 from livedroid.signals import StopOnSignals
 from livedroid.wording import plural
 
@@ -764,8 +764,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"livedroid: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("livedroid: interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
     except Exception as error:  # noqa: BLE001 - a bug: never reported as success
         print(f"livedroid: internal error: {type(error).__name__}: {error} (a bug; the traceback follows)",
               file=sys.stderr)

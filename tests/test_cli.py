@@ -1,11 +1,15 @@
 """End-to-end: ``livedroid run`` as a user runs it, checked as a user would check the results."""
 
+import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import probe, read_jsonl, run_cli, start_cli_until, tmpfs, write_clip
+from tests.conftest import REPO, probe, read_jsonl, run_cli, start_cli_until, tmpfs, write_clip
 
 
 def test_run_writes_a_playable_video_with_audio_and_a_record_per_frame(tmp_path: Path, default_model: Path) -> None:
@@ -215,3 +219,34 @@ def test_an_output_through_a_symlink_lands_where_it_points(tmp_path: Path, defau
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out.mp4").is_symlink() and probe(tmp_path / "videos" / "out.mp4")["frames"] == 5
     assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == ["out.mp4"]
+
+
+@pytest.mark.parametrize("when", [
+    "livedroid.detections",  # was imported by livedroid/__init__.py, before livedroid/__main__.py ran
+    "livedroid.cli",  # imported by livedroid/__main__.py
+    "livedroid.detectors",  # imported by livedroid/cli.py at its top
+    "livedroid.pipeline",  # imported by the run command
+    "livedroid.detectors.tflite",  # the model's runtime, as the model loads
+    0.2, 0.3, 0.4, 0.5,  # seconds after the start, as a user presses Ctrl-C
+])
+def test_ctrl_c_during_start_up_is_one_line_exit_130(tmp_path: Path, default_model: Path, when: str | float) -> None:
+    """Was: a raw KeyboardInterrupt traceback (exit -2, or 1 when it hit runpy) while the package
+    and the command line were imported."""
+    write_clip(tmp_path / "clip.mp4", frames=300, size=(320, 192), audio=None)
+    args = ["run", "clip.mp4", "-m", str(default_model), "-o", "out.mp4", "--jsonl", "d.jsonl", "--no-progress"]
+    at = ["-m", "tests.interrupt_during", when] if isinstance(when, str) else ["-m", "livedroid"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
+    process = subprocess.Popen([sys.executable, *at, *args], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    if not isinstance(when, str):
+        time.sleep(when)
+        process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    lines = stderr.strip().splitlines()
+    assert all(line.startswith("livedroid: ") for line in lines), stderr  # no traceback, no KeyboardInterrupt
+    if lines[-1] != "livedroid: interrupted":  # the run had begun: its own interrupted ending
+        assert any(line.endswith("| interrupted") for line in lines), stderr
+        written = read_jsonl(tmp_path / "d.jsonl")
+        assert [r["frame"] for r in written] == list(range(len(written))) and probe(tmp_path / "out.mp4")["frames"] == len(written)
+    else:
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"], "nothing written"
