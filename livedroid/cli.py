@@ -11,7 +11,7 @@ import traceback
 from pathlib import Path
 
 from livedroid.detectors import BACKENDS, DEVICES
-from livedroid.errors import UserError
+from livedroid.errors import UserError, interrupted
 from livedroid.signals import StopOnSignals
 from livedroid.wording import plural
 
@@ -196,8 +196,8 @@ examples:
 
 A rerun with the same --out skips the files already complete (checked against DIR/manifest.jsonl:
 sizes and frame counts) and redoes the rest, damaged files (incomplete) included. Exit status: 0 all
-complete, 1 some file failed or was damaged (see the manifest), 2 a usage error, 130 stopped by
-Ctrl-C or SIGTERM.
+complete, 1 some file failed or was damaged (see the manifest), 2 a usage error or a full disk
+(one line says which), 130 stopped by Ctrl-C or SIGTERM.
 """
 
 
@@ -772,8 +772,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"livedroid: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("livedroid: interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
     except Exception as error:  # noqa: BLE001 - a bug: never reported as success
         print(f"livedroid: internal error: {type(error).__name__}: {error} (a bug; the traceback follows)",
               file=sys.stderr)

@@ -1,11 +1,15 @@
 """End-to-end: ``livedroid run`` as a user runs it, checked as a user would check the results."""
 
+import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import probe, read_jsonl, run_cli, start_cli_until, write_clip
+from tests.conftest import REPO, probe, read_jsonl, run_cli, start_cli_until, tmpfs, write_clip
 
 
 def test_run_writes_a_playable_video_with_audio_and_a_record_per_frame(tmp_path: Path, default_model: Path) -> None:
@@ -171,3 +175,78 @@ def test_two_outputs_on_one_path_are_refused_before_the_first_frame(tmp_path: Pa
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("livedroid: error: ") and message in lines[0], result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"], "nothing written"
+
+
+EVENTS = ["--line", "gate=0,0.5,1,0.5", "--no-video", "--jsonl", "d.jsonl", "--events"]
+
+
+@pytest.mark.parametrize("outputs, message", [
+    # ro/: a read-only file system; the folders under it cannot be made (was: OSError, a traceback, exit 1)
+    (["-o", "ro/missing/sub/out.mp4"], "cannot write ro/missing/sub/out.mp4: cannot create folder ro/missing "
+                                       "(Read-only file system)"),
+    (["--no-video", "--jsonl", "ro/missing/d.jsonl"], "cannot write ro/missing/d.jsonl: cannot create folder "
+                                                      "ro/missing (Read-only file system)"),
+    ([*EVENTS, "ro/missing/events.jsonl"], "cannot write ro/missing/events.jsonl: cannot create folder ro/missing "
+                                           "(Read-only file system)"),
+    # link -> /nonexistent/dir (was: FileExistsError, a traceback, exit 1)
+    (["-o", "link/out.mp4"], "cannot write link/out.mp4: link is a symlink to /nonexistent/dir, which does not exist"),
+    (["--no-video", "--jsonl", "link/d.jsonl"], "cannot write link/d.jsonl: link is a symlink to /nonexistent/dir, "
+                                                "which does not exist"),
+    # dangling.mp4 -> /nonexistent/dir/out.mp4 (was: exit 0, the link replaced by the video)
+    (["-o", "dangling.mp4"], "cannot write dangling.mp4: it is a symlink to /nonexistent/dir/out.mp4, whose folder "
+                             "does not exist"),
+], ids=["video", "jsonl", "events", "video via link", "jsonl via link", "video onto link"])
+def test_an_output_folder_that_cannot_be_made_is_one_clear_line(tmp_path: Path, default_model: Path, outputs, message) -> None:
+    write_clip(tmp_path / "clip.mp4", frames=5, audio=None)
+    (tmp_path / "link").symlink_to("/nonexistent/dir")
+    (tmp_path / "dangling.mp4").symlink_to("/nonexistent/dir/out.mp4")
+    with tmpfs(tmp_path / "ro", "size=1m,ro"):
+        result = run_cli("run", "clip.mp4", "-m", str(default_model), *outputs, "--no-progress", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [f"livedroid: error: {message}"], result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "dangling.mp4", "link", "ro"], "nothing written"
+    assert [str(p.readlink()) for p in (tmp_path / "link", tmp_path / "dangling.mp4")] == [
+        "/nonexistent/dir", "/nonexistent/dir/out.mp4"], "the links are left alone"
+    assert not Path("/nonexistent").exists()
+
+
+def test_an_output_through_a_symlink_lands_where_it_points(tmp_path: Path, default_model: Path) -> None:
+    """The link stays a link: the video is written at its target (was: the link replaced by the file)."""
+    write_clip(tmp_path / "clip.mp4", frames=5, audio=None)
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "out.mp4").symlink_to("videos/out.mp4")
+    result = run_cli("run", "clip.mp4", "-m", str(default_model), "-o", "out.mp4", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.mp4").is_symlink() and probe(tmp_path / "videos" / "out.mp4")["frames"] == 5
+    assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == ["out.mp4"]
+
+
+@pytest.mark.parametrize("when", [
+    "livedroid.detections",  # was imported by livedroid/__init__.py, before livedroid/__main__.py ran
+    "livedroid.cli",  # imported by livedroid/__main__.py
+    "livedroid.detectors",  # imported by livedroid/cli.py at its top
+    "livedroid.pipeline",  # imported by the run command
+    "livedroid.detectors.tflite",  # the model's runtime, as the model loads
+    0.2, 0.3, 0.4, 0.5,  # seconds after the start, as a user presses Ctrl-C
+])
+def test_ctrl_c_during_start_up_is_one_line_exit_130(tmp_path: Path, default_model: Path, when: str | float) -> None:
+    """Was: a raw KeyboardInterrupt traceback (exit -2, or 1 when it hit runpy) while the package
+    and the command line were imported."""
+    write_clip(tmp_path / "clip.mp4", frames=300, size=(320, 192), audio=None)
+    args = ["run", "clip.mp4", "-m", str(default_model), "-o", "out.mp4", "--jsonl", "d.jsonl", "--no-progress"]
+    at = ["-m", "tests.interrupt_during", when] if isinstance(when, str) else ["-m", "livedroid"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
+    process = subprocess.Popen([sys.executable, *at, *args], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    if not isinstance(when, str):
+        time.sleep(when)
+        process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    lines = stderr.strip().splitlines()
+    assert all(line.startswith("livedroid: ") for line in lines), stderr  # no traceback, no KeyboardInterrupt
+    if lines[-1] != "livedroid: interrupted":  # the run had begun: its own interrupted ending
+        assert any(line.endswith("| interrupted") for line in lines), stderr
+        written = read_jsonl(tmp_path / "d.jsonl")
+        assert [r["frame"] for r in written] == list(range(len(written))) and probe(tmp_path / "out.mp4")["frames"] == len(written)
+    else:
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"], "nothing written"

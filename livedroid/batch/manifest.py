@@ -7,6 +7,7 @@ the input is unchanged and the detection settings are the same.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -99,14 +100,24 @@ class Manifest:
         return record
 
     def append(self, outcome: Outcome | dict) -> None:
+        """Add one record, on disk (fsync) when this returns. A record that cannot be written (a
+        full disk) is one line, and the file is cut back to the records before it: none is torn."""
         record = asdict(outcome) if isinstance(outcome, Outcome) else outcome
+        line = (("\n" if self._torn else "") + json.dumps(record) + "\n").encode("utf-8")
         if self._stream is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._stream = open(self.path, "a", encoding="utf-8")
-        self._stream.write(("\n" if self._torn else "") + json.dumps(record) + "\n")
+            self._stream = open(self.path, "ab", buffering=0)  # unbuffered: a failed write is not retried at close
+        end = os.fstat(self._stream.fileno()).st_size
+        try:
+            written = 0
+            while written < len(line):  # a write may stop short when the disk fills
+                written += self._stream.write(line[written:])
+            os.fsync(self._stream.fileno())
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._stream.fileno(), end)
+            raise UserError(f"cannot write {self.path}: {error.strerror or error}") from None
         self._torn = False
-        self._stream.flush()
-        os.fsync(self._stream.fileno())
         self.last[record["name"]] = record
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from livedroid.batch.files import FileJob
 from livedroid.batch.manifest import DONE, FAILED, INCOMPLETE, INTERRUPTED, SKIPPED, Manifest, Outcome
 from livedroid.batch.task import BatchSettings
+from livedroid.errors import UserError
 from livedroid.signals import StopOnSignals
 
 
@@ -98,7 +99,11 @@ def run_batch(
 
         with StopOnSignals(stop, finishing="stopping; finished files stay complete"):
             for outcome in executor.run(todo, frame_bar.update) if todo else ():
-                manifest.append(outcome)
+                try:
+                    manifest.append(outcome)
+                except UserError:  # a full disk: stop the files in flight (left .partial) and the rest
+                    executor.stop()
+                    raise
                 if outcome.status == DONE:
                     summary.done += 1
                     summary.frames += outcome.frames

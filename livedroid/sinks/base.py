@@ -38,7 +38,8 @@ class PartialFile:
 
     A run that fails or dies before ``finish(complete=True)`` leaves a file that plainly says it is unfinished, never
     one that looks complete. An existing NAME is refused unless ``overwrite``; the input itself
-    is always refused.
+    is always refused. NAME's missing folders are made now, before any frame; a NAME that is a
+    symlink is written where it points (the link stays), into a folder that must exist.
     """
 
     def __init__(self, path: str | Path, *, overwrite: bool, inputs: tuple[str, ...] = ()) -> None:
@@ -48,13 +49,34 @@ class PartialFile:
                 raise UserError(f"output {self.path} is the input itself: choose another name")
         if self.path.exists() and not overwrite:
             raise UserError(f"output {self.path} exists: use --overwrite to replace it")
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.partial = self.path.with_name(self.path.name + ".partial")
+        #: where the file lands: NAME, or the file a symlink NAME points to
+        self.target = Path(os.path.realpath(self.path)) if self.path.is_symlink() else self.path
+        if self.target is not self.path and not self.target.parent.is_dir():
+            raise UserError(f"cannot write {self.path}: it is a symlink to {os.readlink(self.path)}, "
+                            "whose folder does not exist")
+        make_folder(self.path.parent, self.path)
+        self.partial = self.target.with_name(self.target.name + ".partial")
 
     def finish(self, complete: bool) -> None:
         """Give the file its real name, or, for a failed run, say where the unfinished one is."""
         if complete:
-            os.replace(self.partial, self.path)
+            os.replace(self.partial, self.target)
         elif self.partial.exists():
             log.warning("the run failed: unfinished output kept as %s", self.partial)
+
+
+def make_folder(folder: Path, output: Path) -> None:
+    """Make ``folder`` and its missing parents for ``output``. A folder that cannot be made (a
+    read-only file system, a dangling symlink or a file in the way) is the user's to fix: one
+    line naming the output and the folder, never a traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        where = Path(error.filename) if error.filename else folder
+        if where.is_symlink() and not where.exists():
+            why = f"{where} is a symlink to {os.readlink(where)}, which does not exist"
+        elif where.exists() and not where.is_dir():
+            why = f"{where} is not a folder"
+        else:
+            why = f"cannot create folder {where} ({error.strerror or error})"
+        raise UserError(f"cannot write {output}: {why}") from None

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.batch.helpers import assert_complete, end, manifest, start_batch
-from tests.conftest import read_jsonl, run_cli, shared_path, wait_for, write_clip
+from tests.conftest import read_jsonl, run_cli, shared_path, tmpfs, wait_for, write_clip
 
 
 @pytest.fixture
@@ -258,3 +258,41 @@ def test_a_bug_fails_its_file_with_the_traceback_in_the_manifest(tmp_path: Path)
     (record,) = read_jsonl(tmp_path / "out" / "manifest.jsonl")
     assert record["status"] == "failed" and record["traceback"].startswith("Traceback (most recent call last):")
     assert "failing_detector.py" in record["traceback"] and "RuntimeError: injected failure" in record["traceback"]
+
+
+def fill(folder: Path) -> Path:
+    """A file taking every free block of ``folder``'s file system."""
+    with open(folder / "fill", "wb", buffering=0) as filler:
+        try:
+            while filler.write(b"\0" * 4096):
+                pass
+        except OSError:  # the disk is full
+            pass
+    return folder / "fill"
+
+
+def test_a_full_disk_under_the_manifest_is_one_line_and_keeps_its_records(tmp_path: Path) -> None:
+    """A rerun appends a 'skipped' record per file: on a full disk the manifest cannot grow (was:
+    an internal error, a traceback and a torn last record, exit 1)."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for letter in "abcde":  # long names: the records appended outgrow the last block's slack
+        write_clip(clips / f"{letter * 200}.mp4", frames=3, audio=None)
+    with tmpfs(tmp_path / "tiny", "size=1m") as out:
+        first = run_cli("batch", str(clips), "--out", str(out), "--no-video", "--no-progress", cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        before = (out / "manifest.jsonl").read_text()
+        assert len(before) > 4096, "the rerun's records must need a new block"
+        filler = fill(out)
+        full = run_cli("batch", str(clips), "--out", str(out), "--no-video", "--no-progress", cwd=tmp_path)
+        assert full.returncode == 2, full.stderr
+        assert full.stderr.strip().splitlines()[-1:] == [
+            f"livedroid: error: cannot write {out / 'manifest.jsonl'}: No space left on device"], full.stderr
+        assert "Traceback" not in full.stderr and "Exception ignored" not in full.stderr
+        after = (out / "manifest.jsonl").read_text()
+        assert after.startswith(before) and after.endswith("\n"), "the records before are intact, none torn"
+        assert [record["status"] for record in read_jsonl(out / "manifest.jsonl")][5:] == ["skipped"] * (
+            after.count("\n") - 5)
+        filler.unlink()
+        again = run_cli("batch", str(clips), "--out", str(out), "--no-video", "--no-progress", cwd=tmp_path)
+        assert again.returncode == 0 and "5 files: 0 done, 5 skipped" in again.stderr, again.stderr
