@@ -241,7 +241,9 @@ def test_ctrl_c_during_start_up_is_one_line_exit_130(tmp_path: Path, default_mod
         time.sleep(when)
         process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    # 130, or (rarely, a SIGINT landing as Python unwinds an import) killed by SIGINT: a shell
+    # shows both as 130; what matters is the one line below and no traceback.
+    assert process.returncode in (130, -signal.SIGINT), stderr
     lines = stderr.strip().splitlines()
     assert all(line.startswith("livedroid: ") for line in lines), stderr  # no traceback, no KeyboardInterrupt
     if lines[-1] != "livedroid: interrupted":  # the run had begun: its own interrupted ending
