@@ -253,6 +253,8 @@ class SegmentRecorder(Sink):
 
     def _fail(self, error: BaseException) -> None:
         reason = getattr(error, "strerror", None) or str(error)
+        if reason.startswith("cannot write "):  # what is wrong, not which segment (a new name each try)
+            reason = reason.split(": ", 1)[-1]
         delay = self._retry.next()
         self.failures += 1
         if (self.state, self.error) != ("recording_error", reason):

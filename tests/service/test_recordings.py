@@ -63,11 +63,12 @@ def test_a_read_only_recordings_folder_turns_recording_off_and_the_camera_goes_o
         finally:
             served.kill()
     assert (stats["state"], stats["reconnects"], stats["recording"]) == ("live", 0, "recording_error")
-    assert stats["recording_error"] == "Read-only file system" and stats["recording_failures"] >= 1
+    assert stats["recording_error"] == "cannot create folder ro/rec (Read-only file system)"
+    assert stats["recording_failures"] >= 1
     assert (status, kind) == (200, "image/jpeg")
     assert b'livedroid_camera_recording{camera="demo"} 0.0' in metrics
     assert b'livedroid_camera_recording_failures_total{camera="demo"}' in metrics
-    assert served.stderr.count("camera demo: recording off (Read-only file system)") == 1, served.stderr
+    assert served.stderr.count("camera demo: recording off (cannot create folder ro/rec (Read-only file system))") == 1, served.stderr
     assert "failed" not in served.stderr and "Traceback" not in served.stderr
 
 
