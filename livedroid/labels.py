@@ -121,7 +121,7 @@ def read_packed_labels(model_path: str | Path) -> dict[int, str] | None:
                 if wanted in names:
                     return parse_label_lines(archive.read(names[wanted]).decode("utf-8"))
             for name in names.values():
-                metadata = _metadata(archive.read(name).decode("utf-8"))
+                metadata = parse_metadata(archive.read(name).decode("utf-8"))
                 if isinstance(metadata, dict) and "names" in metadata:
                     return parse_names(metadata["names"], f"{model_path} ({name})")
     except (zipfile.BadZipFile, OSError, UnicodeDecodeError):
@@ -129,7 +129,7 @@ def read_packed_labels(model_path: str | Path) -> dict[int, str] | None:
     return None
 
 
-def _metadata(text: str) -> object:
+def parse_metadata(text: str) -> object:
     """A JSON document or a Python literal, else None."""
     try:
         return json.loads(text)

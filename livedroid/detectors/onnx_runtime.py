@@ -23,7 +23,7 @@ from livedroid.detectors.base import Detector, same_size_runs
 from livedroid.detectors.layouts import Layout, UnknownLayout, detect_layout
 from livedroid.detectors.layouts.common import dequantize, fit, input_encoder
 from livedroid.errors import UserError, first_line
-from livedroid.labels import find_labels, labels_for_classes
+from livedroid.labels import find_labels, labels_for_classes, parse_metadata, parse_names
 from livedroid.wording import plural
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class OnnxDetector(Detector):
     ) -> None:
         self.model = model
         self.device = device or "auto"
-        providers = _providers(self.device)
+        key, providers = _device(self.device)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
@@ -74,7 +74,7 @@ class OnnxDetector(Detector):
         except Exception as error:  # onnxruntime raises its own unexported exception types
             raise UserError(f"{model}: not a valid ONNX model ({first_line(error)})") from None
         if providers[0] not in self._session.get_providers():
-            raise UserError(f"--device {self.device}: {providers[0]} failed to start ({DEVICES[_device_key(providers)][1]})")
+            raise UserError(f"--device {self.device}: {providers[0]} failed to start ({DEVICES[key][1]})")
         self.runtime = f"onnxruntime {ort.__version__}, {self._session.get_providers()[0]}, {plural(options.intra_op_num_threads, 'thread')}"
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or 3 not in (inputs[0].shape[1], inputs[0].shape[3]):
@@ -158,11 +158,13 @@ class OnnxDetector(Detector):
         return results
 
 
-def _providers(device: str) -> tuple[str, ...]:
-    """The execution providers for ``--device``, or one line naming the package that brings them."""
+def _device(device: str) -> tuple[str, tuple[str, ...]]:
+    """The device key (``auto`` resolved) and its execution providers, or one line naming the
+    package that brings them."""
     available = set(ort.get_available_providers())
     if device == "auto":
-        return next(DEVICES[key][0] for key in AUTO if DEVICES[key][0][0] in available)
+        key = next(key for key in AUTO if DEVICES[key][0][0] in available)
+        return key, DEVICES[key][0]
     if device not in DEVICES:
         raise UserError(f"unknown --device '{device}' (choose from auto, {', '.join(DEVICES)})")
     providers, install = DEVICES[device]
@@ -171,11 +173,7 @@ def _providers(device: str) -> tuple[str, ...]:
             f"--device {device} needs {providers[0]}, which this onnxruntime {ort.__version__} lacks "
             f"(it has {', '.join(sorted(available))}): {install}"
         )
-    return providers
-
-
-def _device_key(providers: tuple[str, ...]) -> str:
-    return next(key for key, (wanted, _) in DEVICES.items() if wanted == providers)
+    return device, providers
 
 
 def _input_hw(shape: list, channels_first: bool, metadata: dict[str, str]) -> tuple[int, int] | None:
@@ -197,15 +195,8 @@ def _input_hw(shape: list, channels_first: bool, metadata: dict[str, str]) -> tu
 
 def _packed_labels(metadata: dict[str, str], model: Path) -> dict[int, str] | None:
     """Labels in the model's metadata: Ultralytics writes ``names`` as a dict literal."""
-    from livedroid.labels import parse_names
-
-    if "names" not in metadata:
-        return None
-    try:
-        names = ast.literal_eval(metadata["names"])
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    return parse_names(names, f"{model} (metadata names)")
+    names = parse_metadata(metadata["names"]) if "names" in metadata else None
+    return parse_names(names, f"{model} (metadata names)") if names is not None else None
 
 
 def _quantization(graph: onnx.GraphProto) -> dict[str, tuple[float, int]]:
