@@ -30,6 +30,8 @@ def runtime_venv(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("install")
     built = _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(root / "wheels"), str(REPO)], root)
     assert built.returncode == 0, built.stderr[-2000:]
+    # a data folder missing from pyproject's packages builds with a warning, and a later setuptools drops it
+    assert "absent from the `packages` configuration" not in built.stderr, built.stderr[-2000:]
     wheel = next((root / "wheels").glob("livedroid-*.whl"))
     venv.create(root / "venv", with_pip=True)
     python = root / "venv" / "bin" / "python"
