@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import probe, run_cli, start_cli_until, write_clip
+from tests.extra_backends import FAIL_AFTER
 
 BOUND_S = 120  # a run of these clips takes a few seconds; past this it hung
 
@@ -19,15 +20,18 @@ def test_an_internal_failure_exits_1_with_one_clear_line_and_partial_outputs(tmp
     clip = write_clip(tmp_path / "clip.mp4", frames=30)
     result = run_cli("run", str(clip), "--backend", "failing", "--workers", "1", "-o", "out.mp4",
                      "--jsonl", "out.jsonl", "--no-progress", cwd=tmp_path, timeout=BOUND_S,
-                     module="tests.failing_detector")
+                     module="tests.extra_backends")
     assert result.returncode == 1, result.stderr
     assert "livedroid: internal error: RuntimeError: injected failure after 5 frames" in result.stderr
     assert "wrote" not in result.stderr and "frames read" not in result.stderr
     assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "out.mp4").exists()
+    # The failure cancels the writer, so how many of the FAIL_AFTER detected frames were written
+    # depends on timing (usually 4 or 5; none under heavy load): whatever it is, the records run
+    # in order and the partial video is closed, so it plays, with the same frames (no video: no record).
     written = records(tmp_path / "out.jsonl.partial")
-    assert written == list(range(len(written))) and len(written) <= 5
-    if written:  # closed, so still playable, with the same frames
-        assert probe(tmp_path / "out.mp4.partial")["frames"] == len(written)
+    assert written == list(range(len(written))) and len(written) <= FAIL_AFTER, written
+    video = tmp_path / "out.mp4.partial"
+    assert (probe(video)["frames"] if video.exists() else 0) == len(written)
 
 
 def limit_file_size(limit: int):
@@ -84,7 +88,8 @@ def test_savedmodel_with_two_workers_runs_although_tensorflow_takes_its_threads_
 
 def test_backend_choices_come_from_the_registry() -> None:
     from livedroid.detectors import BACKENDS
+    from tests.extra_backends import TEST_BACKENDS  # registered in this process by the import
 
     result = run_cli("run", "--help")
-    assert f"{{{','.join(sorted(BACKENDS))}}}" in result.stdout
-    assert "failing" not in result.stdout  # the tests' backend is registered by their wrapper only
+    assert f"{{{','.join(sorted(set(BACKENDS) - TEST_BACKENDS))}}}" in result.stdout
+    assert not any(name in result.stdout for name in TEST_BACKENDS)  # the tests' backends: by their wrapper only

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -74,6 +75,10 @@ def test_two_squares_tracked_counted_and_logged(crossing_clip: Path, tiny_tflite
         ("exit", bottom, "left", None, "end"),  # still inside when the clip ends
     ], key=str)
     assert sorted(p.name for p in (tmp_path / "snaps").iterdir()) == [f"track-{t:04d}-red-square.jpg" for t in (1, 2)]
+    for snapshot in (tmp_path / "snaps").iterdir():  # each the crop of a square (which crop: tests/analytics/test_snapshots.py)
+        crop = cv2.cvtColor(cv2.imread(str(snapshot)), cv2.COLOR_BGR2RGB)
+        assert abs(crop.shape[0] - SIDE) <= 6 and abs(crop.shape[1] - SIDE) <= 6, crop.shape
+        assert np.abs(crop.reshape(-1, 3).mean(axis=0) - (255, 0, 0)).max() < 40, crop.reshape(-1, 3).mean(axis=0)
     assert probe(tmp_path / "out.mp4")["frames"] == FRAMES
 
 

@@ -251,13 +251,13 @@ def test_a_bug_fails_its_file_with_the_traceback_in_the_manifest(tmp_path: Path)
     folder.mkdir()
     write_clip(folder / "a.mp4", frames=12, audio=None)
     result = run_cli("batch", str(folder), "--out", "out", "--no-video", "--backend", "failing", "--workers", "1",
-                     "--no-progress", cwd=tmp_path, module="tests.failing_detector")
+                     "--no-progress", cwd=tmp_path, module="tests.extra_backends")
     assert result.returncode == 1, result.stderr
     assert "livedroid: failed: " in result.stderr and "internal error: RuntimeError: injected failure after 5 frames" in result.stderr
     assert "its traceback is in the manifest (a bug: please report it)" in result.stderr
     (record,) = read_jsonl(tmp_path / "out" / "manifest.jsonl")
     assert record["status"] == "failed" and record["traceback"].startswith("Traceback (most recent call last):")
-    assert "failing_detector.py" in record["traceback"] and "RuntimeError: injected failure" in record["traceback"]
+    assert "extra_backends.py" in record["traceback"] and "RuntimeError: injected failure" in record["traceback"]
 
 
 def fill(folder: Path) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, probe, read_jsonl, run_cli, wait_for
+from tests.conftest import free_port, probe, read_jsonl, run_cli, wait_for, write_clip
 
 pytestmark = pytest.mark.rtsp
 
@@ -26,19 +26,32 @@ def start_livedroid(url: str, model: Path, cwd: Path, *extra: str) -> subprocess
     )
 
 
-def test_detections_flow_with_bounded_latency(rtsp_server, default_model: Path, tmp_path: Path) -> None:
-    server = rtsp_server()
-    result = run_cli("run", server.url(), "-m", str(default_model), "--max-frames", "60", "-o", "live.mp4",
-                     "--jsonl", "live.jsonl", "--no-progress", cwd=tmp_path, timeout=120)
-    assert result.returncode == 0, result.stderr
-    summary = next(line for line in result.stderr.splitlines() if "frames read" in line)
-    assert "60 frames read" in summary
+def summary_counts(stderr: str) -> tuple[int, int, float]:
+    """(processed, dropped, p95 latency in ms) from run's summary line."""
+    summary = next(line for line in stderr.splitlines() if "frames read" in line)
     processed = int(summary.split(" processed")[0].rsplit(" ", 1)[-1])
-    dropped = int(summary.split(" dropped")[0].rsplit(" ", 1)[-1])
-    assert processed + dropped == 60
-    p95 = float(summary.split("p95 ")[1].split(" ms")[0])
-    assert p95 < 1000, summary  # the newest frame is always taken: latency cannot pile up
+    dropped = int(summary.split(" dropped")[0].rsplit(" ", 1)[-1]) if " dropped" in summary else 0
+    p95 = float(summary.split("p95 ")[1].split(" ms")[0]) if "p95 " in summary else float("nan")
+    return processed, dropped, p95
+
+
+def test_a_live_stream_drops_frames_to_keep_latency_bounded_a_file_drops_none(rtsp_server, tmp_path: Path) -> None:
+    # A detector that keeps up with a third of the stream's 30 fps: live, the newest frame is always
+    # taken, so most frames are dropped and latency stays near one detection; were frames queued as
+    # a file's are, the 60th would wait 60 x (0.1 - 1/30) s = 4 s.
+    slow = ("--backend", "slow", "--workers", "1", "--jsonl", "live.jsonl", "-o", "live.mp4", "--no-progress")
+    live = run_cli("run", rtsp_server().url(), "--max-frames", "60", *slow, cwd=tmp_path, timeout=120, module="tests.extra_backends")
+    assert live.returncode == 0, live.stderr
+    assert "60 frames read" in live.stderr, live.stderr
+    processed, dropped, p95 = summary_counts(live.stderr)
+    assert processed + dropped == 60 and dropped >= 25, live.stderr
+    assert p95 < 1000, live.stderr
     assert len(records(tmp_path / "live.jsonl")) == processed == probe(tmp_path / "live.mp4")["frames"]
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=20)
+    played = run_cli("run", str(clip), *slow, "--overwrite", cwd=tmp_path, timeout=120, module="tests.extra_backends")
+    assert played.returncode == 0, played.stderr
+    assert summary_counts(played.stderr)[:2] == (20, 0), played.stderr  # a file's every frame, none dropped
 
 
 def test_server_drop_and_return_reconnects_into_the_same_output(rtsp_server, default_model: Path, tmp_path: Path) -> None:
