@@ -46,6 +46,7 @@ LIVEDROID = str(Path(sys.executable).with_name("livedroid"))
 SEED_SHARE = 0.4
 KEPT_IOU = 0.85  # a pre-annotated box a reviewer keeps as is
 SAME_OBJECT_IOU = 0.3  # below this a box is on no object of the truth
+ARMS = ("mined", "mined_known", "random")
 
 
 def main() -> int:
@@ -54,13 +55,20 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=600, help="training steps of every model (default 600; the recipe's is 3000)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     parser.add_argument("--budget", type=float, default=0.2, help="K as a share of the pool (default 0.2)")
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"the arms beside the seed model (default {','.join(ARMS)})")
     parser.add_argument("--work", type=Path, default=Path("/tmp/livedroid-active-learning"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "active_learning.json")
     args = parser.parse_args()
-    results = []
+    arms = args.arms.split(",")
+    if unknown := set(arms) - set(ARMS):
+        parser.error(f"unknown arm {', '.join(sorted(unknown))} (arms: {', '.join(ARMS)})")
+    # Runs of other datasets and seeds already in --out stay: a run adds seeds to the table.
+    results = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else []
     for name in args.datasets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
-            results.append(simulate(name, seed, args.steps, args.budget, args.work / f"{name}-seed{seed}"))
+            result = simulate(name, seed, args.steps, args.budget, args.work / f"{name}-seed{seed}", arms)
+            results = [r for r in results if (r["dataset"], r["seed"]) != (name, seed)] + [result]
+            results.sort(key=lambda r: (r["dataset"], r["seed"]))
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print_table(results)
@@ -153,7 +161,7 @@ def train_and_eval(arm: str, csv_path: Path, test_csv: Path, work: Path, steps: 
     return result
 
 
-def simulate(name: str, seed: int, steps: int, budget: float, work: Path) -> dict:
+def simulate(name: str, seed: int, steps: int, budget: float, work: Path, arms: list[str]) -> dict:
     print(f"\n== {name}, seed {seed}: {work} ==", flush=True)
     work.mkdir(parents=True, exist_ok=True)
     pool, test, label_map = load(name, seed)
@@ -173,24 +181,27 @@ def simulate(name: str, seed: int, steps: int, budget: float, work: Path) -> dic
     write_set(work / "rest", rest, label_map, with_labels=False)  # the labels stay hidden from mine
 
     log = work / "commands.log"
-    mined = mine(model, work / "rest" / "images", work / "picks", budget_count, log)
-    picks = [truth[record["image"]] for record in mined]
-    # The same, told which photos are labelled already: novel against the seed set too.
-    mined_known = mine(model, work / "rest" / "images", work / "picks-known", budget_count, log, "--known", work / "seed-set" / "images")
-    picks_known = [truth[record["image"]] for record in mined_known]
-    result["picked_known"] = len(picks_known)
-    result["review_cost_known"] = review_cost(mined_known, truth)
-    result["picked"] = len(picks)
-    result["review_cost"] = review_cost(mined, truth)
-    randoms = rng.sample(rest, len(picks))
-    random_records = pre_annotations(model, randoms, work, log)
-    result["review_cost_random"] = review_cost(random_records, truth)
+    picked = {}
+    if "mined" in arms:
+        mined = mine(model, work / "rest" / "images", work / "picks", budget_count, log)
+        picked["mined"] = [truth[record["image"]] for record in mined]
+        result["picked"] = len(picked["mined"])
+        result["review_cost"] = review_cost(mined, truth)
+    if "mined_known" in arms:  # the same, told which photos are labelled already: novel against the seed set too
+        mined_known = mine(model, work / "rest" / "images", work / "picks-known", budget_count, log, "--known", work / "seed-set" / "images")
+        picked["mined_known"] = [truth[record["image"]] for record in mined_known]
+        result["picked_known"] = len(picked["mined_known"])
+        result["review_cost_known"] = review_cost(mined_known, truth)
+    if "random" in arms:
+        # K = what mine picked (near-duplicates can leave it short of the budget)
+        picked["random"] = rng.sample(rest, min(len(p) for p in picked.values()) if picked else budget_count)
+        result["review_cost_random"] = review_cost(pre_annotations(model, picked["random"], work, log), truth)
     result["signal_yield"] = signal_yield(model, work, truth, log)
 
-    result["mined"] = train_and_eval("mined", write_set(work / "mined-set", seed_set + picks, label_map), test_csv, work, steps, seed)
-    result["random"] = train_and_eval("random", write_set(work / "random-set", seed_set + randoms, label_map), test_csv, work, steps, seed)
-    result["mined_known"] = train_and_eval("mined_known", write_set(work / "mined-known-set", seed_set + picks_known, label_map), test_csv, work, steps, seed)
-    print(json.dumps({k: result[k] for k in ("dataset", "seed", "picked")} | {arm: result[arm]["mAP@0.5"] for arm in ("seed_model", "mined", "mined_known", "random")}), flush=True)
+    for arm in arms:
+        folder = work / f"{arm.replace('_', '-')}-set"
+        result[arm] = train_and_eval(arm, write_set(folder, seed_set + picked[arm], label_map), test_csv, work, steps, seed)
+    print(json.dumps({k: result[k] for k in ("dataset", "seed")} | {arm: result[arm]["mAP@0.5"] for arm in ("seed_model", *arms)}), flush=True)
     return result
 
 
@@ -267,9 +278,18 @@ def print_table(results: list[dict]) -> None:
     print("\n| dataset | seed | pool / test | seed images + K | steps | seed model mAP@0.5 / mAP | random arm | mined arm | mined, --known seed set |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        cell = lambda arm: f"{r[arm]['mAP@0.5']:.3f} / {r[arm]['mAP']:.3f}"  # noqa: E731
-        print(f"| {r['dataset']} | {r['seed']} | {r['pool']} / {r['test']} | {r['seed_images']} + {r['picked']} | {r['steps']} | "
-              f"{cell('seed_model')} | {cell('random')} | {cell('mined')} | {cell('mined_known') if 'mined_known' in r else '—'} |")
+        cell = lambda arm: f"{r[arm]['mAP@0.5']:.3f} / {r[arm]['mAP']:.3f}" if arm in r else "—"  # noqa: E731
+        print(f"| {r['dataset']} | {r['seed']} | {r['pool']} / {r['test']} | {r['seed_images']} + {r.get('picked', r.get('picked_known'))} | "
+              f"{r['steps']} | {cell('seed_model')} | {cell('random')} | {cell('mined')} | {cell('mined_known')} |")
+    print("\nMean over seeds, mAP@0.5 (arm − random, per seed):")
+    for dataset in sorted({r["dataset"] for r in results}):
+        runs = [r for r in results if r["dataset"] == dataset]
+        for arm in ("seed_model", *ARMS):
+            paired = [r for r in runs if arm in r and "random" in r]
+            if paired:
+                deltas = [r[arm]["mAP@0.5"] - r["random"]["mAP@0.5"] for r in paired]
+                print(f"  {dataset} {arm}: {np.mean([r[arm]['mAP@0.5'] for r in paired]):.3f} over {len(paired)} seeds, "
+                      f"{' '.join(f'{d:+.3f}' for d in deltas)} (mean {np.mean(deltas):+.3f})")
     print("\n| dataset, seed | picks | boxes pre-annotated | kept as is | moved | relabelled | deleted | added |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:

@@ -571,6 +571,12 @@ def command_run(args: argparse.Namespace) -> int:
     finally:
         if pipeline is None or not pipeline.reading:  # never close it under the reader's feet
             source.close()
+    return _report_run(args, summary, source, detectors, stages, sinks)
+
+
+def _report_run(args: argparse.Namespace, summary, source, detectors: list, stages: list, sinks: list) -> int:
+    """The run's closing lines (summary, each stage's, each output written) and its exit status:
+    130 interrupted, ``EXIT_DAMAGED`` for a damaged or empty input, else 0."""
     print(f"livedroid: {summary.line()}", file=sys.stderr)
     if (args.tiles or args.motion) and summary.frames_processed:
         calls = sum(detector.calls for detector in detectors)
