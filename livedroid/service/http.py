@@ -242,7 +242,10 @@ class HttpServer:
 
     async def _page(self, _request: web.Request) -> web.Response:
         cards = "\n".join(CARD.format(name=html.escape(name)) for name in self.service.cameras)
-        return web.Response(text=PAGE.replace("{cards}", cards), content_type="text/html")
+        options = "".join(f'<option value="{html.escape(name)}">{html.escape(name)}</option>'
+                          for name, camera in self.service.cameras.items() if camera.recorder is not None)
+        page = PAGE.replace("{cards}", cards).replace("{camera_options}", options)
+        return web.Response(text=page, content_type="text/html")
 
 
 def _json(data: dict, *, status: int = 200, headers: dict | None = None) -> web.Response:
@@ -286,6 +289,10 @@ PAGE = """<!doctype html>
  dl { display: grid; grid-template-columns: auto auto; gap: 0 1rem; font-size: .85rem; margin: .3rem 0; }
  dt { color: #aaa; } dd { margin: 0; }
  #events { font-size: .8rem; white-space: pre-wrap; }
+ #range { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; font-size: .9rem; }
+ #player { width: min(100%, 960px); background: #000; display: block; margin: .5rem 0; }
+ #segments { font-size: .8rem; columns: 3 18rem; } #segments li.playing { color: #9cf; font-weight: bold; }
+ a { color: #9cf; }
 </style></head>
 <body>
 <h1>livedroid cameras</h1>
@@ -293,6 +300,15 @@ PAGE = """<!doctype html>
 {cards}
 </main>
 <h2>Recent events</h2><pre id="events">none yet</pre>
+<h2>Recordings</h2>
+<form id="range">
+  <label>camera <select id="range-camera">{camera_options}</select></label>
+  <label>from <input type="datetime-local" id="range-start" step="1"></label>
+  <label>to <input type="datetime-local" id="range-end" step="1"></label>
+  <button type="submit">play</button> <span id="range-status">empty times: every segment kept</span>
+</form>
+<video id="player" controls muted playsinline></video>
+<ol id="segments"></ol>
 <script>
 const token = new URLSearchParams(location.search).get("token");
 const withToken = (url) => token ? url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : url;
@@ -329,6 +345,7 @@ async function refresh() {
         const link = document.createElement("a");
         link.href = withToken(e.clip);
         link.textContent = "clip";
+        link.addEventListener("click", (click) => { click.preventDefault(); play([{url: e.clip}], 0); });
         line.append(link);
       }
       return line;
@@ -336,6 +353,42 @@ async function refresh() {
   } catch (error) { /* the service is restarting or gone: try again next second */ }
 }
 refresh(); setInterval(refresh, 1000);
+
+// Recordings: the camera's closed segments in a time range, played one after the other.
+const player = document.getElementById("player"), list = document.getElementById("segments");
+const rangeStatus = document.getElementById("range-status");
+let queue = [], playing = -1;
+function play(segments, index) {
+  queue = segments; playing = index;
+  for (const [i, item] of Array.from(list.children).entries()) item.classList.toggle("playing", i === index);
+  player.src = withToken(segments[index].url);
+  player.dataset.playing = String(index);
+  rangeStatus.textContent = `segment ${index + 1} of ${segments.length}` + (segments[index].start ? `, from ${segments[index].start}` : "");
+  player.play().catch(() => {});  // a browser may want a click first: the controls are there
+}
+player.addEventListener("ended", () => { if (playing + 1 < queue.length) play(queue, playing + 1); });
+document.getElementById("range").addEventListener("submit", async (submit) => {
+  submit.preventDefault();
+  const query = new URLSearchParams({camera: document.getElementById("range-camera").value});
+  for (const key of ["start", "end"]) {
+    const value = document.getElementById("range-" + key).value;
+    if (value) query.set(key, value);  // local time, as the API reads a time without a zone
+  }
+  const reply = await (await fetch(withToken("/api/recordings?" + query))).json();
+  if (reply.error) { rangeStatus.textContent = reply.error; return; }
+  const segments = reply.recordings;
+  list.replaceChildren(...segments.map((segment, index) => {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = withToken(segment.url);
+    link.textContent = `${segment.start} (${segment.seconds} s)` + (segment.events ? ", events" : segment.objects ? ", objects" : segment.motion ? ", motion" : "");
+    link.addEventListener("click", (click) => { click.preventDefault(); play(segments, index); });
+    item.append(link);
+    return item;
+  }));
+  if (segments.length) play(segments, 0);
+  else { player.removeAttribute("src"); rangeStatus.textContent = "no segment in that range"; }
+});
 </script>
 </body></html>
 """

@@ -52,8 +52,9 @@ class Segment:
         return "events" if self.events else "motion" if self.objects or self.motion else "continuous"
 
     def as_json(self, folder: Path) -> dict:
-        """For /api/recordings: times in ISO 8601 (UTC), the path as the service sees it."""
-        return {**asdict(self), "path": str(folder / self.path),
+        """For /api/recordings: times in ISO 8601 (UTC), the path as the service sees it, and
+        the URL that serves the file."""
+        return {**asdict(self), "path": str(folder / self.path), "url": f"/api/recordings/{self.camera}/{Path(self.path).name}",
                 "start": _iso(self.start), "end": _iso(self.end), "seconds": round(self.end - self.start, 3)}
 
 

@@ -18,11 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import shared_path, skip_unless_ci
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+from tests.browser import chromium
+from tests.conftest import shared_path
 
 # The frames of the mined-like folder, in mined order, and what the page does to each.
 ACCEPT, MOVE, RESIZE, RELABEL, REDRAW, REJECT, SKIP = (
@@ -147,16 +144,6 @@ def server_of():
 # The page in a browser -----------------------------------------------------------------------------
 
 
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_unless_ci("needs Playwright (pip install -e '.[dev]')")
-    if not os.access(CHROMIUM, os.X_OK):
-        skip_unless_ci(f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
-    return sync_playwright()
-
-
 class Page:
     """The review page, driven as a person does: mouse on the canvas, keys on the page."""
 
@@ -204,66 +191,62 @@ def test_the_page_accepts_moves_resizes_relabels_deletes_draws_rejects_and_skips
     before = {Path(n).stem: read_objects(folder / "annotations" / f"{Path(n).stem}.xml")[0][1] for n in FRAMES}
     server = server_of(folder, tmp_path)
     assert "(0 / 7 reviewed)" in server.line
-    with browser() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = Page(chromium.new_page(viewport={"width": 1280, "height": 900}))
-            errors: list[str] = []
-            page.page.on("pageerror", lambda error: errors.append(str(error)))
-            page.page.goto(server.url)
-            page.settle(ACCEPT)
-            assert page.page.inner_text("#progress") == "0 / 7 reviewed"
-            assert "test reason 0" in page.page.inner_text("#reasons")
-            keys = page.page.inner_text("table.keys")
-            for documented in ("accept", "skip", "reject", "delete", "draw", "resize"):
-                assert documented in keys
+    with chromium() as browser:
+        page = Page(browser.new_page(viewport={"width": 1280, "height": 900}))
+        errors: list[str] = []
+        page.page.on("pageerror", lambda error: errors.append(str(error)))
+        page.page.goto(server.url)
+        page.settle(ACCEPT)
+        assert page.page.inner_text("#progress") == "0 / 7 reviewed"
+        assert "test reason 0" in page.page.inner_text("#reasons")
+        keys = page.page.inner_text("table.keys")
+        for documented in ("accept", "skip", "reject", "delete", "draw", "resize"):
+            assert documented in keys
 
-            page.key("a", then=MOVE)  # accepted as it is
-            assert page.page.inner_text("#progress") == "1 / 7 reviewed"
+        page.key("a", then=MOVE)  # accepted as it is
+        assert page.page.inner_text("#progress") == "1 / 7 reviewed"
 
-            # move: drag from inside the box, 60 screen pixels right and 40 up
-            x1, y1, x2, y2 = before["BB-8_10"]
-            _, _, scale_move = page.geometry()
-            start = page.at((x1 + x2) / 2, (y1 + y2) / 2)
-            page.drag(start, (start[0] + 60, start[1] - 40))
-            page.settle()
-            page.key("Enter", then=RESIZE)
+        # move: drag from inside the box, 60 screen pixels right and 40 up
+        x1, y1, x2, y2 = before["BB-8_10"]
+        _, _, scale_move = page.geometry()
+        start = page.at((x1 + x2) / 2, (y1 + y2) / 2)
+        page.drag(start, (start[0] + 60, start[1] - 40))
+        page.settle()
+        page.key("Enter", then=RESIZE)
 
-            # resize: the bottom-right corner, 50 screen pixels left and 40 up
-            x1, y1, x2, y2 = before["BB-8_15"]
-            _, _, scale_resize = page.geometry()
-            corner = page.at(x2, y2)
-            page.drag(corner, (corner[0] - 50, corner[1] - 40))
-            page.settle()
-            page.key("a", then=RELABEL)
+        # resize: the bottom-right corner, 50 screen pixels left and 40 up
+        x1, y1, x2, y2 = before["BB-8_15"]
+        _, _, scale_resize = page.geometry()
+        corner = page.at(x2, y2)
+        page.drag(corner, (corner[0] - 50, corner[1] - 40))
+        page.settle()
+        page.key("a", then=RELABEL)
 
-            # relabel: select the r2d2 box, class 1 (bb8)
-            x1, y1, x2, y2 = before["R2-D2_10"]
-            page.click((x1 + x2) / 2, (y1 + y2) / 2)
-            page.key("1")
-            page.key("a", then=REDRAW)
+        # relabel: select the r2d2 box, class 1 (bb8)
+        x1, y1, x2, y2 = before["R2-D2_10"]
+        page.click((x1 + x2) / 2, (y1 + y2) / 2)
+        page.key("1")
+        page.key("a", then=REDRAW)
 
-            # delete the box, pick class 2 with nothing selected, draw a new box on the empty image
-            x1, y1, x2, y2 = before["BB-8_18"]
-            page.click((x1 + x2) / 2, (y1 + y2) / 2)
-            page.key("Delete")
-            page.key("2")
-            _, _, scale_draw = page.geometry()
-            page.drag(page.at(40, 30), page.at(300, 250))
-            page.settle()
-            assert "r2d2" in page.page.inner_text("#boxes")
-            page.key("a", then=REJECT)
+        # delete the box, pick class 2 with nothing selected, draw a new box on the empty image
+        x1, y1, x2, y2 = before["BB-8_18"]
+        page.click((x1 + x2) / 2, (y1 + y2) / 2)
+        page.key("Delete")
+        page.key("2")
+        _, _, scale_draw = page.geometry()
+        page.drag(page.at(40, 30), page.at(300, 250))
+        page.settle()
+        assert "r2d2" in page.page.inner_text("#boxes")
+        page.key("a", then=REJECT)
 
-            page.key("r", then=SKIP)
-            page.key("s")
-            assert page.page.inner_text("#progress") == "6 / 7 reviewed"
-            assert "last frame" in page.page.inner_text("#status")
-            page.key("p", then=REJECT)  # back to the rejected frame: its image from rejected/, and a note
-            assert page.page.is_visible("#rejected-note") and page.page.inner_text("#state") == "rejected"
-            assert page.page.evaluate("window.review.state.image.naturalWidth") > 0
-            assert not errors, errors
-        finally:
-            chromium.close()
+        page.key("r", then=SKIP)
+        page.key("s")
+        assert page.page.inner_text("#progress") == "6 / 7 reviewed"
+        assert "last frame" in page.page.inner_text("#status")
+        page.key("p", then=REJECT)  # back to the rejected frame: its image from rejected/, and a note
+        assert page.page.is_visible("#rejected-note") and page.page.inner_text("#state") == "rejected"
+        assert page.page.evaluate("window.review.state.image.naturalWidth") > 0
+        assert not errors, errors
     status, stderr = server.stop(signal.SIGINT)
     assert status == 0, stderr
     assert not (folder / ".review.lock").exists()

@@ -11,14 +11,17 @@ import re
 import shutil
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 import cv2
 import numpy as np
 
-from tests.conftest import skip_unless_ci
+from tests.browser import chromium
+from tests.conftest import skip_unless_ci, write_clip
 from tests.service.conftest import TOKEN
+from tests.service.serving import Served
 
 #: Resolves to the cameras whose <img> showed two different pictures within the time given.
 PICTURES_CHANGE = """
@@ -121,3 +124,50 @@ def test_the_page_shows_every_camera_live(three_cameras, tmp_path: Path) -> None
     assert picture is not None and picture.shape[1] == 1280
     # Not blank: the live pictures and the figures make many distinct colours and strong contrast.
     assert picture.std() > 20 and len(np.unique(picture.reshape(-1, 3), axis=0)) > 500
+
+
+def local_input(iso_utc: str, shift_s: float = 0.0) -> str:
+    """An API time (ISO 8601, UTC) as a datetime-local input holds it: local time, no zone."""
+    moment = datetime.fromisoformat(iso_utc).timestamp() + shift_s
+    return datetime.fromtimestamp(moment).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def test_the_page_plays_a_cameras_recordings_in_a_time_range(tmp_path: Path) -> None:
+    write_clip(tmp_path / "demo.mp4", frames=60, size=(320, 180), fps=15, audio=None)
+    (tmp_path / "cameras.yaml").write_text(
+        "cameras:\n  - {name: demo, source: demo.mp4, loop: true, detect_fps: 5, record: true, segment_seconds: 1}\n"
+        "  - {name: plain, source: demo.mp4, loop: true, detect_fps: 5}\n")
+    served = Served("--config", "cameras.yaml", "--http", "127.0.0.1:0", cwd=tmp_path, token=TOKEN)
+    try:
+        served.wait_for(lambda: len(served.json("/api/recordings?camera=demo")["recordings"]) >= 4, 90, "4 closed segments")
+        with chromium() as browser:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{served.url}?token={TOKEN}")
+            # Only cameras that record are offered.
+            assert page.eval_on_selector_all("#range-camera option", "options => options.map(o => o.value)") == ["demo"]
+
+            # Empty times: every segment, played from the first, then the next when it ends.
+            page.click("#range button")
+            page.wait_for_function("document.querySelectorAll('#segments li').length > 0")
+            listed = page.eval_on_selector_all("#segments a", "links => links.map(a => a.pathname)")
+            kept = [row["url"] for row in served.json("/api/recordings?camera=demo")["recordings"]]
+            assert len(listed) >= 4 and listed == kept[:len(listed)]
+            assert page.eval_on_selector("#player", "v => new URL(v.src).pathname") == listed[0]
+            page.wait_for_function("document.getElementById('player').dataset.playing === '1'", timeout=20000)
+            assert page.eval_on_selector("#player", "v => new URL(v.src).pathname") == listed[1]
+            assert page.eval_on_selector("#player", "v => v.error === null")  # it decoded, it was no 404
+
+            # A range: the instant in the middle of the third segment holds that segment only.
+            third = served.json("/api/recordings?camera=demo")["recordings"][2]
+            middle = local_input(third["start"], third["seconds"] / 2)
+            page.fill("#range-start", middle)
+            page.fill("#range-end", middle)
+            page.click("#range button")
+            page.wait_for_function("document.querySelectorAll('#segments li').length === 1")
+            assert page.eval_on_selector_all("#segments a", "links => links.map(a => a.pathname)") == [third["url"]]
+            assert "segment 1 of 1" in page.inner_text("#range-status")
+            assert not errors, errors
+    finally:
+        served.kill()
