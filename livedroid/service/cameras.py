@@ -139,13 +139,11 @@ class Camera:
     def _run(self) -> None:
         """Connections one after the other; the wait between them grows with every failure (a
         source that opens and fails at once, too) and starts small again after a healthy run."""
-        backoff, opened = Backoff(RESTART_FIRST_S, RESTART_MAX_S), 0
+        backoff, opened = Backoff(RESTART_FIRST_S, RESTART_MAX_S, healthy=HEALTHY_S), 0
         while not self._stopping.is_set():
             began = time.monotonic()
             opened += self._run_once(reconnecting=opened > 0)
-            if time.monotonic() - began >= HEALTHY_S:
-                backoff.reset()
-            if self._stopping.wait(backoff.next()):
+            if self._stopping.wait(backoff.next(ran=time.monotonic() - began)):
                 break
         self.state = "stopped"
 

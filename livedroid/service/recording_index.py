@@ -107,7 +107,21 @@ class RecordingIndex:
         """Delete the oldest segments, rows then files, until the rest hold at most ``max_bytes``
         and ``free_needed`` bytes are freed, whatever their age. The segment being written has no
         row yet: it is never one of them. Returns those deleted, each with why ("size" or
-        "free_space")."""
+        "free_space").
+
+        On a disk so full that the index cannot even write its journal, the oldest segment's file
+        goes first, then the rows: the one case where a crash could leave a row without its file
+        (a listed segment that 404s, and goes at the next pass), rather than recording stopping for good."""
+        try:
+            return self._prune(max_bytes, free_needed)
+        except sqlite3.OperationalError:
+            oldest = self.find()[:1]  # a read needs no room
+            if free_needed <= 0 or not oldest:
+                raise
+            (self.folder / oldest[0].path).unlink(missing_ok=True)
+            return self._prune(max_bytes, free_needed)
+
+    def _prune(self, max_bytes: int | None, free_needed: int) -> list[tuple[Segment, str]]:
         removed: list[tuple[Segment, str]] = []
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")  # one camera at a time decides what goes

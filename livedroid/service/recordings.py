@@ -11,7 +11,9 @@ a mark is within the pre- and post-capture seconds of (CaptureWindow), as Frigat
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import shutil
 import sqlite3
 import threading
@@ -46,6 +48,9 @@ WRITE_FAILURES = (OSError, av.FFmpegError, UserError, sqlite3.Error)
 #: the disk. Frigate keeps "an hour of recording", which needs the bitrate first; 1 GB is more than
 #: an hour of a 2 Mbit/s camera, and 5 % keeps a small disk (an SD card) usable.
 DEFAULT_MIN_FREE_GB, DEFAULT_MIN_FREE_SHARE = 1.0, 0.05
+#: Whatever the floor, it leaves room for this many segments the size of the camera's last one: on a
+#: small disk (or with a floor set low) the next segment must still fit, or recording would stop.
+ROOM_FOR_SEGMENTS = 3
 DELETION_REASONS = ("size", "free_space", "age", "outside_capture")
 #: A frame moved when its pixels differ from the previous frame's by more than this on average (of 255).
 MOTION_LEVELS = 2.0
@@ -175,6 +180,7 @@ class SegmentRecorder(Sink):
         self.error: str | None = None
         self.segments = 0
         self.failures = 0
+        self._last_bytes = 0  # the size of the last closed segment: the floor keeps room for the next
 
     def write(self, frame: Frame, detections: Detections, scene: np.ndarray | None) -> None:
         if self._segment is not None and frame.captured_at - self._segment.began >= self.segment_seconds:
@@ -210,6 +216,7 @@ class SegmentRecorder(Sink):
             return
         if self.capture is not None:
             self._guarded(self._drop_outside_capture, closed)
+        self._last_bytes = closed.bytes
         self._guarded(self._keep_within_limits)
         self.segments += 1
         self._retry.reset()
@@ -230,13 +237,15 @@ class SegmentRecorder(Sink):
         than the floor: recording never stops because the disk is full."""
         disk = shutil.disk_usage(self.folder)
         floor = self.min_free_gb * 1e9 if self.min_free_gb is not None else min(DEFAULT_MIN_FREE_GB * 1e9, DEFAULT_MIN_FREE_SHARE * disk.total)
+        floor = max(floor, ROOM_FOR_SEGMENTS * self._last_bytes)
         removed = self.index.prune(None if self.max_gb is None else round(self.max_gb * 1e9), round(floor - disk.free))
         for _, reason in removed:
             self.deleted[reason] += 1
         if removed:
             segments = [segment for segment, _ in removed]
             why = (f"holds over {self.max_gb:g} GB" if removed[0][1] == "size"
-                   else f"has under {floor / 1e9:g} GB free on its disk")
+                   else f"has under {floor / 1e9:g} GB free on its disk" if floor >= 1e8
+                   else f"has under {floor / 1e6:.1f} MB free on its disk")
             log.info("camera %s: %s %s: deleted the %s (%.1f MB): %s%s", self.camera, self.folder, why,
                      "oldest segment" if len(segments) == 1 else f"{len(segments)} oldest segments",
                      sum(s.bytes for s in segments) / 1e6, segments[0].path,
@@ -265,6 +274,13 @@ class SegmentRecorder(Sink):
         if self._segment is not None:
             self._segment.video.discard()
             self._segment = None
+        if getattr(error, "errno", None) == errno.ENOSPC or reason == os.strerror(errno.ENOSPC):  # (a UserError has no errno)
+            # Filled by something else since the last pass (another program, a burst of segments):
+            # make room now, so that the retry finds it, rather than after a segment that cannot close.
+            try:
+                self._keep_within_limits()
+            except WRITE_FAILURES as pruning:
+                log.warning("camera %s: cannot make room in %s (%s)", self.camera, self.folder, pruning)
 
     def stats(self) -> dict:
         return {"recording": self.state, "recording_error": self.error,
