@@ -209,10 +209,14 @@ def run_cli(
     )
 
 
-def start_cli_until(*args: str, cwd: Path, grows: Path, min_bytes: int, timeout: float = 60) -> subprocess.Popen:
+def start_cli_until(
+    *args: str, cwd: Path, grows: Path, min_bytes: int, timeout: float = 60, module: str = "livedroid"
+) -> subprocess.Popen:
     """``livedroid ARGS`` started in a subprocess, returned once ``grows`` (an output it writes)
-    holds ``min_bytes``: the moment a test sends it a signal. stderr is piped, as text."""
-    process = subprocess.Popen([sys.executable, "-m", "livedroid", *args], cwd=cwd, stderr=subprocess.PIPE, text=True)
+    holds ``min_bytes``: the moment a test sends it a signal, or changes its input under it.
+    stderr is piped, as text (``module``: a tests-only wrapper of it)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
+    process = subprocess.Popen([sys.executable, "-m", module, *args], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and (not grows.exists() or grows.stat().st_size < min_bytes):
         time.sleep(0.05)

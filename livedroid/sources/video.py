@@ -37,10 +37,12 @@ class VideoSource(Source):
     """Decode the first video stream of a file, keeping each frame's pts.
 
     Packets that fail to decode are skipped, counted in ``skipped`` and warned about once, so a
-    few corrupt bytes in a long clip do not end the run. A file whose packets cannot be read, or
-    whose index points past its end (a download cut short), is damaged: reading stops there and
-    ``damage`` says how far it got, for ``run`` and ``batch`` to report as a failure. A header that
-    only announces another frame count (an AVI's) while every packet reads is not damage.
+    few corrupt bytes in a long clip do not end the run. A file is damaged when its packets cannot
+    be read, when its index points past its end (a download cut short), when more than
+    ``MAX_UNDECODABLE_SHARE`` of its video packets cannot be decoded, or when its demuxer had to
+    skip unreadable bytes to find the next packet (Matroska resyncs silently): ``damage`` then says
+    how far it got, for ``run`` and ``batch`` to report as a failure. A header that only announces
+    another frame count (an AVI's) while every packet reads is not damage.
     """
 
     #: how far a damaged file could be read (one line); None while it reads whole
@@ -65,6 +67,9 @@ class VideoSource(Source):
         self._packets = 0  # video packets demuxed from this container
         self._last_end = 0  # the furthest byte a video packet reached
         self._last_seconds = 0.0  # the latest video packet's time
+        self._file_end = None  # where the previous packet of any stream ended, in file order
+        self._unread_bytes = 0  # bytes between packets the demuxer skipped over
+        self._unread_at: float | None = None  # the video time where it first did
         self._stream.thread_type = "AUTO"
         self.time_base = self._stream.time_base
         rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
@@ -89,8 +94,15 @@ class VideoSource(Source):
         except av.FFmpegError as error:
             self.damage = f"unreadable after {self._how_far(index)} ({_reason(error)})"
             return
+        if is_stream_url(self.spec):
+            return
         if self.max_frames is None and self._ran_into_the_end():
             self.damage = f"cut short: read {self._how_far(index)}"
+        elif self._unread_bytes:
+            self.damage = (f"{self._unread_bytes / 1000:.0f} kB of it could not be read from {self._unread_at:.1f} s on: "
+                           f"read {self._how_far(index)}")
+        elif self.skipped > MAX_UNDECODABLE_SHARE * self._packets:
+            self.damage = f"{self.skipped} of its {self._packets} video packets could not be decoded: read {self._how_far(index)}"
 
     def _ran_into_the_end(self) -> bool:
         """The file was cut short (truncated, or shrinking under the reader). With an index of
@@ -124,10 +136,15 @@ class VideoSource(Source):
     def _pictures(self) -> Iterator[av.VideoFrame]:
         """Decoded pictures; undecodable packets are skipped, demuxing errors propagate."""
         warned = False
-        tapped = self.audio is not None and self._container.streams.audio
-        for packet in self._container.demux(self._stream, *(self._container.streams.audio[:1] if tapped else ())):
-            if packet.stream.type == "audio":
+        tapped = self.audio.stream.index if self.audio is not None and self._container.streams.audio else None
+        resyncs = "matroska" in self._container.format.name
+        for packet in self._container.demux():  # every stream: the holes between packets show damage
+            if resyncs and packet.size and packet.pos is not None and packet.pos >= 0:
+                self._note_hole(packet.pos, packet.pos + packet.size)
+            if packet.stream.index == tapped:
                 self.audio.put(packet)
+                continue
+            if packet.stream.index != self._stream.index:
                 continue
             if packet.size:  # not the demuxer's empty end-of-stream packet
                 self._packets += 1
@@ -147,6 +164,15 @@ class VideoSource(Source):
                 continue
             yield from decoded
 
+    def _note_hole(self, start: int, end: int) -> None:
+        """Count the bytes between the previous packet and this one beyond a container's own
+        overhead (a few dozen bytes of block and cluster headers): what the demuxer skipped."""
+        if self._file_end is not None and start - self._file_end > MATROSKA_OVERHEAD_BYTES:
+            self._unread_bytes += start - self._file_end
+            if self._unread_at is None:
+                self._unread_at = self._last_seconds
+        self._file_end = max(self._file_end or 0, end)
+
     def tap_audio(self, tap: AudioTap | None = None) -> AudioTap | None:
         if not self._container.streams.audio:
             return None
@@ -165,6 +191,16 @@ def upright(picture: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
+#: More undecodable video packets than this share make a file damaged; fewer are a glitch the run
+#: skips with a warning. FFmpeg's own ``-max_error_rate`` defaults to 2/3: a detection record
+#: with a third of its frames missing is not a success, so we are stricter.
+MAX_UNDECODABLE_SHARE = 0.01
+
+#: Bytes between two Matroska packets beyond its block and cluster headers (26 at most in the
+#: clips we measured; a skipped region is the rest of a cluster, tens of kB): unreadable data.
+MATROSKA_OVERHEAD_BYTES = 4096
+
+
 class StreamRefused(UserError):
     """The server answered and said no (bad credentials, unknown path): retrying cannot fix it."""
 
@@ -181,6 +217,8 @@ def _open_container(
         raise StreamRefused(f"{description}: no such stream on the server (404 Not Found)") from None
     except av.error.InvalidDataError as error:
         raise UserError(f"{description}: not a readable video: truncated, damaged or not a video ({_reason(error)})") from None
+    except av.error.EOFError:
+        raise UserError(f"{description}: ends before its first frame: an empty or truncated video") from None
     except (OSError, av.FFmpegError) as error:
         raise UserError(f"{description}: cannot open ({_reason(error)})") from None
     if not container.streams.video:
