@@ -93,7 +93,7 @@ def _connect(address: str):
     options = dict(logging_level=logging.ERROR, include_dashboard=False, configure_logging=True)
     try:
         if address == "local":
-            ray.init(num_cpus=os.cpu_count() or 1, **options)
+            ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)  # a new one, even beside a running cluster
         else:
             ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as error:

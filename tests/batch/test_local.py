@@ -296,3 +296,28 @@ def test_a_full_disk_under_the_manifest_is_one_line_and_keeps_its_records(tmp_pa
         filler.unlink()
         again = run_cli("batch", str(clips), "--out", str(out), "--no-video", "--no-progress", cwd=tmp_path)
         assert again.returncode == 0 and "5 files: 0 done, 5 skipped" in again.stderr, again.stderr
+
+
+@pytest.mark.parametrize("backend, workers, threads, files, cores, planned", [
+    ("tflite", None, None, 10, 4, (4, 1)),  # README: one process per core, a one-thread interpreter each
+    ("tflite", None, None, 2, 4, (2, 2)),  # fewer files than cores: the spare cores go to threads
+    ("tflite", 3, None, 10, 4, (3, 1)),
+    ("tflite", None, 2, 10, 4, (4, 2)),  # what the user sets stays
+    ("tflite", 8, None, 3, 4, (3, 1)),  # never more workers than files
+    ("savedmodel", None, None, 10, 4, (1, None)),  # TensorFlow spreads one model over the cores itself
+])
+def test_the_default_workers_and_threads(monkeypatch, backend, workers, threads, files, cores, planned) -> None:
+    from livedroid.batch.local import plan_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert plan_workers(backend, workers, threads, files) == planned
+
+
+def test_batch_says_how_it_spreads_the_files_over_the_cores(tmp_path: Path, clips: Path) -> None:
+    result = run_cli("batch", str(clips), "--out", "out", "--no-video", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    cores = os.cpu_count() or 1
+    workers = min(cores, 3)
+    assert ("3 files, model " in result.stderr
+            and f"{workers} local worker process{'es' * (workers > 1)}, {max(1, cores // workers)} interpreter thread(s) each"
+            in result.stderr), result.stderr

@@ -161,3 +161,15 @@ def test_a_wrong_address_is_one_clear_line(tmp_path: Path, address: str, message
     errors = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("address, description", [
+    ("auto", "Ray (auto)"),  # finds the test cluster on this node, as ray.init(address="auto") does
+    ("local", "Ray (local)"),  # starts its own, even beside the running cluster
+])
+def test_ray_auto_and_local(tmp_path: Path, ray_cluster: str, address: str, description: str) -> None:
+    clip = shared_path(f"videos/{CLIPS[2]}")
+    result = batch_on_ray(address, str(clip), "--out", "out", "--no-video", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert description in result.stderr and "1 files: 1 done" in result.stderr
+    assert manifest(tmp_path / "out")[clip.stem]["status"] == "done"
