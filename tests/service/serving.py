@@ -64,7 +64,7 @@ class Served:
     def json(self, path: str) -> dict:
         status, body, _ = self.get(path)
         assert status == 200, (path, status, body[:200])
-        return json.loads(body)
+        return strict_json(body)
 
     def stats(self) -> dict:
         return self.json("/api/stats")["cameras"]
@@ -95,3 +95,13 @@ def decoded_frames(video: Path) -> int:
     with av.open(str(video)) as container:
         frames = list(container.decode(video=0))
     return len(frames) if frames and frames[0].key_frame else 0
+
+
+def strict_json(text: str | bytes) -> object:
+    """JSON as a browser's ``fetch().json()`` reads it: NaN and Infinity, which Python's own
+    encoder writes by default, fail the test, because they fail the page."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in the server's JSON: not JSON, the page cannot read it")
+
+    return json.loads(text, parse_constant=refuse)

@@ -3,7 +3,6 @@ checked by a real paho subscriber; a broker that is away at first gets the kept 
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import signal
@@ -16,7 +15,7 @@ import paho.mqtt.client as mqtt
 
 from livedroid import __version__
 from tests.conftest import free_port, shared_path, skip_unless_ci, write_clip
-from tests.service.serving import Served
+from tests.service.serving import Served, strict_json
 
 CONFIG = """\
 mqtt: 127.0.0.1:{port}
@@ -69,7 +68,7 @@ class Subscriber:
         self.client.loop_start()
 
     def events(self, camera: str) -> list[dict]:
-        return [json.loads(p) for t, p, _ in list(self.messages) if t == f"livedroid/{camera}/events"]
+        return [strict_json(p) for t, p, _ in list(self.messages) if t == f"livedroid/{camera}/events"]
 
     def availability(self) -> list[str]:
         return [p.decode() for t, p, _ in list(self.messages) if t == "livedroid/available"]
@@ -143,7 +142,7 @@ DISCOVERY_TOPIC = re.compile(r"^homeassistant/(binary_sensor|sensor|image)/([A-Z
 
 
 def discovery_configs(subscriber: Subscriber) -> dict[str, dict]:
-    return {t: json.loads(p) for t, p, _ in list(subscriber.messages) if t.startswith("homeassistant/")}
+    return {t: strict_json(p) for t, p, _ in list(subscriber.messages) if t.startswith("homeassistant/")}
 
 
 def states(subscriber: Subscriber, topic: str) -> list[bytes]:
