@@ -92,7 +92,7 @@ class Camera:
         self.view = LiveView()
         self.recorder = SegmentRecorder(
             self.name, Path(config.recordings or recordings), segment_seconds=config.segment_seconds,
-            max_gb=config.recordings_max_gb, min_free_gb=config.recordings_min_free_gb, events=lambda: events.counts.get(self.name, 0),
+            max_gb=config.recordings_max_gb, max_share=config.recordings_max_share, min_free_gb=config.recordings_min_free_gb, events=lambda: events.counts.get(self.name, 0),
             capture=CaptureWindow(config.record, config.pre_capture, config.post_capture) if isinstance(config.record, str) else None,
         ) if config.record else None
         self.state = "starting"

@@ -64,6 +64,8 @@ class CameraConfig:
     segment_seconds: float = 10.0
     #: the most the folder's segments may hold: the oldest go beyond it (None: no limit)
     recordings_max_gb: float | None = None
+    #: the same cap as a share of the folder's disk, 0-1 (with both, the smaller wins)
+    recordings_max_share: float | None = None
     #: the free space the folder's disk keeps: the oldest segments go below it (None: 1 GB or 5 % of the disk)
     recordings_min_free_gb: float | None = None
     #: days to keep each kind of segment: {continuous: 3, motion: 7, events: 30} (a kind not named stays)
@@ -186,6 +188,7 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
         recordings=_text(entry, "recordings", where),
         segment_seconds=_number(entry, "segment_seconds", where, 10.0, above=0),
         recordings_max_gb=_number(entry, "recordings_max_gb", where, None, above=0),
+        recordings_max_share=_number(entry, "recordings_max_share", where, None, above=0, high=1),
         recordings_min_free_gb=_number(entry, "recordings_min_free_gb", where, None, low=0),
         retain=_retain(entry, "retain", where),
         zones=_shapes(entry, "zones", where),
@@ -256,7 +259,7 @@ def _number(entry: dict, key: str, where: str, default: float | None, *, low: fl
     within = (low is None or value >= low) and (high is None or value <= high) and (above is None or value > above)
     if not math.isfinite(value) or not within:
         if above is not None:
-            rule = f"above {above:g}"
+            rule = f"above {above:g}" + (f" and at most {high:g}" if high is not None else "")
         else:
             rule = f"within {low:g}-{high:g}" if high is not None else f"of at least {low:g}"
         raise _wrong(where, key, f"a finite number {rule}", value)

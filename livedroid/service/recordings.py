@@ -153,7 +153,7 @@ class SegmentRecorder(Sink):
 
     needs_scene = True
 
-    def __init__(self, camera: str, folder: Path, *, segment_seconds: float, max_gb: float | None = None,
+    def __init__(self, camera: str, folder: Path, *, segment_seconds: float, max_gb: float | None = None, max_share: float | None = None,
                  min_free_gb: float | None = None, events: Callable[[], int] = lambda: 0,
                  capture: CaptureWindow | None = None) -> None:
         self.camera = camera
@@ -161,6 +161,8 @@ class SegmentRecorder(Sink):
         self.segment_seconds = segment_seconds
         #: the folder's size cap: after each closed segment, the oldest segments beyond it are deleted
         self.max_gb = max_gb
+        #: the same cap as a share of the folder's disk (with both, the smaller)
+        self.max_share = max_share
         #: the folder's free-space floor (None: the smaller of 1 GB and 5 % of its disk)
         self.min_free_gb = min_free_gb
         #: segments deleted, by why: the folder over its cap, its disk under the floor, their age
@@ -238,12 +240,16 @@ class SegmentRecorder(Sink):
         disk = shutil.disk_usage(self.folder)
         floor = self.min_free_gb * 1e9 if self.min_free_gb is not None else min(DEFAULT_MIN_FREE_GB * 1e9, DEFAULT_MIN_FREE_SHARE * disk.total)
         floor = max(floor, ROOM_FOR_SEGMENTS * self._last_bytes)
-        removed = self.index.prune(None if self.max_gb is None else round(self.max_gb * 1e9), round(floor - disk.free))
+        caps = [(self.max_gb * 1e9, f"holds over {self.max_gb:g} GB")] if self.max_gb is not None else []
+        if self.max_share is not None:
+            caps.append((self.max_share * disk.total, f"holds over {self.max_share:.0%} of its disk ({self.max_share * disk.total / 1e9:.3g} GB)"))
+        cap, over = min(caps) if caps else (None, "")
+        removed = self.index.prune(None if cap is None else round(cap), round(floor - disk.free))
         for _, reason in removed:
             self.deleted[reason] += 1
         if removed:
             segments = [segment for segment, _ in removed]
-            why = (f"holds over {self.max_gb:g} GB" if removed[0][1] == "size"
+            why = (over if removed[0][1] == "size"
                    else f"has under {floor / 1e9:g} GB free on its disk" if floor >= 1e8
                    else f"has under {floor / 1e6:.1f} MB free on its disk")
             log.info("camera %s: %s %s: deleted the %s (%.1f MB): %s%s", self.camera, self.folder, why,

@@ -75,6 +75,8 @@ CAMERA = "cameras:\n  - {name: a, source: x, KEY: VALUE}\n"
         ("segment_seconds", "-.inf", "segment_seconds: expected a finite number above 0, got -inf"),
         ("recordings_max_gb", ".nan", "recordings_max_gb: expected a finite number above 0, got nan"),
         ("recordings_max_gb", "0", "recordings_max_gb: expected a finite number above 0, got 0.0"),
+        ("recordings_max_share", "1.5", "recordings_max_share: expected a finite number above 0 and at most 1, got 1.5"),
+        ("recordings_max_share", "-.inf", "recordings_max_share: expected a finite number above 0 and at most 1, got -inf"),
         ("classes", "[[person]]", "classes: expected a list of class names, got [['person']]"),
         ("classes", "{person: 1}", "classes: expected a list of class names, got {'person': 1}"),
         ("zones", "[1, 2]", "zones: expected a mapping of zone names to [[x, y], …]"),

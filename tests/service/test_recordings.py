@@ -143,11 +143,21 @@ def test_kill_9_leaves_every_closed_segment_playable_and_indexed(tmp_path: Path)
     assert all(row.end > row.start and row.bytes == (tmp_path / "recordings" / row.path).stat().st_size for row in rows)
 
 
-def test_a_size_cap_deletes_the_oldest_segments_and_says_which(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cap, says", [
+    ("recordings_max_gb: 0.0015", "holds over 0.0015 GB"),
+    # on a 5 MB disk, 30 % is 1.5 MB; with both caps the smaller wins
+    ("recordings_max_share: 0.3, recordings_max_gb: 100", r"holds over 30% of its disk \(0\.00[0-9]+ GB\)"),
+], ids=["in GB", "as a share of the disk"])
+def test_a_size_cap_deletes_the_oldest_segments_and_says_which(tmp_path: Path, cap: str, says: str) -> None:
     """Noise at about 0.4 MB a segment under a 1.5 MB cap: the oldest closed segments go (their
     rows first, then their files), the rest stay within the cap, every one left plays."""
     noise_clip(tmp_path / "noise.mp4")
-    served = serve_config(tmp_path, "  - {name: door, source: noise.mp4, segment_seconds: 1, recordings_max_gb: 0.0015}\n")
+    with tmpfs(tmp_path / "recordings", "size=5m"):
+        _record_under_a_cap(tmp_path, cap, says)
+
+
+def _record_under_a_cap(tmp_path: Path, cap: str, says: str) -> None:
+    served = serve_config(tmp_path, f"  - {{name: door, source: noise.mp4, segment_seconds: 1, {cap}}}\n")
     try:
         served.wait_for(lambda: served.stats()["door"]["segments_deleted"] >= 3, 60, "three segments deleted")
         kept, listed = served.wait_for(lambda: _kept_and_listed(served, "door"), 30, "stats and listing of the same moment")
@@ -157,7 +167,7 @@ def test_a_size_cap_deletes_the_oldest_segments_and_says_which(tmp_path: Path) -
         served.kill()
     rows = indexed_and_playing(tmp_path / "recordings", "door")
     assert sum(row.bytes for row in rows) <= 1_500_000
-    deleted = re.findall(r"camera door: recordings holds over 0.0015 GB: deleted the (?:\d+ )?oldest segments? \([0-9.]+ MB\): (\S+)",
+    deleted = re.findall(rf"camera door: recordings {says}: deleted the (?:\d+ )?oldest segments? \([0-9.]+ MB\): (\S+)",
                          served.stderr)
     assert deleted, served.stderr
     assert all(not (tmp_path / "recordings" / path).exists() for path in deleted)
