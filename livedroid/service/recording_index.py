@@ -106,8 +106,10 @@ class RecordingIndex:
     def prune(self, max_bytes: int | None, free_needed: int = 0) -> list[tuple[Segment, str]]:
         """Delete the oldest segments, rows then files, until the rest hold at most ``max_bytes``
         and ``free_needed`` bytes are freed, whatever their age. The segment being written has no
-        row yet: it is never one of them. Returns those deleted, each with why ("size" or
-        "free_space").
+        row yet: it is never one of them, but room is kept for it, so that the folder stays under
+        ``max_bytes`` on disk: each camera still recording here (its newest segment ended within
+        three of its lengths of the newest of all) is counted with one more segment as big as its
+        newest. Returns those deleted, each with why ("size" or "free_space").
 
         On a disk so full that the index cannot even write its journal, the oldest segment's file
         goes first, then the rows: the one case where a crash could leave a row without its file
@@ -126,6 +128,7 @@ class RecordingIndex:
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")  # one camera at a time decides what goes
             total = connection.execute("SELECT COALESCE(SUM(bytes), 0) FROM segments").fetchone()[0]
+            total += _in_flight(connection)
             for row in connection.execute(f"SELECT {_COLUMNS} FROM segments ORDER BY start").fetchall():
                 if max_bytes is not None and total > max_bytes:
                     reason = "size"
@@ -189,6 +192,14 @@ class RecordingIndex:
                 yield connection
         finally:
             connection.close()
+
+
+def _in_flight(connection: sqlite3.Connection) -> int:
+    """The bytes the segments being written will hold: one like its newest for each camera still recording."""
+    newest = connection.execute("SELECT bytes, start, end FROM segments AS s "
+                                "WHERE start = (SELECT MAX(start) FROM segments WHERE camera = s.camera)").fetchall()
+    latest = max((end for _, _, end in newest), default=0.0)
+    return sum(size for size, start, end in newest if end >= latest - 3 * (end - start))
 
 
 def _segments(cursor: sqlite3.Cursor) -> list[Segment]:
