@@ -108,9 +108,8 @@ class VideoSource(Source):
         """The file was cut short (truncated, or shrinking under the reader). With an index of
         packets (MP4, AVI): the demuxer reached the end of the file while the index holds more (a
         whole file ends with its index or trailer, or with its last packet when the index says so).
-        With only a duration (Matroska, WebM): the video stopped over a second and a tenth short of it."""
-        if is_stream_url(self.spec):
-            return False
+        With only a duration (Matroska, WebM): the video stopped over a second and a tenth short of it.
+        Files only: ``frames`` judges no stream."""
         if self._stream.frames:
             try:
                 at_the_end = self._last_end >= os.path.getsize(self.spec)
