@@ -35,7 +35,6 @@ COCO = "coco.json"
 RECORDS = "mined.jsonl"
 REVIEW = "review.json"
 CONTACT_SHEET = "contact_sheet.jpg"
-LOCK = ".review.lock"
 REJECTED_XML_SUFFIX = ".xml.rejected"
 
 #: Review states a frame can have; a frame with none is not reviewed yet.

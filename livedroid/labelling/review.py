@@ -8,8 +8,12 @@ once through a small JSON API:
 GET  /api/frames            the frames in review order, the classes, the progress
 GET  /api/frames/NAME       one frame: size, boxes, review state, mining record
 PUT  /api/frames/NAME       {"boxes": [{"label": L, "box": [x1, y1, x2, y2], "ref": I}, …], "state": S}
+POST /api/classes           {"name": N}: a class added to the label map (label_map.pbtxt, coco.json)
 GET  /images/NAME           the image (from images/, or rejected/ once rejected)
 ```
+
+A request body is at most ``MAX_BODY_BYTES``, nests at most ``MAX_JSON_DEPTH`` levels and holds
+at most ``MAX_BOXES`` boxes; beyond that it is refused (413 or 400, one line) before any work.
 
 ``ref`` is the box's place in the frame's XML file as the GET gave it (none for a new box): a
 box that keeps its place and coordinates keeps its XML element as it was (``difficult``,
@@ -19,8 +23,8 @@ folder that already has one), each atomically (:mod:`livedroid.labelling.dataset
 frame's image moves to ``rejected/`` and its XML to ``rejected/NAME.xml.rejected`` (not ``.xml``:
 the dataset readers look for XML files in every subfolder), from where accepting brings both back.
 
-A lock, ``DIR/.review.lock`` (``flock``-ed, holding the process id), keeps a second review of the
-folder out; a lock left by a process that is gone is taken over.
+The folder's lock (:mod:`livedroid.folder_lock`, the one ``mine`` and ``batch`` take too) keeps a
+second review, or a ``mine`` into the folder, out while the review runs.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ import errno
 import json
 import logging
 import math
-import os
 import webbrowser
 import xml.etree.ElementTree as ET
 from importlib import resources
@@ -41,16 +44,12 @@ import cv2
 from aiohttp import web
 
 from livedroid.errors import UserError
+from livedroid.folder_lock import FolderLock
 from livedroid.labelling.dataset import (
-    ANNOTATIONS, COCO, IMAGES, LOCK, RECORDS, REJECTED, STATES, LabelBox, LabelledImage, LabellingFolder,
+    ANNOTATIONS, COCO, IMAGES, RECORDS, REJECTED, STATES, LabelBox, LabelledImage, LabellingFolder,
     read_voc, voc_xml, write_atomic,
 )
 from livedroid.signals import StopOnSignals
-
-try:  # not on Windows: the lock falls back to the process id alone
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None
 
 log = logging.getLogger("livedroid")
 
@@ -62,115 +61,18 @@ REVIEWED = ("accepted", "edited", "rejected")
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".bmp": "image/bmp", ".webp": "image/webp"}
 
 
+#: What the API accepts: a body (a frame's boxes) of at most this many bytes, nested at most this
+#: deep ({"boxes": [{"box": [...]}]} is 4), with at most this many boxes a frame (COCO's crowded
+#: images hold under 100; the Object Detection API keeps 100 detections an image).
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 8
+MAX_BOXES = 1000
+#: Longest class name the page may add.
+MAX_CLASS_NAME = 100
+
+
 class BadRequest(Exception):
     """Input the API refuses: answered with 400 and the message."""
-
-
-# The lock -------------------------------------------------------------------------------------
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
-class ReviewLock:
-    """``DIR/.review.lock``: a file ``flock``-ed while the review runs, holding its process id.
-
-    The kernel drops the ``flock`` when the process ends, however it ends, so a lock file whose
-    ``flock`` is free was left by a review that is gone: it is taken over with a warning naming
-    that process. Removed on a clean exit. Without ``flock`` (Windows) the process id alone
-    decides: a lock naming a live process keeps the review out.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.path = Path(root) / LOCK
-        self.descriptor: int | None = None
-
-    @property
-    def held(self) -> bool:
-        return self.descriptor is not None
-
-    def _holder(self) -> int | None:
-        try:
-            text = self.path.read_text(encoding="utf-8").strip()
-        except OSError:
-            return None
-        return int(text) if text.isdigit() else None
-
-    def _busy(self, pid: int | None) -> UserError:
-        who = f"process {pid}" if pid is not None else "another process"
-        return UserError(
-            f"{self.path.parent} is being reviewed by {who} (one review per folder at a time; "
-            f"stop that one first, or if it is not a review, delete {self.path})"
-        )
-
-    def acquire(self) -> None:
-        for _ in range(5):  # the holder may remove the file between our open and our flock
-            try:
-                descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as error:
-                raise UserError(f"cannot create {self.path}: {error.strerror or error}") from None
-            try:
-                if fcntl is not None:
-                    try:
-                        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        raise self._busy(self._holder()) from None
-                    except OSError:  # a file system without flock: the process id decides
-                        self._check_pid()
-                    # the file we locked must still be the one at the path (not one just removed)
-                    try:
-                        if os.stat(self.path).st_ino != os.fstat(descriptor).st_ino:
-                            raise FileNotFoundError
-                    except FileNotFoundError:
-                        os.close(descriptor)
-                        continue
-                else:  # pragma: no cover
-                    self._check_pid()
-                previous = os.pread(descriptor, 64, 0).decode("ascii", "replace").strip()
-                if previous and previous != str(os.getpid()):
-                    log.warning("%s: the review of process %s is gone: taking over its lock", self.path, previous)
-                os.ftruncate(descriptor, 0)
-                os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
-                os.fsync(descriptor)
-            except BaseException:
-                if self.descriptor != descriptor:
-                    os.close(descriptor)
-                raise
-            self.descriptor = descriptor
-            return
-        raise UserError(f"{self.path}: cannot take the lock (another review keeps taking it)")
-
-    def _check_pid(self) -> None:
-        pid = self._holder()
-        if pid is not None and pid != os.getpid() and _alive(pid):
-            raise self._busy(pid)
-
-    def release(self) -> None:
-        if self.descriptor is None:
-            return
-        descriptor, self.descriptor = self.descriptor, None
-        try:
-            # still ours: the same file, with our id (removed before the flock goes: no gap)
-            if os.stat(self.path).st_ino == os.fstat(descriptor).st_ino and self._holder() == os.getpid():
-                self.path.unlink()
-        except OSError:
-            pass
-        finally:
-            os.close(descriptor)
-
-    def __enter__(self) -> "ReviewLock":
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 # The folder as the page sees it ------------------------------------------------------------------
@@ -324,6 +226,8 @@ class Review:
         """The boxes of a PUT, clipped to the image, and each one's ``ref`` (None: a new box)."""
         if not isinstance(value, list):
             raise BadRequest('"boxes" must be a list of {"label": NAME, "box": [x1, y1, x2, y2]}')
+        if len(value) > MAX_BOXES:
+            raise BadRequest(f"{len(value)} boxes: at most {MAX_BOXES} a frame")
         # labels of the label map; names already in this frame's file (a hand-made folder's
         # "bb8") may stay, so that a frame can be accepted as it is
         allowed = set(self.label_map.values()) | {box.label for box in image.boxes}
@@ -375,12 +279,14 @@ class Review:
             if not (element.text or "").strip() or float(element.text) <= 0:
                 element.text = str(value)
         refs = list(refs)
-        unused = [i for i in range(len(stored.boxes)) if i not in refs]
+        unused: dict[tuple, list[int]] = {}  # saved boxes no ref names, by key, in file order
+        for i in range(len(stored.boxes)):
+            if i not in set(refs):
+                unused.setdefault(_key([stored.boxes[i]])[0], []).append(i)
         for number, ref in enumerate(refs):  # a box sent without its ref, as it was saved: that box
-            same = [i for i in unused if _key([stored.boxes[i]]) == _key([boxes[number]])] if ref is None else []
+            same = unused.get(_key([boxes[number]])[0]) if ref is None else None
             if same:
-                refs[number] = same[0]
-                unused.remove(same[0])
+                refs[number] = same.pop(0)
         for offset, (box, ref) in enumerate(zip(boxes, refs)):
             if ref is not None and _key([box]) == _key([stored.boxes[ref]]):
                 obj = objects[ref]  # untouched: as it was, float coordinates and all
@@ -449,6 +355,23 @@ class Review:
     def write_coco(self) -> None:
         self.folder.write_coco(self.label_map)
 
+    def add_class(self, body: object) -> dict:
+        """A class the label map lacks, added by name with the next id: ``label_map.pbtxt`` (the
+        writer ``mine`` uses) and ``coco.json``'s categories follow. A class already there is kept."""
+        name = body.get("name") if isinstance(body, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise BadRequest('expected {"name": CLASS}')
+        name = name.strip()
+        if len(name) > MAX_CLASS_NAME or not name.isprintable():
+            raise BadRequest(f"class name {name[:40]!r}…: at most {MAX_CLASS_NAME} printable characters")
+        if name not in self.label_map.values():
+            self.label_map = {**self.label_map, max(self.label_map, default=0) + 1: name}
+            self.folder.write_label_map(self.label_map)
+            if self.writes_coco:
+                self.write_coco()
+            log.info("%s: class %s added to the label map", self.folder.root, name)
+        return {"classes": self.classes()}
+
     def repair(self) -> None:
         """A mined folder's ``coco.json`` brought in line with its XML files (a crash between the
         two writes, or labelImg's edits, leave it behind)."""
@@ -483,6 +406,34 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0]
 
 
+async def _json_body(request: web.Request) -> object:
+    """The request's JSON, bounded: at most ``MAX_BODY_BYTES`` (413), nested at most
+    ``MAX_JSON_DEPTH`` deep (400), each refusal one line."""
+    try:
+        text = await request.text()
+    except web.HTTPRequestEntityTooLarge:
+        raise web.HTTPRequestEntityTooLarge(
+            MAX_BODY_BYTES, request.content_length or 0,
+            text=json.dumps({"error": f"the body is larger than {MAX_BODY_BYTES // 1024} KiB "
+                                      f"(at most {MAX_BOXES} boxes a frame)"}),
+            content_type="application/json") from None
+    too_deep = BadRequest(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        body = json.loads(text)
+    except RecursionError:
+        raise too_deep from None
+    except ValueError:
+        raise BadRequest("the body is not valid JSON") from None
+    level, depth = [body], 1
+    while level:  # breadth first: no recursion, whatever the body
+        if depth > MAX_JSON_DEPTH:
+            raise too_deep
+        level = [child for item in level if isinstance(item, (list, dict))
+                 for child in (item.values() if isinstance(item, dict) else item) if isinstance(child, (list, dict))]
+        depth += 1
+    return body
+
+
 def make_app(review: Review) -> web.Application:
     page = resources.files("livedroid.labelling").joinpath("review_page.html").read_text(encoding="utf-8")
 
@@ -510,11 +461,10 @@ def make_app(review: Review) -> web.Application:
 
     async def put_frame(request: web.Request) -> web.Response:
         name = review.known(request.match_info["name"])
-        try:
-            body = await request.json()
-        except ValueError:
-            raise BadRequest("the body is not valid JSON") from None
-        return web.json_response(review.update(name, body))
+        return web.json_response(review.update(name, await _json_body(request)))
+
+    async def add_class(request: web.Request) -> web.Response:
+        return web.json_response(review.add_class(await _json_body(request)))
 
     async def image(request: web.Request) -> web.StreamResponse:
         name = review.known(request.match_info["name"])
@@ -524,12 +474,13 @@ def make_app(review: Review) -> web.Application:
         content_type = CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
         return web.Response(body=path.read_bytes(), content_type=content_type, headers={"Cache-Control": "no-store"})
 
-    app = web.Application(middlewares=[errors], client_max_size=4 * 1024 * 1024)
+    app = web.Application(middlewares=[errors], client_max_size=MAX_BODY_BYTES)
     app.router.add_get("/", index)
     app.router.add_get("/api/frames", frames)
     app.router.add_get("/api/frames/{name}", frame)
     app.router.add_put("/api/frames/{name}", put_frame)
     app.router.add_get("/images/{name}", image)
+    app.router.add_post("/api/classes", add_class)
     return app
 
 
@@ -609,14 +560,15 @@ async def _serve(review: Review, port: int, open_browser: bool, stop: _Stop) -> 
 
 
 def review(folder: str | Path, port: int = DEFAULT_PORT, open_browser: bool = False) -> int:
-    """Serve the review page of ``folder`` until Ctrl-C or SIGTERM; 0 on a clean stop."""
+    """Serve the review page of ``folder`` until Ctrl-C or SIGTERM; 130 then, as ``run`` and
+    ``serve`` (every change is saved as it is made, so the stop loses nothing)."""
     if not 0 <= port <= 65535:
         raise UserError(f"--port {port}: give a port number 0-65535 (0: any free one)")
     labelling = open_folder(folder)
     stop = _Stop()
     # the signals are caught from here on, so that the lock is always released
     signals = StopOnSignals(stop, stop.cancel, finishing="closing the review (every change is already saved)")
-    with signals, ReviewLock(labelling.root):
+    with signals, FolderLock(labelling.root, "review", advice="stop that review first (Ctrl-C in its terminal)"):
         state = Review(labelling)
         if not state.names:
             raise UserError(f"{folder}: no images to review (no {', '.join(CONTENT_TYPES)} files in {IMAGES}/)")
@@ -629,4 +581,4 @@ def review(folder: str | Path, port: int = DEFAULT_PORT, open_browser: bool = Fa
         stop.closed = True
         progress = state.progress()
         print(f"livedroid: review closed ({progress['reviewed']} / {progress['total']} reviewed)", flush=True)
-    return 0
+    return 130 if stop.requested else 0

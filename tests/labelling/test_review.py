@@ -248,8 +248,8 @@ def test_the_page_accepts_moves_resizes_relabels_deletes_draws_rejects_and_skips
         assert page.page.evaluate("window.review.state.image.naturalWidth") > 0
         assert not errors, errors
     status, stderr = server.stop(signal.SIGINT)
-    assert status == 0, stderr
-    assert not (folder / ".review.lock").exists()
+    assert status == 130, stderr
+    assert not (folder / ".livedroid.lock").exists()
 
     # review.json: every decision
     assert json.loads((folder / "review.json").read_text()) == {
@@ -353,8 +353,8 @@ def test_a_labelimg_folder_is_reviewed_in_place_keeping_its_own_fields(tmp_path:
     assert json.loads((folder / "review.json").read_text()) == {"BB-8_1.jpg": "accepted", "R2-D2_1.jpg": "edited"}
     assert server.json("GET", "/api/frames")["progress"] == {"reviewed": 2, "total": 2}
     status, stderr = server.stop(signal.SIGTERM)
-    assert status == 0, stderr
-    assert not (folder / ".review.lock").exists()
+    assert status == 130, stderr
+    assert not (folder / ".livedroid.lock").exists()
 
 
 def test_paths_out_of_the_folder_are_refused(tmp_path: Path, server_of) -> None:
@@ -363,7 +363,7 @@ def test_paths_out_of_the_folder_are_refused(tmp_path: Path, server_of) -> None:
     server = server_of(folder, tmp_path)
     for path in ("/images/..%2Fsecret.txt", "/images/..%2F..%2Fsecret.txt", "/images/%2e%2e%2fsecret.txt",
                  "/images/../../secret.txt", "/images/..", "/images/%2E%2E", "/api/frames/..%2F..%2Fsecret.txt",
-                 "/api/frames/..%5csecret.txt", "/images/.review.lock", "/images/..%2Fannotations%2FBB-8_1.xml",
+                 "/api/frames/..%5csecret.txt", "/images/.livedroid.lock", "/images/..%2Fannotations%2FBB-8_1.xml",
                  "/api/frames/%00", "/images/BB-8_1.xml"):
         for method in ("GET", "PUT"):
             if method == "PUT" and path.startswith("/images/"):
@@ -393,14 +393,14 @@ def test_a_stale_lock_is_taken_over_and_sigterm_releases_it(tmp_path: Path, serv
     folder = copy_star_wars(tmp_path / "droids", ["BB-8_1.jpg"])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (folder / ".review.lock").write_text(f"{dead.pid}\n")
+    (folder / ".livedroid.lock").write_text(f"{dead.pid}\n")
     server = server_of(folder, tmp_path)
-    assert (folder / ".review.lock").read_text().strip() == str(server.process.pid)
+    assert (folder / ".livedroid.lock").read_text().split() == [str(server.process.pid), "review"]
     status, stderr = server.stop(signal.SIGTERM)
-    assert status == 0, stderr
+    assert status == 130, stderr
     assert f"process {dead.pid} is gone: taking over" in stderr
     assert "Traceback" not in stderr
-    assert not (folder / ".review.lock").exists()
+    assert not (folder / ".livedroid.lock").exists()
 
 
 def _empty(root: Path) -> None:
@@ -438,7 +438,7 @@ def test_a_folder_that_is_not_a_dataset_gets_one_line(tmp_path: Path, make, says
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("livedroid: error: ") and says in lines[0], result.stderr
     assert result.stdout == ""
-    assert not (target / ".review.lock").exists()
+    assert not (target / ".livedroid.lock").exists()
 
 
 def test_the_help_documents_the_keys(tmp_path: Path) -> None:
