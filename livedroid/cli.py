@@ -12,6 +12,10 @@ from pathlib import Path
 
 from livedroid.detectors import BACKENDS, DEVICES
 from livedroid.errors import UserError, interrupted
+from livedroid.settings import (
+    COUNT, COUNT_OR_ZERO, CRF, DEFAULT_MAX_DETECTIONS, DEFAULT_TRACK_BUFFER, GPUS, RATE, SECONDS, SECONDS_OR_ZERO, Parser,
+    Range, add_threshold_option, option,
+)
 from livedroid.signals import StopOnSignals
 from livedroid.wording import plural
 
@@ -52,7 +56,7 @@ def _verbose_flag() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="livedroid",
         description="Real-time object detection in video with detectors you trained yourself.",
         epilog=EXAMPLES,
@@ -74,19 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
 RUN_WORKERS = "interpreters running in parallel (default: 2 for TFLite on 2+ cores, else 1)"
 
 
-def _add_model_options(parser: argparse.ArgumentParser, workers_help: str = RUN_WORKERS) -> argparse._ArgumentGroup:
+def _add_model_options(parser: argparse.ArgumentParser, workers_help: str = RUN_WORKERS,
+                       model_default: str | None = None) -> argparse._ArgumentGroup:
     """The model and how it runs: the same options for ``run`` and ``bench``."""
     model = parser.add_argument_group("model")
     model.add_argument(
-        "-m", "--model", metavar="MODEL",
+        "-m", "--model", metavar="MODEL", default=model_default,
         help="a .tflite file, a SavedModel folder, or a model name under models/ (default: coco-ssd-mobilenet-v2)",
     )
     model.add_argument("--backend", choices=sorted(BACKENDS), help="default: from the model's form (.tflite, .onnx, SavedModel folder)")
     model.add_argument("--device", choices=DEVICES, metavar="D",
                        help=f"where an ONNX model runs: {', '.join(DEVICES)} (default auto: the best provider installed)")
-    model.add_argument("--threads", type=int, metavar="N", help="threads per interpreter (default: the cores shared among the workers)")
-    model.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call when the model allows it (default 1)")
-    model.add_argument("--workers", type=int, metavar="N", help=workers_help)
+    model.add_argument("--threads", type=option(COUNT), metavar="N", help="threads per interpreter (default: the cores shared among the workers)")
+    model.add_argument("--batch", type=option(COUNT), default=1, metavar="N", help="frames per inference call when the model allows it (default 1)")
+    model.add_argument("--workers", type=option(COUNT), metavar="N", help=workers_help)
     return model
 
 
@@ -95,13 +100,14 @@ def _add_detection_options(parser: argparse.ArgumentParser, workers_help: str = 
     model = _add_model_options(parser, workers_help)
     model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
     select = parser.add_argument_group("which detections")
-    select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
+    add_threshold_option(select)
     select.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
-    select.add_argument("--max-detections", type=int, default=100, metavar="N", help="per frame (default 100)")
+    select.add_argument("--max-detections", type=option(COUNT), default=DEFAULT_MAX_DETECTIONS, metavar="N",
+                        help=f"per frame (default {DEFAULT_MAX_DETECTIONS})")
 
 
 def _add_encoder_options(out: argparse._ArgumentGroup) -> None:
-    out.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
+    out.add_argument("--crf", type=option(CRF), default=23, help="H.264 quality, lower is better (default 23)")
     _add_preset_option(out)
 
 
@@ -129,16 +135,16 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     regions.add_argument("--tiles", action="store_true",
                        help="for 720p-4K frames with small objects: also infer overlapping tiles, merged per class "
                             "(13 model runs a 1080p frame with the default model and tile size)")
-    regions.add_argument("--tile-size", type=int, metavar="PX",
+    regions.add_argument("--tile-size", type=option(TILE_SIZE), metavar="PX",
                        help="tile side with --tiles: objects must fit in a tile, smaller tiles find smaller objects "
                             "and cost more (default: twice the model's input, 600 for the default model)")
     regions.add_argument("--motion", action="store_true",
                        help="infer only where something moved: moving objects every --detect-every frames, carried "
                             "by a motion model in between; new motion at once; a full pass every --full-every frames, "
                             "after a light change and while the camera moves (fixed cameras; one inference worker)")
-    regions.add_argument("--full-every", type=int, default=20, metavar="N",
+    regions.add_argument("--full-every", type=option(COUNT), default=20, metavar="N",
                        help="with --motion: a full-frame pass every N frames, which also checks still objects (default 20)")
-    regions.add_argument("--detect-every", type=int, default=3, metavar="N",
+    regions.add_argument("--detect-every", type=option(COUNT), default=3, metavar="N",
                        help="with --motion: moving objects inferred every N frames (default 3; 1 infers them every frame)")
     out = run.add_argument_group(
         "outputs (files and images always get an annotated copy unless --no-video: by default "
@@ -152,7 +158,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     _add_encoder_options(out)
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--max-frames", type=int, metavar="N", help="stop after reading N frames (a trial run, or a bounded recording)")
+    run.add_argument("--max-frames", type=option(COUNT_OR_ZERO), metavar="N", help="stop after reading N frames (a trial run, or a bounded recording)")
     _add_tracking_options(run)
     _add_stream_options(run, after_reconnect="the run ends")
     run.set_defaults(handler=command_run)
@@ -161,10 +167,10 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
 
 def _add_stream_options(parser: argparse.ArgumentParser, after_reconnect: str) -> None:
     live = parser.add_argument_group("streams")
-    live.add_argument("--connect-timeout", type=float, default=10.0, metavar="S", help="seconds to keep trying to open a stream at start (default 10)")
-    live.add_argument("--reconnect-timeout", type=float, default=60.0, metavar="S",
+    live.add_argument("--connect-timeout", type=option(SECONDS), default=10.0, metavar="S", help="seconds to keep trying to open a stream at start (default 10)")
+    live.add_argument("--reconnect-timeout", type=option(SECONDS), default=60.0, metavar="S",
                       help=f"seconds to keep reconnecting after a stream drops, then {after_reconnect} (default 60)")
-    live.add_argument("--read-timeout", type=float, default=10.0, metavar="S", help="seconds without data before a stream counts as lost (default 10)")
+    live.add_argument("--read-timeout", type=option(SECONDS), default=10.0, metavar="S", help="seconds without data before a stream counts as lost (default 10)")
 
 
 def _add_tracking_options(run: argparse.ArgumentParser) -> None:
@@ -175,7 +181,8 @@ def _add_tracking_options(run: argparse.ArgumentParser) -> None:
         "from its first point to its second (drawn left to right: moving down is 'in').",
     )
     tracking.add_argument("--track", action="store_true", help="persistent ids (ByteTrack): 'person #3' on the video, \"track_id\" in --jsonl; only tracked objects are kept")
-    tracking.add_argument("--track-buffer", type=int, default=30, metavar="FRAMES", help="frames a lost track is kept for its return (default 30)")
+    tracking.add_argument("--track-buffer", type=option(COUNT_OR_ZERO), default=DEFAULT_TRACK_BUFFER, metavar="FRAMES",
+                          help=f"frames a lost track is kept for its return (default {DEFAULT_TRACK_BUFFER})")
     tracking.add_argument("--zone", action="append", default=[], metavar="NAME=X,Y,X,Y,X,Y[:CLASS,..]", help="a polygon zone counting enters and exits (repeatable; implies --track)")
     tracking.add_argument("--line", action="append", default=[], metavar="NAME=X1,Y1,X2,Y2[:CLASS,..]", help="a line counting crossings in and out (repeatable; implies --track)")
     tracking.add_argument("--analytics", metavar="FILE", help="zones and lines from a YAML or JSON file (see README)")
@@ -232,8 +239,8 @@ def add_batch_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
         help="run one Ray task per file: 'auto' (the cluster of this node), 'local' (start Ray here), "
         "or HOST:PORT / ray://HOST:10001. Inputs, model and --out must be on storage every node shares",
     )
-    cluster.add_argument("--retries", type=int, default=3, metavar="N", help="times a file is retried when its Ray worker dies (default 3)")
-    cluster.add_argument("--gpus-per-file", type=float, metavar="G", help="GPUs each Ray task asks for (default: 1 for SavedModels when the cluster has GPUs, else 0)")
+    cluster.add_argument("--retries", type=option(COUNT_OR_ZERO), default=3, metavar="N", help="times a file is retried when its Ray worker dies (default 3)")
+    cluster.add_argument("--gpus-per-file", type=option(GPUS), metavar="G", help="GPUs each Ray task asks for (default: 1 for SavedModels when the cluster has GPUs, else 0)")
     batch.set_defaults(handler=command_batch)
     return batch
 
@@ -307,9 +314,9 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     )
     bench.add_argument("source", metavar="CLIP", help="a video file")
     _add_model_options(bench)
-    bench.add_argument("--frames", type=int, default=300, metavar="N", help="frames of the clip to use (default 300)")
-    bench.add_argument("--repeat", type=int, default=3, metavar="N", help="runs per measurement; the median is kept (default 3)")
-    bench.add_argument("--live-seconds", type=float, default=20.0, metavar="S", help="length of the simulated live run; 0 skips it (default 20)")
+    bench.add_argument("--frames", type=option(COUNT), default=300, metavar="N", help="frames of the clip to use (default 300)")
+    bench.add_argument("--repeat", type=option(COUNT), default=3, metavar="N", help="runs per measurement; the median is kept (default 3)")
+    bench.add_argument("--live-seconds", type=option(SECONDS_OR_ZERO), default=20.0, metavar="S", help="length of the simulated live run; 0 skips it (default 20)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     _add_preset_option(bench)
     bench.add_argument("--motion", action="store_true",
@@ -350,27 +357,33 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     )
     serve.add_argument("source", metavar="SOURCE", nargs="*",
                        help="camera: rtsp:// http:// URL, camera index or /dev/videoN, or a video file with --loop")
-    serve.add_argument("--name", action="append", metavar="NAME", help="a name per SOURCE, in order (default camera1, camera2, …)")
+    serve.add_argument("--name", action="append", default=argparse.SUPPRESS, metavar="NAME", help="a name per SOURCE, in order (default camera1, camera2, …)")
     serve.add_argument("--config", metavar="FILE", help="cameras and their settings from a YAML file (see README)")
-    serve.add_argument("--loop", action="store_true", help="play video files as cameras, from the start again at their end")
-    model = _add_model_options(serve)
+    serve.add_argument("--loop", action="store_true", default=argparse.SUPPRESS, help="play video files as cameras, from the start again at their end")
+    model = _add_model_options(serve, model_default=argparse.SUPPRESS)
     for action in model._group_actions:
         if action.dest == "batch":  # cameras share calls: several cameras' frames in one
             action.default, action.help = 4, "most frames (of several cameras) per inference call when the model allows it (default 4)"
-    model.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S", help="minimum score (default 0.5)")
-    model.add_argument("--classes", metavar="A,B", help="keep only these label names, comma-separated")
-    model.add_argument("--detect-fps", type=float, default=5.0, metavar="F", help="most frames inferred per second and camera (default 5)")
-    model.add_argument("--motion", action="store_true",
+    add_threshold_option(model, default=argparse.SUPPRESS)
+    model.add_argument("--classes", default=argparse.SUPPRESS, metavar="A,B", help="keep only these label names, comma-separated")
+    model.add_argument("--detect-fps", type=option(RATE), default=argparse.SUPPRESS, metavar="F", help="most frames inferred per second and camera (default 5)")
+    model.add_argument("--motion", action="store_true", default=argparse.SUPPRESS,
                        help="infer only where something moved, on the frames --detect-fps passes on: still "
                             "frames cost nothing, still objects are checked every 20 frames (as run --motion)")
     web = serve.add_argument_group("web and MQTT")
     web.add_argument("--http", metavar="HOST:PORT", help="where the page and API listen (default 127.0.0.1:8080; port 0: any free one)")
     web.add_argument("--token", help="required of every request (Authorization: Bearer T or ?token=T); needed beyond localhost")
     web.add_argument("--mqtt", metavar="HOST[:PORT]", help="publish events to livedroid/NAME/events, availability to livedroid/available")
-    web.add_argument("--mqtt-queue", type=int, default=1000, metavar="N", help="events kept while the broker is away; more are dropped (default 1000)")
+    web.add_argument("--mqtt-queue", type=option(COUNT), default=1000, metavar="N", help="events kept while the broker is away; more are dropped (default 1000)")
     _add_stream_options(serve, after_reconnect="the camera starts again (it never stops the others)")
     serve.set_defaults(handler=command_serve)
     return serve
+
+
+#: serve's per-camera options (destination: option): with --config they belong in the file. They
+#: default to argparse.SUPPRESS, absent unless typed, so that one typed at its default is seen too.
+SERVE_PER_CAMERA = {"name": "--name", "model": "--model", "threshold": "--threshold", "classes": "--classes",
+                    "detect_fps": "--detect-fps", "motion": "--motion", "loop": "--loop"}
 
 
 def command_serve(args: argparse.Namespace) -> int:
@@ -439,23 +452,22 @@ def add_mine_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
     mine.add_argument("source", metavar="SOURCE", nargs="+",
                       help="video files, image folders or globs, a camera index or rtsp:// http:// URL")
     mine.add_argument("--out", required=True, metavar="DIR", help="the dataset folder to write (or add to)")
-    mine.add_argument("--count", type=int, metavar="N", help="frames to pick (default 50)")
+    mine.add_argument("--count", type=option(COUNT), metavar="N", help="frames to pick (default 50)")
     mine.add_argument("--all", action="store_true", help="pre-annotate every image of a folder instead of picking")
-    mine.add_argument("--min-gap", type=float, default=1.0, metavar="S", help="seconds between two picks of one video (default 1)")
+    mine.add_argument("--min-gap", type=option(SECONDS_OR_ZERO), default=1.0, metavar="S", help="seconds between two picks of one video (default 1)")
     mine.add_argument("--known", action="append", default=[], metavar="DIR",
                       help="photos already labelled, e.g. your training set (repeatable): picks must be novel against them too, never their near-duplicates")
     mine.add_argument("--no-mirror", action="store_true", help="skip the mirrored-frame check (half the model runs)")
-    mine.add_argument("--max-frames", type=int, metavar="N", help="stop reading each source after N frames (live sources)")
+    mine.add_argument("--max-frames", type=option(COUNT_OR_ZERO), metavar="N", help="stop reading each source after N frames (live sources)")
     mine.add_argument("--no-progress", action="store_true", help="no progress bar")
     model = _add_model_options(mine)
     model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
     select = mine.add_argument_group("which detections")
-    select.add_argument("-t", "--threshold", type=float, default=0.5, metavar="S",
-                        help="the deployment threshold: boxes from it are pre-annotated, scores near it are unsure (default 0.5)")
+    add_threshold_option(select, "the deployment threshold: boxes from it are pre-annotated, scores near it are unsure")
     select.add_argument("--classes", metavar="A,B", help="mine and label only these classes (also the dataset's label map)")
     regions = mine.add_argument_group("which parts of each frame to infer")
     regions.add_argument("--tiles", action="store_true", help="as 'run --tiles': pre-annotate from the tiles, and pick frames where tiles and frame disagree")
-    regions.add_argument("--tile-size", type=int, metavar="PX", help="tile side with --tiles (default: twice the model's input)")
+    regions.add_argument("--tile-size", type=option(TILE_SIZE), metavar="PX", help="tile side with --tiles (default: twice the model's input)")
     _add_stream_options(mine, after_reconnect="mining ends")
     mine.set_defaults(handler=command_mine, motion=False, full_every=20, detect_every=3)
     return mine
@@ -606,7 +618,7 @@ EXIT_DAMAGED = 3
 
 
 #: The least --tile-size: smaller tiles hold nothing a detector could find.
-MIN_TILE = 32
+TILE_SIZE = Range("a tile side in pixels", low=32, integer=True)
 
 
 def _check_regions(args: argparse.Namespace) -> None:
@@ -614,11 +626,6 @@ def _check_regions(args: argparse.Namespace) -> None:
         raise UserError("--tiles and --motion cannot be combined yet: choose one")
     if args.motion and args.workers and args.workers > 1:
         raise UserError("--motion needs the frames in order: one inference worker (drop --workers)")
-    for option, value in (("--full-every", args.full_every), ("--detect-every", args.detect_every)):
-        if value < 1:
-            raise UserError(f"{option} {value}: give 1 or more frames")
-    if args.tile_size is not None and args.tile_size < MIN_TILE:
-        raise UserError(f"--tile-size {args.tile_size}: give {MIN_TILE} pixels or more")
 
 
 def _regions(args: argparse.Namespace, detectors: list) -> list:

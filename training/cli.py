@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 from livedroid.errors import UserError
+from livedroid.settings import DEFAULT_THRESHOLD, Parser, add_threshold_option
 
-STEPS = ("prepare", "fit", "eval", "export")
+STEPS = ("prepare", "fit", "eval", "export", "convert")
 #: Top-level modules of the train extra's packages (pyproject.toml): only their absence means
 #: "install the extra".
 TRAIN_EXTRA_MODULES = {
@@ -35,8 +36,12 @@ step by step:
 
 then:  livedroid run --model models/NAME VIDEO
 
+elsewhere:  livedroid train convert DATA_DIR --to yolo|coco --out DIR   for Ultralytics, CVAT, Roboflow…
+
 DATA_DIR is a folder 'livedroid mine' wrote, a labelImg folder (Pascal VOC XML beside the images or in annotations/), a VOC or
-Oxford-IIIT-Pets layout, a COCO .json, a tutorial-style labels .csv (filename,width,height,class,
+Oxford-IIIT-Pets layout, a COCO .json (also CVAT's annotations/ and Roboflow's train/ valid/ layouts), a YOLO
+export (data.yaml, images/, labels/: Ultralytics or Roboflow), a CVAT for images 1.1 annotations.xml, a Label
+Studio JSON export, a tutorial-style labels .csv (filename,width,height,class,
 xmin,ymin,xmax,ymax), or Object Detection API .record files. A label_map.pbtxt in
 DATA_DIR fixes the class names and ids. Several DATA_DIRs are merged; frames of one video (the
 source 'mine' recorded) and near-identical photos stay on one side of the train/validation split. Run 'livedroid train STEP --help' for a step's options.
@@ -95,7 +100,7 @@ def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--match-label-names", action="store_true", help="map annotation names that differ from the label map's only in case and punctuation (bb8 → BB-8)")
     group.add_argument("--val-fraction", type=float, default=0.2, help="share of each class's images kept for validation (default 0.2)")
     group.add_argument("--seed", type=int, default=0, help="seed of the train/validation split (default 0)")
-    group.add_argument("--images", type=Path, help="image folder of a COCO .json or labels .csv (default: images/ beside it or beside its folder, else its folder)")
+    group.add_argument("--images", type=Path, help="image folder of a COCO, Label Studio or CVAT export or a labels .csv (default: images/ beside it or beside its folder, else its folder)")
 
 
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:
@@ -126,7 +131,7 @@ def _add_export_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _all_in_one_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="livedroid train", description=OVERVIEW, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("data", type=Path, nargs="+", metavar="DATA_DIR", help="annotated photos (see above); several are merged, e.g. photos/ mined/")
@@ -145,10 +150,11 @@ def _step_parser(step: str) -> argparse.ArgumentParser:
         "fit": "Fine-tune a detector on a prepared dataset. Rerunning on the same --out resumes from its newest checkpoint (--steps can extend the run); Ctrl-C saves a checkpoint. TensorBoard: tensorboard --logdir OUT/train",
         "eval": "COCO metrics of the newest checkpoint on the validation split (metrics.json), a contact sheet of predictions and the loss curve.",
         "export": "Write a SavedModel (batch input) and TFLite float32/float16/int8 files with labels packed, then check that the TFLite files agree with the SavedModel.",
+        "convert": "Write annotated photos (any format 'prepare' reads, a mined and reviewed folder too) as YOLO (Ultralytics: images/, labels/, data.yaml) or COCO (images/, annotations/instances_SPLIT.json), checked and split into train and val as 'prepare' does them.",
     }
-    parser = argparse.ArgumentParser(prog=f"livedroid train {step}", description=descriptions[step])
+    parser = Parser(prog=f"livedroid train {step}", description=descriptions[step])
     if step == "prepare":
-        parser.add_argument("data", type=Path, nargs="+", metavar="DATA_DIR", help="labelImg/VOC folder, a folder 'livedroid mine' wrote, COCO .json or .record files; several are merged")
+        parser.add_argument("data", type=Path, nargs="+", metavar="DATA_DIR", help="labelImg/VOC folder, a folder 'livedroid mine' wrote, COCO .json, YOLO data.yaml, CVAT annotations.xml, Label Studio .json or .record files; several are merged")
         parser.add_argument("--out", type=Path, required=True, help="output folder for the TFRecords")
         _add_prepare_options(parser)
         parser.set_defaults(handler=_run_prepare)
@@ -162,9 +168,16 @@ def _step_parser(step: str) -> argparse.ArgumentParser:
         parser.add_argument("--out", type=Path, help="where to save the results (default RUN/eval)")
         parser.add_argument("--model", type=Path, help="an exported .tflite file or SavedModel to evaluate, run as 'livedroid run' runs it (default: the newest checkpoint)")
         parser.add_argument("--data", type=Path, help="evaluate on these annotated photos instead of the validation split, e.g. a held-out test set (any format 'prepare' reads; names matched to the model's labels)")
-        parser.add_argument("--images", type=Path, help="image folder of a --data .json or .csv")
-        parser.add_argument("-t", "--threshold", type=float, default=0.5, help="the deployment threshold, as 'livedroid run -t': confusions, duplicates and the contact sheet count boxes from this score (default 0.5)")
+        parser.add_argument("--images", type=Path, help="image folder of a --data COCO, Label Studio or CVAT export or .csv")
+        add_threshold_option(parser, "the deployment threshold, as 'livedroid run -t': confusions, duplicates and the "
+                                     "contact sheet count boxes from this score")
         parser.set_defaults(handler=_run_eval)
+    elif step == "convert":
+        parser.add_argument("data", type=Path, nargs="+", metavar="DATA_DIR", help="annotated photos in any format 'prepare' reads; several are merged")
+        parser.add_argument("--to", required=True, choices=("yolo", "coco"), help="format to write")
+        parser.add_argument("--out", type=Path, required=True, help="a new folder to write")
+        _add_prepare_options(parser)
+        parser.set_defaults(handler=_run_convert)
     else:
         parser.add_argument("--run", type=Path, required=True, help="training folder written by 'fit'")
         parser.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/NAME")
@@ -183,6 +196,23 @@ def _run_prepare(args: argparse.Namespace) -> None:
     prepare_dataset(
         args.data,
         args.out,
+        label_map_path=args.label_map,
+        aliases=parse_aliases(args.label_alias),
+        match_label_names=args.match_label_names,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        images_dir=args.images,
+    )
+
+
+def _run_convert(args: argparse.Namespace) -> None:
+    from livedroid.training.dataset.class_names import parse_aliases
+    from livedroid.training.dataset.convert import convert_dataset
+
+    convert_dataset(
+        args.data,
+        args.out,
+        args.to,
         label_map_path=args.label_map,
         aliases=parse_aliases(args.label_alias),
         match_label_names=args.match_label_names,
@@ -281,7 +311,7 @@ def _run_all(args: argparse.Namespace) -> None:
         ("prepare", lambda: _run_prepare(argparse.Namespace(**{**vars(args), "out": work / "dataset"}))),
         ("fit", lambda: _run_fit(argparse.Namespace(**{**vars(args), "data": work / "dataset", "out": work / "training"}))),
         ("export", lambda: (_run_export(argparse.Namespace(**{**vars(args), "run": work / "training", "out": export_dir})), copy_model())),
-        ("eval", lambda: _run_eval(argparse.Namespace(run=work / "training", out=args.out / "eval", model=deployed, threshold=0.5, data=None, images=None))),
+        ("eval", lambda: _run_eval(argparse.Namespace(run=work / "training", out=args.out / "eval", model=deployed, threshold=DEFAULT_THRESHOLD, data=None, images=None))),
     ]
     for number, (name, run) in enumerate(steps, start=1):
         print(f"\n== {number}/{len(steps)} {name} ==")

@@ -7,11 +7,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from livedroid.settings import Parser, add_threshold_option
 from livedroid.training.cli import run_command
 
 EXAMPLES = """\
 examples:
   livedroid eval models/star-wars ../shared/datasets/star-wars --match-label-names
+  livedroid eval -m star-wars test-photos/               the model by name, as 'livedroid run -m'
   livedroid eval runs/pets/export/model_float32.tflite test-photos/ --out eval/pets-test
   livedroid eval coco-ssd-mobilenet-v2 mined/intel --classes person     # a mined folder you reviewed
 
@@ -21,18 +23,21 @@ confusions, misses, duplicates, false alarms) and OUT/contact_sheet.png, mistake
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="livedroid eval",
         description="COCO metrics and the mistakes of a model on annotated photos, as 'livedroid run' plays the model.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", metavar="MODEL", help="a .tflite file, a SavedModel folder, or a model name under models/")
+    parser.add_argument("model", metavar="MODEL", nargs="?",
+                        help="a .tflite file, a SavedModel folder, or a model name under models/ (or give it as -m MODEL)")
+    parser.add_argument("-m", "--model", dest="model_option", metavar="MODEL", help="the model, as 'livedroid run -m' takes it")
     parser.add_argument("data", type=Path, metavar="DATA", help="annotated photos in any format 'livedroid train prepare' reads")
     parser.add_argument("--out", type=Path, help="where metrics.json and contact_sheet.png go (default: eval/MODEL-on-DATA)")
     parser.add_argument("--labels", type=Path, metavar="FILE", help="label_map.pbtxt or labelmap.txt of the model (default: packed in it or beside it)")
     parser.add_argument("--images", type=Path, help="image folder of a DATA .json or .csv")
-    parser.add_argument("-t", "--threshold", type=float, default=0.5, help="the deployment threshold, as 'livedroid run -t': confusions, duplicates and the contact sheet count boxes from this score (default 0.5)")
+    add_threshold_option(parser, "the deployment threshold, as 'livedroid run -t': confusions, duplicates and the "
+                                 "contact sheet count boxes from this score")
     parser.add_argument("--classes", metavar="A,B", help="measure only these classes (default: every class DATA has boxes of)")
     parser.add_argument("--label-alias", action="append", default=[], metavar="NAME=LABEL", help="read annotation class NAME as model class LABEL (repeatable)")
     parser.add_argument("--match-label-names", action="store_true", help="map annotation names that differ from the model's only in case and punctuation (bb8 → BB-8)")
@@ -45,15 +50,24 @@ def main(argv: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from livedroid.errors import UserError
     from livedroid.training.dataset.class_names import parse_aliases
     from livedroid.training.evaluate import evaluate_model
 
-    if not 0.0 < args.threshold < 1.0:
-        raise UserError(f"-t {args.threshold}: give a score between 0 and 1")
-    out = args.out or Path("eval") / f"{Path(args.model).stem}-on-{args.data.resolve().name}"
+    model = chosen_model(args)
+    out = args.out or Path("eval") / f"{Path(model).stem}-on-{args.data.resolve().name}"
     classes = {name.strip() for name in args.classes.split(",") if name.strip()} if args.classes else None
     evaluate_model(
-        Path(args.model), args.data, out, labels=args.labels, min_score=args.threshold, images_dir=args.images,
+        Path(model), args.data, out, labels=args.labels, min_score=args.threshold, images_dir=args.images,
         aliases=parse_aliases(args.label_alias), match_label_names=args.match_label_names, classes=classes,
     )
+
+
+def chosen_model(args: argparse.Namespace) -> str:
+    """The model given as MODEL or as ``-m MODEL`` (as ``run`` takes it), exactly once."""
+    from livedroid.errors import UserError
+
+    if args.model and args.model_option:
+        raise UserError(f"two models: {args.model} and -m {args.model_option}; give the model once")
+    if not (args.model or args.model_option):
+        raise UserError("no model: livedroid eval MODEL DATA, or livedroid eval -m MODEL DATA")
+    return args.model or args.model_option

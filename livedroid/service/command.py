@@ -19,34 +19,28 @@ MQTT_PORT = 1883
 
 
 def service_config(args: argparse.Namespace) -> ServiceConfig:
-    """The cameras and options asked for; the command line wins over the file."""
+    """The cameras and options asked for; the command line wins over the file. The parser leaves
+    per-camera options out of ``args`` unless typed (:data:`livedroid.cli.SERVE_PER_CAMERA`)."""
+    from livedroid.cli import SERVE_PER_CAMERA
+
+    given = {dest: getattr(args, dest) for dest in SERVE_PER_CAMERA if hasattr(args, dest)}
     if args.config and args.source:
         raise UserError("give cameras either as SOURCE… or in --config FILE, not both")
     if args.config:
-        per_camera = {"--name": args.name, "--model": args.model, "--threshold": args.threshold != 0.5,
-                      "--classes": args.classes, "--detect-fps": args.detect_fps != 5.0, "--motion": args.motion, "--loop": args.loop}
-        given = [option for option, value in per_camera.items() if value]
         if given:
-            raise UserError(f"{', '.join(given)}: with --config FILE, per-camera settings go in the file "
-                            "(its cameras, or 'defaults:' for all)")
+            raise UserError(f"{', '.join(SERVE_PER_CAMERA[dest] for dest in given)}: with --config FILE, per-camera "
+                            "settings go in the file (its cameras, or 'defaults:' for all)")
         config = load_config(args.config)
     elif args.source:
-        if args.name and len(args.name) != len(args.source):
-            raise UserError(f"{len(args.name)} --name for {len(args.source)} sources: give one name per source, or none")
-        names = args.name or [f"camera{n}" for n in range(1, len(args.source) + 1)]
-        cameras = [
-            camera_config({"name": name, "source": source, "model": args.model, "threshold": args.threshold,
-                           "classes": args.classes, "detect_fps": args.detect_fps, "motion": args.motion,
-                           "loop": args.loop},
-                          f"camera {name}")
-            for name, source in zip(names, args.source)
-        ]
+        names = given.pop("name", None)
+        if names and len(names) != len(args.source):
+            raise UserError(f"{len(names)} --name for {len(args.source)} sources: give one name per source, or none")
+        names = names or [f"camera{n}" for n in range(1, len(args.source) + 1)]
+        cameras = [camera_config({**given, "name": name, "source": source}, f"camera {name}")
+                   for name, source in zip(names, args.source)]
         config = ServiceConfig(cameras=check_names(cameras))
     else:
         raise UserError("no cameras: give SOURCE… (files need --loop to play as cameras) or --config cameras.yaml")
-    if args.mqtt_queue < 1:
-        raise UserError(f"--mqtt-queue {args.mqtt_queue}: give at least 1 (the events kept while the broker is away; "
-                        "memory is bounded by it)")
     config.http = args.http or config.http or DEFAULT_HTTP
     config.token = args.token or config.token
     config.mqtt = args.mqtt or config.mqtt

@@ -37,6 +37,7 @@ import yaml
 
 from livedroid.analytics import Shape, check_unique, shapes_from_document
 from livedroid.errors import UserError
+from livedroid.settings import DEFAULT_THRESHOLD, RATE, SCORE, SECONDS, SECONDS_OR_ZERO, SHARE, Range
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -48,7 +49,7 @@ class CameraConfig:
     name: str
     source: str
     model: str | None = None
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     classes: list[str] | None = None
     detect_fps: float = 5.0
     #: infer only where something moved (``run --motion``), on the frames detect_fps passes on
@@ -108,6 +109,8 @@ CAMERA_KEYS = [f.name for f in fields(CameraConfig)]
 TOP_KEYS = ["cameras", "defaults", "http", "token", "mqtt", "recordings"]
 #: A cameras file is a few kilobytes; a larger one is a mistake (or an attack), refused before parsing.
 MAX_FILE_BYTES = 256 * 1024
+GIGABYTES = Range("gigabytes", above=0)
+DAYS = Range("days", above=0)
 #: The most characters of a user's value an error message shows.
 SHOWN_CHARS = 60
 
@@ -177,19 +180,19 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
         name=name,
         source=_text(entry, "source", where),
         model=_text(entry, "model", where),
-        threshold=_number(entry, "threshold", where, 0.5, low=0, high=1),
+        threshold=_number(entry, "threshold", where, DEFAULT_THRESHOLD, SCORE),
         classes=_classes(entry, "classes", where),
-        detect_fps=_number(entry, "detect_fps", where, 5.0, above=0),
+        detect_fps=_number(entry, "detect_fps", where, 5.0, RATE),
         motion=_flag(entry, "motion", where),
         loop=_flag(entry, "loop", where),
         record=_record(entry, "record", where),
-        pre_capture=_number(entry, "pre_capture", where, 5.0, low=0),
-        post_capture=_number(entry, "post_capture", where, 5.0, low=0),
+        pre_capture=_number(entry, "pre_capture", where, 5.0, SECONDS_OR_ZERO),
+        post_capture=_number(entry, "post_capture", where, 5.0, SECONDS_OR_ZERO),
         recordings=_text(entry, "recordings", where),
-        segment_seconds=_number(entry, "segment_seconds", where, 10.0, above=0),
-        recordings_max_gb=_number(entry, "recordings_max_gb", where, None, above=0),
-        recordings_max_share=_number(entry, "recordings_max_share", where, None, above=0, high=1),
-        recordings_min_free_gb=_number(entry, "recordings_min_free_gb", where, None, low=0),
+        segment_seconds=_number(entry, "segment_seconds", where, 10.0, SECONDS),
+        recordings_max_gb=_number(entry, "recordings_max_gb", where, None, GIGABYTES),
+        recordings_max_share=_number(entry, "recordings_max_share", where, None, SHARE),
+        recordings_min_free_gb=_number(entry, "recordings_min_free_gb", where, None, Range("gigabytes", low=0)),
         retain=_retain(entry, "retain", where),
         zones=_shapes(entry, "zones", where),
         lines=_shapes(entry, "lines", where),
@@ -219,7 +222,7 @@ def _retain(entry: dict, key: str, where: str) -> dict:
     if not isinstance(value, dict):
         raise _wrong(where, key, "days per kind, e.g. {continuous: 3, motion: 7, events: 30}", value)
     _check_keys(value, list(RETAINED_KINDS), f"{where}: {key}")
-    return {kind: _number(value, kind, f"{where}: {key}", None, above=0) for kind in value}
+    return {kind: _number(value, kind, f"{where}: {key}", None, DAYS) for kind in value}
 
 
 def check_names(cameras: list[CameraConfig]) -> list[CameraConfig]:
@@ -247,23 +250,15 @@ def _wrong(where: str, key: str, expected: str, value: object) -> UserError:
     return UserError(f"{where}: {key}: expected {expected}, got {shown(value)}")
 
 
-def _number(entry: dict, key: str, where: str, default: float | None, *, low: float | None = None,
-            high: float | None = None, above: float | None = None) -> float | None:
-    """A finite number in range (NaN passes every ``<=``, and is not JSON)."""
-    value = entry.get(key, default)
+def _number(entry: dict, key: str, where: str, default: float | None, rule: Range) -> float | None:
+    """A number within ``rule`` (livedroid.settings: the command line's ranges), or ``default``."""
+    value = entry.get(key)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _wrong(where, key, "a number", value)
-    value = float(value)
-    within = (low is None or value >= low) and (high is None or value <= high) and (above is None or value > above)
-    if not math.isfinite(value) or not within:
-        if above is not None:
-            rule = f"above {above:g}" + (f" and at most {high:g}" if high is not None else "")
-        else:
-            rule = f"within {low:g}-{high:g}" if high is not None else f"of at least {low:g}"
-        raise _wrong(where, key, f"a finite number {rule}", value)
-    return value
+    try:
+        return rule.check(value, shown(value))
+    except ValueError as error:
+        raise UserError(f"{where}: {key}: {error}") from None
 
 
 def _text(entry: dict, key: str, where: str) -> str | None:
