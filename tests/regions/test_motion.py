@@ -99,9 +99,9 @@ def test_run_with_motion_reports_model_runs_a_frame(moving_clip, tiny_tflite, tm
     [
         (["--motion", "--tiles"], "--tiles and --motion cannot be combined"),
         (["--motion", "--workers", "2"], "--motion needs the frames in order"),
-        (["--motion", "--full-every", "0"], "--full-every 0: give 1 or more"),
-        (["--motion", "--detect-every", "0"], "--detect-every 0: give 1 or more"),
-        (["--tiles", "--tile-size", "-5"], "--tile-size -5: give 32 pixels or more"),
+        (["--motion", "--full-every", "0"], "argument --full-every: expected a whole number of at least 1, got 0"),
+        (["--motion", "--detect-every", "0"], "argument --detect-every: expected a whole number of at least 1, got 0"),
+        (["--tiles", "--tile-size", "-5"], "argument --tile-size: expected a tile side in pixels of at least 32, got -5"),
     ],
 )
 def test_region_option_mistakes_are_one_line(moving_clip, tiny_tflite, tmp_path: Path, args, message) -> None:

@@ -197,11 +197,11 @@ def _busy_port() -> socket.socket:
         ([], None, "no cameras"),
         (["--detect-fps", "2"], "cameras: [{name: a, source: a.mp4, loop: true}]\n", "--detect-fps: with --config FILE, per-camera settings go in the file"),
         (["--motion"], "cameras: [{name: a, source: a.mp4, loop: true}]\n", "--motion: with --config FILE, per-camera settings go in the file"),
-        (["a.mp4", "--loop", "--detect-fps", "nan"], None, "camera camera1: detect_fps: expected a finite number above 0, got nan"),
-        (["a.mp4", "--loop", "--threshold", "inf"], None, "camera camera1: threshold: expected a finite number within 0-1, got inf"),
-        ([], "cameras: [{name: a, source: a.mp4, loop: true, detect_fps: .nan}]\n", "camera 1 (a): detect_fps: expected a finite number above 0, got nan"),
-        (["a.mp4", "--loop", "--mqtt-queue", "0"], None, "--mqtt-queue 0: give at least 1"),
-        (["a.mp4", "--loop", "--mqtt-queue", "-1"], None, "--mqtt-queue -1: give at least 1"),
+        (["a.mp4", "--loop", "--detect-fps", "nan"], None, "argument --detect-fps: expected frames a second above 0, got nan"),
+        (["a.mp4", "--loop", "--threshold", "inf"], None, "argument -t/--threshold: expected a score above 0 and below 1, got inf"),
+        ([], "cameras: [{name: a, source: a.mp4, loop: true, detect_fps: .nan}]\n", "camera 1 (a): detect_fps: expected frames a second above 0, got nan"),
+        (["a.mp4", "--loop", "--mqtt-queue", "0"], None, "argument --mqtt-queue: expected a whole number of at least 1, got 0"),
+        (["a.mp4", "--loop", "--mqtt-queue", "-1"], None, "argument --mqtt-queue: expected a whole number of at least 1, got -1"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], config: str | None, message: str) -> None:

@@ -140,7 +140,7 @@ def test_eval_measures_a_shipped_model_on_photos_without_a_training_folder(tmp_p
     [
         (["models/no-such-model", "PHOTOS"], "model"),
         (["models/coco-ssd-mobilenet-v2", "PHOTOS"], "not in the label map"),
-        (["models/star-wars", "PHOTOS", "--match-label-names", "-t", "1.5"], "-t 1.5"),
+        (["models/star-wars", "PHOTOS", "--match-label-names", "-t", "1.5"], "argument -t/--threshold: expected a score above 0 and below 1, got 1.5"),
         (["models/star-wars", "NOWHERE", "--match-label-names"], "not found"),
     ],
 )
