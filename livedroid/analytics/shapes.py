@@ -2,17 +2,33 @@
 
 Coordinates are pixels, or fractions of the width and height when every number lies within 0–1.
 A track's position is the bottom centre of its box: where a person or a car touches the ground.
+
+In a file (``run --analytics``, a camera of ``serve --config``) every field is typed and checked
+here, once::
+
+    zones:
+      door: {points: [[0.1, 0.2], [0.5, 0.2], [0.5, 0.9]], classes: [person], inertia: 3}
+      desk: [[0, 0], [0.5, 0], [0.5, 0.5]]           # points only: every class
+    lines:
+      gate: {points: [[0, 240], [640, 240]], classes: person, min_distance: 0.02}
+
+``classes`` is a list, or one text with commas (``classes: person`` is the one class person, as
+``--classes person`` is). ``inertia``: frames a track must be seen inside a zone to enter it and
+outside to leave it; ``min_distance``: how far past a line, as a share of the frame's height, a
+track must go for its crossing to count.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from livedroid.documents import check_keys, class_names, load_document, shown, wrong
 from livedroid.errors import UserError
+from livedroid.settings import COUNT, DEFAULT_LINE_MIN_DISTANCE, DEFAULT_ZONE_INERTIA, Range
 
 
 @dataclass(frozen=True)
@@ -23,6 +39,10 @@ class Shape:
     name: str
     points: tuple[tuple[float, float], ...]
     classes: frozenset[str] | None = None
+    #: a zone's: frames seen inside to enter, outside to exit
+    inertia: int = DEFAULT_ZONE_INERTIA
+    #: a line's: how far past it (share of the frame's height) a crossing must go
+    min_distance: float = DEFAULT_LINE_MIN_DISTANCE
 
     @property
     def fractional(self) -> bool:
@@ -37,6 +57,8 @@ class Shape:
             raise UserError(f"{where}: a line needs exactly 2 points (x1,y1,x2,y2), got {len(self.points)}")
         if self.kind == "line" and self.points[0] == self.points[1]:
             raise UserError(f"{where}: the line has zero length (both ends at {_format(self.points[0])})")
+        if not all(math.isfinite(v) for point in self.points for v in point):
+            raise UserError(f"{where}: coordinates must be finite numbers")
         if any(v < 0 for point in self.points for v in point):
             raise UserError(f"{where}: negative coordinate; use pixels or 0–1 fractions of the frame")
         return self
@@ -80,48 +102,62 @@ def parse_shape(kind: str, text: str) -> Shape:
     return Shape(kind, name.strip(), tuple(zip(numbers[::2], numbers[1::2])), wanted).check()
 
 
+#: A line's min_distance: a share of the frame's height, below the whole height.
+MIN_DISTANCE = Range("a share of the frame's height", low=0, below=1)
+#: What a zone's or a line's mapping may hold.
+SHAPE_KEYS = {"zone": ["points", "classes", "inertia"], "line": ["points", "classes", "min_distance"]}
+
+
 def load_shapes(path: str | Path) -> list[Shape]:
-    """Zones and lines from a YAML or JSON file::
-
-        zones:
-          door: {points: [[0.1, 0.2], [0.5, 0.2], [0.5, 0.9]], classes: [person]}
-        lines:
-          gate: {points: [[0, 240], [640, 240]]}
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"analytics file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            document = yaml.safe_load(text)
-        else:
-            document = json.loads(text)
-    except Exception as error:  # noqa: BLE001 - any parse error is the user's file
-        raise UserError(f"{path}: not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'} ({str(error).splitlines()[0]})") from None
-    return shapes_from_document(document, str(path))
+    """Zones and lines from a YAML or JSON file (the module's docstring shows one)."""
+    return shapes_from_document(load_document(path, "analytics file"), str(path))
 
 
 def shapes_from_document(document: object, where: str) -> list[Shape]:
-    """Zones and lines from a parsed mapping (a file's, or one camera's in ``livedroid serve``)."""
-    if not isinstance(document, dict) or not set(document) <= {"zones", "lines"}:
-        raise UserError(f"{where}: expected a mapping with 'zones' and/or 'lines'")
+    """Zones and lines from a parsed mapping (a file's, or one camera's in ``livedroid serve``),
+    each field typed; every mistake is one line naming ``where``, the section and the shape."""
+    if not isinstance(document, dict):
+        raise UserError(f"{where}: expected a mapping with 'zones' and/or 'lines', got {shown(document)}")
+    check_keys(document, ["zones", "lines"], where)
     shapes = []
     for section, kind in (("zones", "zone"), ("lines", "line")):
-        for name, spec in (document.get(section) or {}).items():
-            spec = spec if isinstance(spec, dict) else {"points": spec}
+        entries = document.get(section)
+        if entries is None:
+            continue
+        if not isinstance(entries, dict):
+            raise wrong(where, section, f"a mapping of {kind} names to [[x, y], …] or {{points: …, classes: …}}", entries)
+        for name, spec in entries.items():
+            shapes.append(_shape_from_entry(kind, name, spec, f"{where}: {section}: {shown(name)}"))
+    return check_unique(shapes)
+
+
+def _shape_from_entry(kind: str, name: object, spec: object, where: str) -> Shape:
+    if not isinstance(name, str) or not name.strip():
+        raise UserError(f"{where}: a {kind} name is a text")
+    settings = spec if isinstance(spec, dict) else {"points": spec}
+    check_keys(settings, SHAPE_KEYS[kind], where)
+    points = settings.get("points")
+    if not isinstance(points, list) or not all(
+            isinstance(point, list) and len(point) == 2 and all(_finite(v) for v in point) for point in points):
+        raise UserError(f"{where}: expected [[x, y], …] pairs of finite numbers, got {shown(points)}")
+    classes = class_names(settings.get("classes"), where)
+    extra = {}
+    for key, rule in (("inertia", COUNT), ("min_distance", MIN_DISTANCE)):
+        if settings.get(key) is not None:
             try:
-                numbers = np.asarray(spec.get("points"), np.float64).reshape(-1)
-            except (TypeError, ValueError):
-                raise UserError(f"{where}: {kind} {name}: points must be [x, y] pairs") from None
-            if numbers.size % 2:
-                raise UserError(f"{where}: {kind} {name}: an odd count of numbers ({numbers.size}); give x,y pairs")
-            classes = spec.get("classes")
-            points = tuple(zip(numbers[::2].tolist(), numbers[1::2].tolist()))
-            shapes.append(Shape(kind, str(name), points, frozenset(classes) if classes else None).check())
-    return shapes
+                extra[key] = rule.check(settings[key], shown(settings[key]))
+            except ValueError as error:
+                raise UserError(f"{where}: {key}: {error}") from None
+    shape = Shape(kind, name, tuple((float(x), float(y)) for x, y in points),
+                  frozenset(classes) if classes else None, **extra)
+    try:
+        return shape.check()
+    except UserError as error:  # its words without the --zone NAME prefix: where says it
+        raise UserError(f"{where}: {str(error).removeprefix(f'--{kind} {name}: ')}") from None
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_unique(shapes: list[Shape]) -> list[Shape]:

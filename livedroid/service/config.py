@@ -26,16 +26,13 @@ Cameras are a list so that a name used twice is seen (a YAML mapping keeps the l
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import yaml
-
-from livedroid.analytics import Shape, check_unique, shapes_from_document
+from livedroid.analytics import Shape, shapes_from_document
+from livedroid.documents import check_keys, class_names, load_document, shown, wrong
 from livedroid.errors import UserError
 from livedroid.settings import DEFAULT_THRESHOLD, RATE, SCORE, SECONDS, SECONDS_OR_ZERO, SHARE, Range
 
@@ -71,8 +68,10 @@ class CameraConfig:
     recordings_min_free_gb: float | None = None
     #: days to keep each kind of segment: {continuous: 3, motion: 7, events: 30} (a kind not named stays)
     retain: dict = field(default_factory=dict)
+    #: as written (their names label the MQTT sensors); ``shapes`` holds them checked
     zones: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
+    shapes: list[Shape] = field(default_factory=list)
 
     @property
     def keep_seconds(self) -> dict[str, float]:
@@ -85,10 +84,6 @@ class CameraConfig:
             if longest:
                 keep[kind] = longest
         return keep
-
-    @property
-    def shapes(self) -> list[Shape]:
-        return check_unique(shapes_from_document({"zones": self.zones, "lines": self.lines}, f"camera {self.name}"))
 
 
 @dataclass
@@ -105,48 +100,22 @@ RETAINED_KINDS = ("continuous", "motion", "events")
 #: What ``record`` may keep segments around instead of recording continuously (each takes in the
 #: next: objects are motion, events are objects).
 RECORD_ONLY = ("motion", "objects", "events")
-CAMERA_KEYS = [f.name for f in fields(CameraConfig)]
+CAMERA_KEYS = [f.name for f in fields(CameraConfig) if f.name != "shapes"]
 TOP_KEYS = ["cameras", "defaults", "http", "token", "mqtt", "recordings"]
-#: A cameras file is a few kilobytes; a larger one is a mistake (or an attack), refused before parsing.
-MAX_FILE_BYTES = 256 * 1024
 GIGABYTES = Range("gigabytes", above=0)
 DAYS = Range("days", above=0)
-#: The most characters of a user's value an error message shows.
-SHOWN_CHARS = 60
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without anchors and aliases: a cameras file needs none, and nested aliases expand
-    exponentially (585 bytes took 79 s and 1.6 GB before MemoryError)."""
-
-    def compose_node(self, parent, index):
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise yaml.YAMLError(f"line {event.start_mark.line + 1}: anchors and aliases (& and *) are not allowed; "
-                                 "repeat the value or put it under 'defaults:'")
-        return super().compose_node(parent, index)
 
 
 def load_config(path: str | Path) -> ServiceConfig:
     """Read and check a cameras file; every mistake is one line naming the file and the place."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file not found: {path}")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise UserError(f"{path}: {path.stat().st_size} bytes; a cameras file is at most {MAX_FILE_BYTES // 1024} KiB")
-    try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
+    document = load_document(path, "config file")
     if not isinstance(document, dict):
         raise UserError(f"{path}: expected a mapping with 'cameras'")
-    _check_keys(document, TOP_KEYS, f"{path}")
+    check_keys(document, TOP_KEYS, f"{path}")
     defaults = document.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise UserError(f"{path}: defaults: expected a mapping of camera settings")
-    _check_keys(defaults, [k for k in CAMERA_KEYS if k not in ("name", "source")], f"{path}: defaults")
+    check_keys(defaults, [k for k in CAMERA_KEYS if k not in ("name", "source")], f"{path}: defaults")
     cameras = document.get("cameras")
     if not isinstance(cameras, list) or not cameras:
         raise UserError(f"{path}: cameras: expected a list of cameras, each with a name and a source")
@@ -155,7 +124,7 @@ def load_config(path: str | Path) -> ServiceConfig:
         where = f"{path}: camera {number}"
         if not isinstance(entry, dict):
             raise UserError(f"{where}: expected a mapping with name and source")
-        _check_keys(entry, CAMERA_KEYS, where)
+        check_keys(entry, CAMERA_KEYS, where)
         configs.append(camera_config({**defaults, **entry}, where))
     return ServiceConfig(
         cameras=check_names(configs),
@@ -181,7 +150,7 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
         source=_text(entry, "source", where),
         model=_text(entry, "model", where),
         threshold=_number(entry, "threshold", where, DEFAULT_THRESHOLD, SCORE),
-        classes=_classes(entry, "classes", where),
+        classes=class_names(entry.get("classes"), where),
         detect_fps=_number(entry, "detect_fps", where, 5.0, RATE),
         motion=_flag(entry, "motion", where),
         loop=_flag(entry, "loop", where),
@@ -194,13 +163,11 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
         recordings_max_share=_number(entry, "recordings_max_share", where, None, SHARE),
         recordings_min_free_gb=_number(entry, "recordings_min_free_gb", where, None, Range("gigabytes", low=0)),
         retain=_retain(entry, "retain", where),
-        zones=_shapes(entry, "zones", where),
-        lines=_shapes(entry, "lines", where),
+        zones=entry.get("zones") or {},
+        lines=entry.get("lines") or {},
+        # checked now, once (livedroid.analytics.shapes), not when the camera starts
+        shapes=shapes_from_document({"zones": entry.get("zones"), "lines": entry.get("lines")}, where),
     )
-    try:
-        config.shapes  # noqa: B018 - bad zones and lines fail now, not when the camera starts
-    except UserError as error:
-        raise UserError(f"{where}: {error}") from None
     return config
 
 
@@ -213,15 +180,15 @@ def _record(entry: dict, key: str, where: str) -> bool | str:
         return True
     if value in RECORD_ONLY:
         return value
-    raise _wrong(where, key, f"true, false, or one of {', '.join(RECORD_ONLY)} (only around those)", value)
+    raise wrong(where, key, f"true, false, or one of {', '.join(RECORD_ONLY)} (only around those)", value)
 
 
 def _retain(entry: dict, key: str, where: str) -> dict:
     """Days to keep each kind of segment: {continuous: 3, motion: 7, events: 30} (fractions allowed)."""
     value = entry.get(key) or {}
     if not isinstance(value, dict):
-        raise _wrong(where, key, "days per kind, e.g. {continuous: 3, motion: 7, events: 30}", value)
-    _check_keys(value, list(RETAINED_KINDS), f"{where}: {key}")
+        raise wrong(where, key, "days per kind, e.g. {continuous: 3, motion: 7, events: 30}", value)
+    check_keys(value, list(RETAINED_KINDS), f"{where}: {key}")
     return {kind: _number(value, kind, f"{where}: {key}", None, DAYS) for kind in value}
 
 
@@ -230,24 +197,6 @@ def check_names(cameras: list[CameraConfig]) -> list[CameraConfig]:
     if duplicate:
         raise UserError(f"camera name {duplicate!r} is used twice: names label the page, the stats and the MQTT topics")
     return cameras
-
-
-def shown(value: object) -> str:
-    """A user's value for an error message: its repr, shortened (a value may be megabytes)."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS - 1]}…"
-
-
-def _check_keys(mapping: dict, known: list[str], where: str) -> None:
-    for key in mapping:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
-            raise UserError(f"{where}: unknown key {shown(key)}{hint}")
-
-
-def _wrong(where: str, key: str, expected: str, value: object) -> UserError:
-    return UserError(f"{where}: {key}: expected {expected}, got {shown(value)}")
 
 
 def _number(entry: dict, key: str, where: str, default: float | None, rule: Range) -> float | None:
@@ -267,7 +216,7 @@ def _text(entry: dict, key: str, where: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise _wrong(where, key, "a text", value)
+        raise wrong(where, key, "a text", value)
     return str(value)
 
 
@@ -276,39 +225,5 @@ def _flag(entry: dict, key: str, where: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise _wrong(where, key, "true or false", value)
+        raise wrong(where, key, "true or false", value)
     return value
-
-
-def _classes(entry: dict, key: str, where: str) -> list[str] | None:
-    """Class names: a list of texts, or one text with commas."""
-    value = entry.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = value.split(",")
-    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
-        raise _wrong(where, key, "a list of class names", value)
-    return [c.strip() for c in value if c.strip()] or None
-
-
-def _shapes(entry: dict, key: str, where: str) -> dict:
-    """Zones or lines: NAME: [[x, y], …] or NAME: {points: [[x, y], …], classes: [...]}."""
-    value = entry.get(key) or {}
-    expected = f"a mapping of {key[:-1]} names to [[x, y], …] or {{points: …, classes: …}}"
-    if not isinstance(value, dict):
-        raise _wrong(where, key, expected, value)
-    for name, spec in value.items():
-        place = f"{key}: {shown(name)}"
-        points = spec.get("points") if isinstance(spec, dict) else spec
-        if isinstance(spec, dict):
-            _check_keys(spec, ["points", "classes"], f"{where}: {place}")
-            _classes(spec, "classes", f"{where}: {place}")
-        if not isinstance(name, str) or not isinstance(points, list) or not all(
-                isinstance(p, list) and len(p) == 2 and all(_finite(n) for n in p) for p in points):
-            raise _wrong(where, place, "[[x, y], …] pairs of finite numbers", points)
-    return value
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

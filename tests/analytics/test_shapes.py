@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +77,74 @@ def test_geometry() -> None:
     assert inside_polygon(points, square).tolist() == [True, False, False, True]
     # Looking from (0, 0) to (10, 0) on screen (y down), below is to the right.
     assert side_of_line(np.array([[5, 5], [5, -5], [5, 0]], float), np.array([0.0, 0]), np.array([10.0, 0])).tolist() == [1, -1, 0]
+
+
+def analytics_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "areas.yaml"
+    path.write_text(text)
+    return path
+
+
+ZONE = "zones:\n  z: {points: [[0, 0], [1, 0], [1, 1]], KEY: VALUE}\n"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("zones:\n  - [[0, 0], [1, 0], [1, 1]]\n", "zones: expected a mapping of zone names to [[x, y], …] or {points: …, classes: …}, got [[[0, 0], [1, 0], [1, 1]]]"),
+        (ZONE.replace("KEY", "classes").replace("VALUE", "5"), "zones: 'z': classes: expected a list of class names, got 5"),
+        (ZONE.replace("KEY", "classes").replace("VALUE", "[[a]]"), "zones: 'z': classes: expected a list of class names, got [['a']]"),
+        (ZONE.replace("KEY", "clases").replace("VALUE", "[a]"), "zones: 'z': unknown key 'clases' (did you mean 'classes'?)"),
+        (ZONE.replace("KEY", "inertia").replace("VALUE", "0"), "zones: 'z': inertia: expected a whole number of at least 1, got 0"),
+        (ZONE.replace("KEY", "inertia").replace("VALUE", "2.5"), "zones: 'z': inertia: expected a whole number of at least 1, got 2.5"),
+        (ZONE.replace("KEY", "min_distance").replace("VALUE", "0.1"), "zones: 'z': unknown key 'min_distance' (known: points, classes, inertia)"),
+        ("zones:\n  z: [[0, 0], [1, .nan], [1, 1]]\n", "zones: 'z': expected [[x, y], …] pairs of finite numbers, got [[0, 0], [1, nan], [1, 1]]"),
+        ("zones:\n  z: [[0, 0], [1, 0], [1, 1]]\ntripwires: {}\n", "unknown key 'tripwires'"),
+        ("lines:\n  g: {points: [[0, 0], [1, 1]], min_distance: .inf}\n", "lines: 'g': min_distance: expected a share of the frame's height of at least 0 and below 1, got inf"),
+        ("lines:\n  g: [[0, 0], [1, 1], [2, 2]]\n", "lines: 'g': a line needs exactly 2 points"),
+        ("- a\n", "expected a mapping with 'zones' and/or 'lines', got ['a']"),
+        ("zones: [\n", "not valid YAML"),
+    ],
+)
+def test_every_field_of_an_analytics_file_is_typed(tmp_path: Path, text: str, message: str) -> None:
+    """Before: a list of zones, classes: 5 and classes: [[a]] ended in tracebacks; NaN was accepted."""
+    with pytest.raises(UserError) as caught:
+        load_shapes(analytics_file(tmp_path, text))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_classes_as_one_text_is_a_list_of_one_class(tmp_path: Path) -> None:
+    """Before: ``classes: person`` became the letters e, n, o, p, r, s."""
+    (zone, line) = load_shapes(analytics_file(
+        tmp_path, "zones:\n  z: {points: [[0, 0], [1, 0], [1, 1]], classes: person, inertia: 5}\n"
+                  "lines:\n  g: {points: [[0, 0], [1, 1]], classes: 'person, car', min_distance: 0.05}\n"))
+    assert (zone.classes, zone.inertia) == (frozenset({"person"}), 5)
+    assert (line.classes, line.min_distance) == (frozenset({"person", "car"}), 0.05)
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """555 bytes whose aliases expand to 9**8 (4x10^7) points."""
+    lines = ['a0: &a0 [0, 0]']
+    lines += [f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]" for level in range(1, levels)]
+    return "zones:\n" + "\n".join(f"  {line}" for line in lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    """Before: ``--analytics`` grew to gigabytes and ended in MemoryError or a kill."""
+    path = analytics_file(tmp_path, billion_laughs())
+    assert path.stat().st_size < 600
+    began = time.monotonic()
+    with pytest.raises(UserError, match="line 2: anchors and aliases"):
+        load_shapes(path)
+    assert time.monotonic() - began < 1
+
+
+def test_a_huge_analytics_file_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = analytics_file(tmp_path, "zones: {}\n" + "# padding\n" * 30_000)
+    with pytest.raises(UserError, match="an analytics file is at most 256 KiB"):
+        load_shapes(path)
+
+
+def test_a_nan_point_on_the_command_line_is_refused() -> None:
+    with pytest.raises(UserError, match="--zone z: coordinates must be finite numbers"):
+        parse_shape("zone", "z=0,0,nan,0,1,1")
