@@ -8,6 +8,7 @@ from pathlib import Path
 
 from livedroid.errors import UserError
 from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
+from livedroid.training.dataset.validate import CheckedImage
 
 
 def is_coco_json(path: Path) -> bool:
@@ -21,16 +22,36 @@ def is_coco_json(path: Path) -> bool:
     return isinstance(data, dict) and {"images", "annotations", "categories"} <= data.keys()
 
 
+def image_folders(json_path: Path) -> list[Path]:
+    """Where a COCO file's images may be: ``images/`` beside it, beside it (Roboflow's layout),
+    and for a file in ``annotations/`` (CVAT's and COCO's own layouts) ``images/SUBSET``,
+    ``images/`` or ``SUBSET/`` beside that folder, SUBSET being its name after ``instances_``."""
+    folders = [json_path.parent / "images", json_path.parent]
+    if json_path.parent.name == "annotations":
+        subset = json_path.stem.removeprefix("instances_")
+        root = json_path.parent.parent
+        folders += [root / "images" / subset, root / "images", root / subset]
+    return folders
+
+
+def are_split_files(paths: list[Path]) -> bool:
+    """Whether several COCO files are the splits of one export, read as one pool: Roboflow's
+    ``train/_annotations.coco.json``, ``valid/…``, or ``annotations/instances_SUBSET.json``
+    (CVAT's subsets, COCO's own ``instances_train2017.json``…) in one folder."""
+    roboflow = all(path.name == "_annotations.coco.json" for path in paths)
+    instances = all(path.stem.startswith("instances_") for path in paths) and len({path.parent for path in paths}) == 1
+    return roboflow or instances
+
+
 def read_coco(json_path: Path, image_dir: Path | None, problems: list[Problem]) -> list[AnnotatedImage]:
-    """Read a COCO file; images are looked up in ``image_dir``, else ``images/`` beside the
-    JSON, else beside the JSON. Crowd annotations are kept as boxes (they mark real objects)."""
+    """Read a COCO file; images are looked up in ``image_dir``, else in :func:`image_folders`. Crowd annotations are kept as boxes (they mark real objects)."""
     try:
         data = json.loads(json_path.read_text(encoding="utf-8"))
         categories = {c["id"]: c["name"] for c in data["categories"]}
         entries = {image["id"]: image for image in data["images"]}
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"{json_path}: not a readable COCO annotation file ({error})") from None
-    folders = [image_dir] if image_dir else [json_path.parent / "images", json_path.parent]
+    folders = [image_dir] if image_dir else image_folders(json_path)
     images = {}
     for image_id, entry in entries.items():
         name = entry.get("file_name", "")
@@ -57,3 +78,23 @@ def read_coco(json_path: Path, image_dir: Path | None, problems: list[Problem]) 
             x, y, w, h = (float(v) for v in bbox)
             image.boxes.append(Box(category, x, y, x + w, y + h))
     return list(images.values())
+
+
+def write_coco(splits: dict[str, list[tuple[str, CheckedImage]]], label_map: dict[int, str], out_dir: Path) -> None:
+    """``annotations/instances_SPLIT.json`` for images already written to ``out_dir/images/SPLIT/NAME``
+    (the layout of CVAT's COCO export; category ids are the label map's)."""
+    category_ids = {name: number for number, name in label_map.items()}
+    categories = [{"id": number, "name": name, "supercategory": ""} for number, name in sorted(label_map.items())]
+    (out_dir / "annotations").mkdir(parents=True, exist_ok=True)
+    for split, named in splits.items():
+        images, annotations = [], []
+        for image_id, (name, image) in enumerate(named, start=1):
+            images.append({"id": image_id, "file_name": name, "width": image.width, "height": image.height})
+            for box in image.boxes:
+                width, height = box.xmax - box.xmin, box.ymax - box.ymin
+                annotations.append({
+                    "id": len(annotations) + 1, "image_id": image_id, "category_id": category_ids[box.label],
+                    "bbox": [box.xmin, box.ymin, width, height], "area": width * height, "iscrowd": 0,
+                })
+        document = {"images": images, "annotations": annotations, "categories": categories}
+        (out_dir / "annotations" / f"instances_{split}.json").write_text(json.dumps(document, indent=1), encoding="utf-8")

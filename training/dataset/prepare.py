@@ -12,7 +12,7 @@ from pathlib import Path
 from livedroid.errors import UserError
 from livedroid.labelling import dataset as labelling
 from livedroid.labels import load_labels
-from livedroid.training.dataset import coco, csv_labels, tfrecords, voc
+from livedroid.training.dataset import coco, csv_labels, cvat, label_studio, tfrecords, voc, yolo
 from livedroid.training.dataset.annotations import AnnotatedImage, Problem
 from livedroid.training.dataset.class_names import apply_label_map, normalized
 from livedroid.training.dataset.split import grouped_split
@@ -22,6 +22,12 @@ from livedroid.training.dataset.writer import format_label_map, shard_pattern, w
 DATASET_FILE = "dataset.json"
 LABEL_MAP_FILE = "label_map.pbtxt"
 PROBLEMS_FILE = "problems.txt"
+#: What ``read_annotations`` reads, for the line that refuses anything else.
+FORMATS_READ = (
+    "a folder 'livedroid mine' wrote, Pascal VOC .xml files (labelImg), COCO .json (also CVAT's annotations/ "
+    "and Roboflow's layouts), YOLO (data.yaml with images/ and labels/, Ultralytics or Roboflow), CVAT for images 1.1 "
+    "annotations.xml, a Label Studio JSON export, a labels .csv or Object Detection API .record files"
+)
 PROBLEMS_SHOWN_PER_KIND = 8
 MIN_IMAGES_PER_CLASS = 2  # one to train on, one to measure on
 
@@ -83,12 +89,7 @@ def prepare_dataset(
     if not 0.0 <= val_fraction < 1.0:
         raise UserError(f"--val-fraction must be at least 0 and below 1, got {val_fraction}")
     problems: list[Problem] = []
-    annotated = [image for folder in sources for image in read_annotations(folder, images_dir, problems)]
-    label_map_path = label_map_path or next(filter(None, map(_label_map_beside, sources)), None)
-    label_map = load_labels(label_map_path) if label_map_path else None
-    if label_map is not None:
-        check_label_maps(label_map, label_map_path, sources, aliases or {}, match_label_names)
-    label_map = apply_label_map(annotated, label_map, aliases or {}, match_label_names, problems)
+    annotated, label_map = read_dataset(sources, images_dir, label_map_path, aliases or {}, match_label_names, problems)
     checked = validate_images(annotated, problems)
     if not checked:
         _print_problems(problems)
@@ -127,6 +128,24 @@ def prepare_dataset(
     print_counts(prepared, len(annotated))
     print(grouping.summary())
     return prepared
+
+
+def read_dataset(
+    sources: list[Path],
+    images_dir: Path | None,
+    label_map_path: Path | None,
+    aliases: dict[str, str],
+    match_label_names: bool,
+    problems: list[Problem],
+) -> tuple[list[AnnotatedImage], dict[int, str]]:
+    """Read every source (:func:`read_annotations`) and rename their boxes onto one label map:
+    ``label_map_path``, else the first ``label_map.pbtxt`` among the sources, else derived."""
+    annotated = [image for folder in sources for image in read_annotations(folder, images_dir, problems)]
+    label_map_path = label_map_path or next(filter(None, map(_label_map_beside, sources)), None)
+    label_map = load_labels(label_map_path) if label_map_path else None
+    if label_map is not None:
+        check_label_maps(label_map, label_map_path, sources, aliases, match_label_names)
+    return annotated, apply_label_map(annotated, label_map, aliases, match_label_names, problems)
 
 
 def check_label_maps(
@@ -181,32 +200,58 @@ def check_split(label_map: dict[int, str], train: list, val: list, source: Path)
 
 
 def read_annotations(source: Path, images_dir: Path | None, problems: list[Problem]) -> list[AnnotatedImage]:
-    """Pick the reader from what ``source`` contains: COCO JSON, TFRecords or VOC XML."""
+    """Pick the reader from what ``source`` is or contains (see :data:`FORMATS_READ`)."""
     if source.is_file():
-        if coco.is_coco_json(source):
-            return coco.read_coco(source, images_dir, problems)
-        if csv_labels.is_labels_csv(source):
-            return csv_labels.read_labels_csv(source, images_dir, problems)
-        if tfrecords.find_record_files(source):
-            return tfrecords.read_records([source])
-        raise UserError(f"{source}: not a COCO .json, a labels .csv or a .record file; pass the dataset folder instead")
+        return _read_file(source, images_dir, problems)
     if (source / labelling.RECORDS).is_file():
         return _read_mined_folder(source, problems)
-    coco_files = [p for p in sorted(source.rglob("*.json")) if coco.is_coco_json(p)]
-    if len(coco_files) > 1:
-        listing = ", ".join(str(p) for p in coco_files)
-        raise UserError(f"{source} holds several COCO files ({listing}); pass the one to use")
+    data_yaml = yolo.find_data_yaml(source)
+    if data_yaml:
+        return yolo.read_yolo(data_yaml, problems)
+    cvat_files = [p for p in sorted(source.rglob(cvat.EXPORT_FILE)) if cvat.is_cvat_xml(p)]
+    if cvat_files:
+        return [image for path in _one_export(source, cvat_files, "CVAT") for image in cvat.read_cvat(path, images_dir, problems)]
+    json_files = sorted(source.rglob("*.json"))
+    coco_files = [p for p in json_files if coco.is_coco_json(p)]
     if coco_files:
-        return coco.read_coco(coco_files[0], images_dir, problems)
+        chosen = coco_files if coco.are_split_files(coco_files) else _one_export(source, coco_files, "COCO")
+        return [image for path in chosen for image in coco.read_coco(path, images_dir, problems)]
+    studio_files = [p for p in json_files if label_studio.is_label_studio_json(p)]
+    if studio_files:
+        return label_studio.read_label_studio(_one_export(source, studio_files, "Label Studio")[0], images_dir, problems)
     if voc.find_xml_files(source):
         return voc.read_voc_folder(source, problems)
     records = tfrecords.find_record_files(source)
     if records:
         return tfrecords.read_records(records)
-    raise UserError(
-        f"no annotations found in {source}: expected Pascal VOC .xml files (labelImg), "
-        "a COCO .json file or Object Detection API .record files"
-    )
+    if any("labels" in path.relative_to(source).parts[:-1] for path in source.rglob("*.txt")):
+        raise UserError(f"{source} has YOLO labels/ but no data.yaml naming the classes (names:) and image folders (train:, val:)")
+    raise UserError(f"no annotations found in {source}: expected {FORMATS_READ}")
+
+
+def _read_file(source: Path, images_dir: Path | None, problems: list[Problem]) -> list[AnnotatedImage]:
+    """A dataset given by its annotation file."""
+    if coco.is_coco_json(source):
+        return coco.read_coco(source, images_dir, problems)
+    if label_studio.is_label_studio_json(source):
+        return label_studio.read_label_studio(source, images_dir, problems)
+    if yolo.is_data_yaml(source):
+        return yolo.read_yolo(source, problems)
+    if cvat.is_cvat_xml(source):
+        return cvat.read_cvat(source, images_dir, problems)
+    if csv_labels.is_labels_csv(source):
+        return csv_labels.read_labels_csv(source, images_dir, problems)
+    if tfrecords.find_record_files(source):
+        return tfrecords.read_records([source])
+    raise UserError(f"{source}: not an annotation file livedroid reads; it reads {FORMATS_READ}")
+
+
+def _one_export(source: Path, files: list[Path], kind: str) -> list[Path]:
+    """The one annotation file of ``kind`` in ``source``; several are ambiguous (copies, exports
+    of different projects): the user picks."""
+    if len(files) > 1:
+        raise UserError(f"{source} holds several {kind} files ({', '.join(map(str, files))}); pass the one to use")
+    return files
 
 
 def _read_mined_folder(source: Path, problems: list[Problem]) -> list[AnnotatedImage]:

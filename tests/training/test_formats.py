@@ -1,0 +1,264 @@
+"""Formats in and out (#30 item 6): exports of the shared raccoon set in YOLO (Ultralytics and
+Roboflow layouts), CVAT for images 1.1, Label Studio and COCO (CVAT's and Roboflow's layouts) read
+back with the boxes the VOC original holds; written out by ``train convert``; refused in one line."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from livedroid.errors import UserError
+from livedroid.training.dataset.annotations import Problem
+from livedroid.training.dataset.convert import convert_dataset
+from livedroid.training.dataset.prepare import read_annotations, read_dataset
+from livedroid.training.dataset.validate import validate_images
+from tests.conftest import run_cli, shared_path
+from tests.training.test_merge_split_eval import make_mined_folder
+
+RACCOONS = 16  # enough for a train and a val side, few enough for seconds
+
+
+@pytest.fixture
+def raccoon(tmp_path: Path) -> Path:
+    """The first raccoon photos of ../shared with their labelImg XML, as a VOC folder."""
+    shared = shared_path("datasets/raccoon")
+    root = tmp_path / "raccoon"
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    for index in range(1, RACCOONS + 1):
+        shutil.copy(shared / "images" / f"raccoon-{index}.jpg", root / "images")
+        shutil.copy(shared / "annotations" / f"raccoon-{index}.xml", root / "annotations")
+    return root
+
+
+def boxes_by_image(source: Path, images_dir: Path | None = None) -> dict[str, list[tuple]]:
+    """What ``prepare`` reads and keeps of ``source``: file name → its boxes (label, corners), sorted."""
+    problems: list[Problem] = []
+    checked = validate_images(read_annotations(source, images_dir, problems), problems)
+    return {image.filename: sorted((b.label, b.xmin, b.ymin, b.xmax, b.ymax) for b in image.boxes) for image in checked}
+
+
+def assert_same_boxes(found: dict, expected: dict) -> None:
+    assert sorted(found) == sorted(expected)
+    for name, boxes in expected.items():
+        assert [b[0] for b in found[name]] == [b[0] for b in boxes], name
+        assert [b[1:] for b in found[name]] == [pytest.approx(b[1:], abs=0.01) for b in boxes], name
+
+
+# Exports made from the VOC folder: each returns what to pass to prepare (and its --images). -----
+
+
+def yolo_ultralytics(voc: Path, out: Path) -> tuple[Path, None]:
+    convert_dataset([voc], out, "yolo")
+    return out, None
+
+
+def yolo_data_yaml(voc: Path, out: Path) -> tuple[Path, None]:
+    convert_dataset([voc], out, "yolo")
+    return out / "data.yaml", None
+
+
+def yolo_roboflow(voc: Path, out: Path) -> tuple[Path, None]:
+    """Roboflow's layout: train/images, train/labels, valid/…, and '../train/images' in data.yaml."""
+    ultralytics = out.with_name("ultralytics")
+    convert_dataset([voc], ultralytics, "yolo")
+    for split, folder in (("train", "train"), ("val", "valid")):
+        for kind in ("images", "labels"):
+            shutil.copytree(ultralytics / kind / split, out / folder / kind)
+    names = yaml.safe_load((ultralytics / "data.yaml").read_text())["names"]
+    config = {"train": "../train/images", "val": "../valid/images", "nc": len(names), "names": list(names.values())}
+    (out / "data.yaml").write_text(yaml.safe_dump(config))
+    return out, None
+
+
+def coco_cvat_subsets(voc: Path, out: Path) -> tuple[Path, None]:
+    """What ``convert --to coco`` writes: annotations/instances_SPLIT.json beside images/SPLIT."""
+    convert_dataset([voc], out, "coco")
+    return out, None
+
+
+def coco_cvat_default(voc: Path, out: Path) -> tuple[Path, None]:
+    """CVAT's COCO 1.0 export of one subset: annotations/instances_default.json beside images/."""
+    images, annotations = _pixel_boxes(voc)
+    categories = [{"id": 1, "name": "raccoon", "supercategory": ""}]
+    entries, objects = [], []
+    for image_id, (name, (width, height, boxes)) in enumerate(annotations.items(), start=1):
+        entries.append({"id": image_id, "file_name": name, "width": width, "height": height})
+        for label, x0, y0, x1, y1 in boxes:
+            objects.append({"id": len(objects) + 1, "image_id": image_id, "category_id": 1, "bbox": [x0, y0, x1 - x0, y1 - y0],
+                            "area": (x1 - x0) * (y1 - y0), "iscrowd": 0, "segmentation": [], "attributes": {"occluded": False}})
+    (out / "annotations").mkdir(parents=True)
+    (out / "annotations" / "instances_default.json").write_text(json.dumps({"licenses": [], "info": {}, "categories": categories, "images": entries, "annotations": objects}))
+    shutil.copytree(images, out / "images")
+    return out, None
+
+
+def coco_roboflow_splits(voc: Path, out: Path) -> tuple[Path, None]:
+    """Roboflow's COCO export: train/_annotations.coco.json and valid/… beside their images."""
+    cvat_layout = out.with_name("cvat-coco")
+    convert_dataset([voc], cvat_layout, "coco")
+    for split, folder in (("train", "train"), ("val", "valid")):
+        shutil.copytree(cvat_layout / "images" / split, out / folder)
+        shutil.copy(cvat_layout / "annotations" / f"instances_{split}.json", out / folder / "_annotations.coco.json")
+    return out, None
+
+
+def cvat_for_images(voc: Path, out: Path) -> tuple[Path, None]:
+    """CVAT for images 1.1: annotations.xml with <image><box/></image>, images in images/."""
+    images, annotations = _pixel_boxes(voc)
+    parts = ['<?xml version="1.0" encoding="utf-8"?>\n<annotations><version>1.1</version><meta><task><name>raccoons</name></task></meta>']
+    for image_id, (name, (width, height, boxes)) in enumerate(annotations.items()):
+        parts.append(f'<image id="{image_id}" name="{name}" width="{width}" height="{height}">')
+        parts += [f'<box label="{label}" source="manual" occluded="0" xtl="{x0:.2f}" ytl="{y0:.2f}" xbr="{x1:.2f}" ybr="{y1:.2f}" z_order="0"></box>'
+                  for label, x0, y0, x1, y1 in boxes]
+        parts.append("</image>")
+    parts.append("</annotations>")
+    out.mkdir(parents=True)
+    (out / "annotations.xml").write_text("\n".join(parts))
+    shutil.copytree(images, out / "images")
+    return out, None
+
+
+def label_studio(voc: Path, out: Path) -> tuple[Path, Path]:
+    """A Label Studio JSON export of uploaded images (8-hex prefix); the images stay elsewhere."""
+    images, annotations = _pixel_boxes(voc)
+    tasks = []
+    for task_id, (name, (width, height, boxes)) in enumerate(annotations.items(), start=1):
+        results = [{"id": f"r{task_id}-{n}", "type": "rectanglelabels", "from_name": "label", "to_name": "image",
+                    "original_width": width, "original_height": height, "image_rotation": 0,
+                    "value": {"x": x0 / width * 100, "y": y0 / height * 100, "width": (x1 - x0) / width * 100,
+                              "height": (y1 - y0) / height * 100, "rotation": 0, "rectanglelabels": [label]}}
+                   for n, (label, x0, y0, x1, y1) in enumerate(boxes)]
+        tasks.append({"id": task_id, "data": {"image": f"/data/upload/3/{task_id:08x}-{name}"},
+                      "annotations": [{"id": task_id, "result": results, "was_cancelled": False}], "predictions": []})
+    out.mkdir(parents=True)
+    export = out / "project-3-at-2026-12-07-18-00-1a2b3c4d.json"
+    export.write_text(json.dumps(tasks))
+    return export, images
+
+
+def _pixel_boxes(voc: Path) -> tuple[Path, dict[str, tuple[int, int, list[tuple]]]]:
+    """The VOC folder's images folder and, per image, its size and (validated) boxes."""
+    problems: list[Problem] = []
+    checked = validate_images(read_annotations(voc, None, problems), problems)
+    return voc / "images", {c.filename: (c.width, c.height, [(b.label, b.xmin, b.ymin, b.xmax, b.ymax) for b in c.boxes]) for c in checked}
+
+
+@pytest.mark.parametrize(
+    "export",
+    [yolo_ultralytics, yolo_data_yaml, yolo_roboflow, coco_cvat_subsets, coco_cvat_default, coco_roboflow_splits, cvat_for_images, label_studio],
+    ids=lambda export: export.__name__,
+)
+def test_an_export_reads_back_the_boxes_of_the_original(raccoon: Path, tmp_path: Path, export) -> None:
+    source, images_dir = export(raccoon, tmp_path / "export")
+    assert_same_boxes(boxes_by_image(source, images_dir), boxes_by_image(raccoon))
+
+
+@pytest.mark.parametrize("to", ["yolo", "coco"])
+def test_a_mined_folder_converts_with_its_boxes(tmp_path: Path, to: str) -> None:
+    mined = make_mined_folder(tmp_path / "mined", {"a": "red", "b": "blue", "c": "red", "d": "blue"})
+    convert_dataset([mined], tmp_path / to, to)
+    assert_same_boxes(boxes_by_image(tmp_path / to), boxes_by_image(mined))
+
+
+def test_the_roboflow_coco_export_in_shared_reads_as_it_is() -> None:
+    found = boxes_by_image(shared_path("datasets/person-drone"))
+    assert len(found) == 85 and {box[0] for boxes in found.values() for box in boxes} == {"person"}
+
+
+def test_yolo_background_and_unlabelled_images(raccoon: Path, tmp_path: Path, capsys) -> None:
+    """An empty label file is a background image; an image with no label file is left out, counted."""
+    convert_dataset([raccoon], tmp_path / "yolo", "yolo", val_fraction=0)
+    labels = sorted((tmp_path / "yolo" / "labels" / "train").glob("*.txt"))
+    labels[0].write_text("")
+    labels[1].unlink()
+    capsys.readouterr()
+    read, _ = read_dataset([tmp_path / "yolo"], None, None, {}, False, [])
+    assert len(read) == RACCOONS - 1
+    assert [image.boxes for image in read if image.filename == labels[0].stem + ".jpg"] == [[]]
+    assert re.search(r"\b1 unlabelled images? left out", capsys.readouterr().out)
+
+
+def _yolo_label(tmp_path: Path, raccoon: Path, line: str) -> Path:
+    convert_dataset([raccoon], tmp_path / "yolo", "yolo", val_fraction=0)
+    (tmp_path / "yolo" / "labels" / "train" / "raccoon-3.txt").write_text(f"0 0.5 0.5 0.2 0.2\n{line}\n")
+    return tmp_path / "yolo"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("3 0.5 0.5 0.2 0.2", "labels/train/raccoon-3.txt line 2: class 3 is not in data.yaml's names (0: raccoon): fix the label files or add the class"),
+        ("0 120 80 40 30", "labels/train/raccoon-3.txt line 2: box 120 80 40 30 reaches past the image (YOLO coordinates are fractions 0-1"),
+        ("0 0.95 0.5 0.2 0.2", "labels/train/raccoon-3.txt line 2: box 0.95 0.5 0.2 0.2 reaches past the image"),
+    ],
+    ids=["class not in data.yaml", "pixel coordinates", "past the right edge"],
+)
+def test_yolo_labels_that_are_not_of_the_dataset_are_refused_in_one_line(raccoon: Path, tmp_path: Path, line: str, message: str) -> None:
+    with pytest.raises(UserError) as refused:
+        read_annotations(_yolo_label(tmp_path, raccoon, line), None, [])
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("line", ["0 nan 0.5 0.2 0.2", "0 0.5 0.5 0.2", "raccoon 0.5 0.5 0.2 0.2"])
+def test_a_malformed_yolo_line_is_a_located_dropped_box(raccoon: Path, tmp_path: Path, line: str) -> None:
+    problems: list[Problem] = []
+    read = read_annotations(_yolo_label(tmp_path, raccoon, line), None, problems)
+    assert [(p.where, p.action) for p in problems] == [("labels/train/raccoon-3.txt line 2", "dropped box")]
+    assert [len(image.boxes) for image in read if image.filename == "raccoon-3.jpg"] == [1]
+
+
+def _label_studio_elsewhere(raccoon: Path, tmp_path: Path) -> Path:
+    export, _ = label_studio(raccoon, tmp_path / "export")
+    return export
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda raccoon, tmp: _label_studio_elsewhere(raccoon, tmp),
+         "none of its 16 images (e.g. 00000001-raccoon-1.jpg) is in {tmp}/export or {tmp}/export/images: pass --images"),
+        (lambda raccoon, tmp: (raccoon / "images").rename(tmp / "just-images") and tmp / "just-images",
+         "no annotations found in {tmp}/just-images: expected a folder 'livedroid mine' wrote, Pascal VOC .xml files"),
+        (lambda raccoon, tmp: (convert_dataset([raccoon], tmp / "y", "yolo"), (tmp / "y" / "data.yaml").unlink()) and tmp / "y",
+         "{tmp}/y has YOLO labels/ but no data.yaml naming the classes"),
+    ],
+    ids=["label studio images not found", "no format", "yolo without data.yaml"],
+)
+def test_a_dataset_that_cannot_be_read_is_one_line(raccoon: Path, tmp_path: Path, make, message: str) -> None:
+    with pytest.raises(UserError) as refused:
+        read_annotations(make(raccoon, tmp_path), None, [])
+    assert message.format(tmp=tmp_path) in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_convert_writes_nothing_into_a_folder_in_use(raccoon: Path, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mine.txt").write_text("keep")
+    with pytest.raises(UserError, match="exists and is not empty"):
+        convert_dataset([raccoon], tmp_path / "out", "coco")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["mine.txt"]
+
+
+def test_prepare_reads_a_yolo_folder_as_typed(raccoon: Path, tmp_path: Path) -> None:
+    convert_dataset([raccoon], tmp_path / "yolo", "yolo")
+    result = run_cli("train", "prepare", str(tmp_path / "yolo"), "--out", str(tmp_path / "prepared"))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "prepared" / "dataset.json").read_text())
+    assert summary["train"]["images"] + summary["val"]["images"] == RACCOONS
+    assert "the export's split (train" in result.stdout
+
+
+def test_convert_as_typed(raccoon: Path, tmp_path: Path) -> None:
+    command = ("train", "convert", str(raccoon), "--to", "yolo", "--out", str(tmp_path / "yolo"))
+    written = run_cli(*command)
+    assert written.returncode == 0, written.stderr
+    assert f"{tmp_path / 'yolo'}: YOLO, train" in written.stdout
+    assert yaml.safe_load((tmp_path / "yolo" / "data.yaml").read_text())["names"] == {0: "raccoon"}
+    again = run_cli(*command)
+    assert again.returncode == 2
+    assert again.stderr.strip() == f"livedroid: error: {tmp_path / 'yolo'} exists and is not empty: pass a new --out folder"
