@@ -103,6 +103,10 @@ def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--images", type=Path, help="image folder of a COCO, Label Studio or CVAT export or a labels .csv (default: images/ beside it or beside its folder, else its folder)")
 
 
+def _add_dry_run_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="read, check and split the data, print the pre-flight (object sizes at the model's input, boxes per image, classes, pixels, what to try) and stop: nothing written, nothing trained")
+
+
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     from livedroid.training.pipeline import TrainSettings, template_names
     from livedroid.training.zoo import COCO_START, COCO_START_TEMPLATE, NO_START, ZOO_MODELS
@@ -138,6 +142,7 @@ def _all_in_one_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/NAME (SavedModel, .tflite files, label map, eval/)")
     parser.add_argument("--work-dir", type=Path, help="where the dataset and checkpoints go (default runs/NAME); rerun to resume")
     _add_prepare_options(parser)
+    _add_dry_run_option(parser)
     _add_fit_options(parser)
     _add_export_options(parser)
     parser.set_defaults(handler=_run_all)
@@ -157,6 +162,7 @@ def _step_parser(step: str) -> argparse.ArgumentParser:
         parser.add_argument("data", type=Path, nargs="+", metavar="DATA_DIR", help="labelImg/VOC folder, a folder 'livedroid mine' wrote, COCO .json, YOLO data.yaml, CVAT annotations.xml, Label Studio .json or .record files; several are merged")
         parser.add_argument("--out", type=Path, required=True, help="output folder for the TFRecords")
         _add_prepare_options(parser)
+        _add_dry_run_option(parser)
         parser.set_defaults(handler=_run_prepare)
     elif step == "fit":
         parser.add_argument("--data", type=Path, help="folder written by 'prepare' (not needed to resume)")
@@ -202,7 +208,24 @@ def _run_prepare(args: argparse.Namespace) -> None:
         val_fraction=args.val_fraction,
         seed=args.seed,
         images_dir=args.images,
+        model_config=_planned_model(args),
+        max_detections=getattr(args, "max_detections", 100),
+        dry_run=args.dry_run,
     )
+
+
+def _planned_model(args: argparse.Namespace) -> Path | None:
+    """The pipeline config ``fit`` will build on (as :func:`_run_fit` chooses it, nothing
+    downloaded), for the pre-flight; None (the default template) for the prepare step."""
+    from livedroid.training.pipeline import TEMPLATES_DIR
+    from livedroid.training.zoo import COCO_START, COCO_START_TEMPLATE, ZOO_MODELS
+
+    if getattr(args, "config", None):
+        return args.config
+    pretrained = getattr(args, "pretrained", COCO_START)
+    zoo = ZOO_MODELS.get(pretrained)
+    template = getattr(args, "model", None) or (COCO_START_TEMPLATE if pretrained == COCO_START else zoo.template if zoo else None)
+    return TEMPLATES_DIR / f"{template}.config" if template else None
 
 
 def _run_convert(args: argparse.Namespace) -> None:
@@ -316,6 +339,8 @@ def _run_all(args: argparse.Namespace) -> None:
     for number, (name, run) in enumerate(steps, start=1):
         print(f"\n== {number}/{len(steps)} {name} ==")
         run()
+        if args.dry_run:
+            return  # prepare stopped after its pre-flight: nothing trained
     minutes = (time.monotonic() - began) / 60
     card = write_model_card(
         args.out,

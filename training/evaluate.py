@@ -80,7 +80,8 @@ def evaluate_model(
 ) -> EvalResult:
     """``livedroid eval``: any model ``livedroid run`` plays, on any dataset ``prepare`` reads,
     with no training folder. The dataset's class names must be the model's (or be mapped with
-    ``aliases``/``match_label_names``); metrics cover the classes the dataset has boxes of."""
+    ``aliases``/``match_label_names``); metrics cover the classes the dataset has boxes of, or
+    names in its ``label_map.pbtxt`` (a detection of them on a background image is a false alarm)."""
     from livedroid.detectors import load_detector
     from livedroid.models import resolve_model
 
@@ -94,7 +95,9 @@ def evaluate_model(
     if classes:
         for sample in samples:
             sample.boxes = [box for box in sample.boxes if box.label in classes]
-    present = classes or {box.label for sample in samples for box in sample.boxes}
+    present = classes or {box.label for sample in samples for box in sample.boxes} | _label_map_classes(data, detector.labels)
+    if not present:
+        raise UserError(f"{data} has no box of any class the model knows: name the classes whose false alarms count with --classes")
     scored = {i: name for i, name in detector.labels.items() if name in present}
     return evaluate_detector(detector, str(model_path), samples, scored, Path(out_dir), min_score, evaluated_on=str(data))
 
@@ -127,11 +130,7 @@ def evaluate_detector(
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
     metrics_path.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    # Mistakes first (most first), then right ones spread over the set (and so over the classes).
-    wrong = sorted((i for i in range(len(images)) if per_image[i].mistakes), key=lambda i: (-per_image[i].mistakes, i))
-    right = [i for i in range(len(images)) if not per_image[i].mistakes]
-    room = max(0, SHEET_IMAGES - len(wrong))
-    order = (wrong + [right[k] for k in np.linspace(0, len(right) - 1, min(room, len(right))).round().astype(int)])[:SHEET_IMAGES]
+    order = sheet_order(per_image, truth)
     sheet = contact_sheet(
         [images[i] for i in order],
         [truth[i] for i in order],
@@ -145,6 +144,25 @@ def evaluate_detector(
     print(format_report(report))
     print(f"saved {metrics_path}, {sheet} (mistakes first)" + (f", {curve}" if curve else ""))
     return EvalResult(metrics, metrics_path, sheet, curve)
+
+
+def sheet_order(per_image: list, truth: list[list]) -> list[int]:
+    """The images the contact sheet shows: false alarms on background images first, then the
+    other mistakes (most first), then right ones spread over the set (and so over the classes)."""
+    wrong = sorted(
+        (i for i in range(len(per_image)) if per_image[i].mistakes),
+        key=lambda i: (bool(truth[i]), -per_image[i].mistakes, i),
+    )
+    right = [i for i in range(len(per_image)) if not per_image[i].mistakes]
+    room = max(0, SHEET_IMAGES - len(wrong))
+    return (wrong + [right[k] for k in np.linspace(0, len(right) - 1, min(room, len(right))).round().astype(int)])[:SHEET_IMAGES]
+
+
+def _label_map_classes(data: Path, labels: dict[int, str]) -> set[str]:
+    """The model's classes among those the dataset's own ``label_map.pbtxt`` names (none without one)."""
+    folder = Path(data) if Path(data).is_dir() else Path(data).parent
+    path = folder / "label_map.pbtxt"
+    return set(load_labels(path).values()) & set(labels.values()) if path.is_file() else set()
 
 
 def _validation_split(reader) -> list:
@@ -163,12 +181,13 @@ def _annotated_set(
     """Photos read and checked as ``prepare`` does, their class names matched to the model's."""
     from livedroid.training.dataset.class_names import apply_label_map
     from livedroid.training.dataset.prepare import read_annotations
+    from livedroid.training.dataset.unlabelled import leave_out_unlabelled
     from livedroid.training.dataset.validate import validate_images
 
     if not Path(data).exists():
         raise UserError(f"dataset not found: {data}")
     problems: list = []
-    annotated = read_annotations(Path(data), images_dir, problems)
+    annotated = leave_out_unlabelled(Path(data), read_annotations(Path(data), images_dir, problems))
     apply_label_map(annotated, labels, aliases or {}, loose, problems)
     checked = validate_images(annotated, problems)
     if not checked:

@@ -3,6 +3,7 @@ for each ground-truth object, was it named right, named as another class, or mis
 extra boxes of its class sit on it (duplicates); and which boxes sit on nothing (false alarms).
 
 COCO mAP averages over every threshold; these counts are what a user sees in ``livedroid run``.
+On a background image (annotated with no object) every box is a false alarm.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ class MistakeReport:
     duplicates: int
     duplicated_objects: int
     false_alarms: dict[str, int]
+    background_images: int  # images with no object of the measured classes
+    background_images_with_false_alarms: int
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -119,6 +122,8 @@ def mistake_report(
         duplicates=sum(o.duplicates for o in per_image),
         duplicated_objects=sum(o.duplicated_objects for o in per_image),
         false_alarms=dict(Counter(label for o in per_image for label in o.false_alarms)),
+        background_images=sum(not t for t in truth),
+        background_images_with_false_alarms=sum(not t and bool(o.false_alarms) for t, o in zip(truth, per_image)),
     )
     return report, per_image
 
@@ -140,4 +145,9 @@ def format_report(report: MistakeReport) -> str:
         f"  objects boxed twice or more: {report.duplicated_objects} ({report.duplicates} extra boxes); "
         f"false alarms (boxes on no object): {false_alarms}"
     )
+    if report.background_images:
+        lines.append(
+            f"  images with no object to find (background): {report.background_images}, "
+            f"{report.background_images_with_false_alarms} with a false alarm"
+        )
     return "\n".join(lines)

@@ -45,8 +45,16 @@ def _zero_area(root: Path) -> None:
     _write(root / "annotations" / "red_0.xml", voc_xml("red_0.jpg", 96, 72, [("red", (10, 10, 10, 30)), ("red", (1, 1, 9, 9))]))
 
 
-def _no_objects(root: Path) -> None:
-    _write(root / "annotations" / "red_0.xml", voc_xml("red_0.jpg", 96, 72, []))
+def _no_usable_boxes(root: Path) -> None:
+    _write(root / "annotations" / "red_0.xml", voc_xml("red_0.jpg", 96, 72, [("red", (10, 10, 10, 30))]))
+
+
+def _nan_coordinate(root: Path) -> None:
+    _write(root / "annotations" / "red_0.xml", voc_xml("red_0.jpg", 96, 72, [("red", (1, 1, "nan", 9))]))
+
+
+def _infinite_coordinate(root: Path) -> None:
+    _write(root / "annotations" / "red_0.xml", voc_xml("red_0.jpg", 96, 72, [("red", (1, "-inf", 9, 9))]))
 
 
 def _duplicate(root: Path) -> None:
@@ -76,7 +84,9 @@ VALIDATION_CASES = [
     (_box_outside, "lies outside the 96x72 image", "dropped box", 8),
     (_box_overhanging, "extends beyond the 96x72 image", "clipped box", 8),
     (_zero_area, "has zero area", "dropped box", 8),
-    (_no_objects, "no objects annotated", "dropped image", 7),
+    (_no_usable_boxes, "red_0.xml: no usable boxes left", "dropped image", 7),  # not a background image
+    (_nan_coordinate, "red_0.xml: cannot read the annotation: <xmax> is 'nan', not a finite number", "dropped image", 7),
+    (_infinite_coordinate, "<ymin> is '-inf', not a finite number", "dropped image", 7),
     (_duplicate, "red_0.xml: same image as annotations/copy.xml", "dropped image", 8),
     (_missing_image, "image file not found", "dropped image", 7),
     (_broken_xml, "cannot read the annotation", "dropped image", 7),
@@ -290,3 +300,89 @@ def test_tutorial_labels_csv_is_read_with_images_beside_its_folder(tmp_path):
     (root / "csv" / "train_labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     prepared = prepare_dataset(root / "csv" / "train_labels.csv", tmp_path / "out", val_fraction=0.5)
     assert prepared.label_map == {1: "blue", 2: "red"} and sum(prepared.images.values()) == 4
+
+
+def test_images_annotated_with_no_object_are_background_training_data(tmp_path, capsys):
+    root = make_voc_dataset(tmp_path / "data", count=10)
+    for name in ("red_0", "blue_1"):  # labelImg saves an image without boxes as an XML without <object>
+        _write(root / "annotations" / f"{name}.xml", voc_xml(f"{name}.jpg", 96, 72, []))
+    (root / "annotations" / "red_2.xml").unlink()  # an image nobody annotated
+    prepared = prepare_dataset(root, tmp_path / "out", val_fraction=0.25)
+    assert sum(prepared.images.values()) == 9 and sum(prepared.background.values()) == 2
+    summary = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert summary["train"]["background"] + summary["val"]["background"] == 2
+    output = capsys.readouterr().out
+    assert f"{root}: 1 unlabelled images left out (1 that no annotation names)" in output
+    assert "no objects annotated" not in output and (tmp_path / "out" / "problems.txt").read_text() == ""
+    assert "background" in output.split("images  ")[-1]
+    read_back = tfrecords.read_records(sorted((tmp_path / "out").glob("*.record")))
+    assert sorted(image.filename for image in read_back if not image.boxes) == ["blue_1.jpg", "red_0.jpg"]
+
+
+def _coco_of(root: Path) -> dict:
+    """The VOC dataset at ``root`` as a COCO document (its XML removed)."""
+    coco = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "red"}, {"id": 2, "name": "blue"}]}
+    for number, annotated in enumerate(_annotated(root), start=1):
+        coco["images"].append({"id": number, "file_name": annotated.filename, "width": 96, "height": 72})
+        for box in annotated.boxes:
+            coco["annotations"].append({"id": number, "image_id": number, "category_id": 1 if box.label == "red" else 2,
+                                        "bbox": [box.xmin, box.ymin, box.xmax - box.xmin, box.ymax - box.ymin]})
+    for xml in (root / "annotations").glob("*.xml"):
+        xml.unlink()
+    return coco
+
+
+def test_coco_bad_numbers_are_located_and_an_image_without_annotations_is_background(tmp_path):
+    root = make_voc_dataset(tmp_path / "data", count=20)
+    coco = _coco_of(root)
+    coco["annotations"][0]["bbox"] = [10, 20, None, 50]
+    coco["annotations"][1]["bbox"] = [float("nan")] * 4
+    coco["annotations"][2]["bbox"] = [1, "2", 3, 4]
+    coco["annotations"][3]["bbox"] = [1, 2, float("inf"), 4]
+    del coco["annotations"][4]  # listed, not annotated: background
+    _write(root / "instances.json", json.dumps(coco))  # NaN and Infinity as Python's json writes them
+    prepared = prepare_dataset(root, tmp_path / "out", val_fraction=0.25)
+    problems = (tmp_path / "out" / "problems.txt").read_text()
+    for number, bbox in ((1, "[10, 20, null, 50]"), (2, "[NaN, NaN, NaN, NaN]"), (3, '[1, "2", 3, 4]'), (4, "[1, 2, Infinity, 4]")):
+        assert f"instances.json annotation {number}: bbox is {bbox}, expected [x, y, width, height] of finite numbers (dropped box)" in problems
+        assert f"instances.json image id {number} (" in problems and "no usable boxes left (dropped image)" in problems
+    assert sum(prepared.images.values()) == 16 and sum(prepared.background.values()) == 1
+
+
+def test_csv_bad_numbers_are_located_and_a_row_without_a_box_is_background(tmp_path):
+    root = make_voc_dataset(tmp_path / "data", count=8)
+    rows = ["filename,width,height,class,xmin,ymin,xmax,ymax"]
+    for annotated in voc.read_voc_folder(root, []):
+        rows += [f"{annotated.filename},96,72,{b.label},{b.xmin},{b.ymin},{b.xmax},{b.ymax}" for b in annotated.boxes]
+    rows[1] = rows[1].rsplit(",", 1)[0] + ",nan"
+    rows[2] = rows[2].split(",")[0] + ",96,72,,,,,"
+    _write(root / "labels.csv", "\n".join(rows) + "\n")
+    prepared = prepare_dataset(root / "labels.csv", tmp_path / "out", val_fraction=0.25)
+    problems = (tmp_path / "out" / "problems.txt").read_text()
+    assert "labels.csv line 2: box blue," in problems and ",nan is not a class and four finite numbers (dropped box)" in problems
+    assert "labels.csv line 2: no usable boxes left (dropped image)" in problems
+    assert sum(prepared.images.values()) == 7 and sum(prepared.background.values()) == 1
+
+
+def test_a_box_that_is_not_finite_never_reaches_the_records(tmp_path):
+    root = make_voc_dataset(tmp_path / "data", count=1)
+    image = _annotated(root)[0]
+    image.boxes = [Box("red", 1, 1, float("nan"), 9), Box("red", float("-inf"), 1, 9, 9)]  # as a record may hold them
+    problems: list[Problem] = []
+    assert check_image(image, problems) is None
+    assert [p.action for p in problems] == ["dropped box", "dropped box", "dropped image"]
+    assert "has a coordinate that is not a finite number" in problems[0].what
+
+
+def test_names_alike_become_one_class_of_a_derived_label_map_under_match_label_names(capsys):
+    def images():
+        return [AnnotatedImage("a.xml", "a.jpg", [Box(n, 0, 0, 1, 1) for n in ("bb8", "bb8", "BB-8", "r2d2", "R2-D2", "R2-D2")])]
+
+    merged = images()
+    assert apply_label_map(merged, None, {}, True, []) == {1: "R2-D2", 2: "bb8"}  # the spelling of most boxes
+    assert [box.label for box in merged[0].boxes] == ["bb8", "bb8", "bb8", "R2-D2", "R2-D2", "R2-D2"]
+    assert "--match-label-names: r2d2 → R2-D2, BB-8 → bb8 (names alike" in capsys.readouterr().out
+    assert apply_label_map(images(), None, {}, False, []) == {1: "BB-8", 2: "R2-D2", 3: "bb8", 4: "r2d2"}
+    assert capsys.readouterr().out.splitlines() == [
+        "class names alike in case and punctuation stay separate classes: R2-D2 / r2d2; bb8 / BB-8 (--match-label-names merges them)"
+    ]

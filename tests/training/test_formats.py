@@ -18,6 +18,7 @@ from livedroid.training.dataset.convert import convert_dataset
 from livedroid.training.dataset.prepare import read_annotations, read_dataset
 from livedroid.training.dataset.validate import validate_images
 from tests.conftest import run_cli, shared_path
+from tests.training.conftest import make_voc_dataset
 from tests.training.test_merge_split_eval import make_mined_folder
 
 RACCOONS = 16  # enough for a train and a val side, few enough for seconds
@@ -166,6 +167,14 @@ def test_a_mined_folder_converts_with_its_boxes(tmp_path: Path, to: str) -> None
     assert_same_boxes(boxes_by_image(tmp_path / to), boxes_by_image(mined))
 
 
+def test_merged_folders_with_the_same_file_names_convert_to_distinct_files(tmp_path: Path) -> None:
+    first, second = make_voc_dataset(tmp_path / "a", count=4), make_voc_dataset(tmp_path / "b", count=4, seed=1)
+    convert_dataset([first, second], tmp_path / "coco", "coco", val_fraction=0)
+    written = sorted(p.name for p in (tmp_path / "coco" / "images" / "train").iterdir())
+    assert written == ["blue_1.jpg", "blue_1_2.jpg", "blue_3.jpg", "blue_3_2.jpg", "red_0.jpg", "red_0_2.jpg", "red_2.jpg", "red_2_2.jpg"]
+    assert sum(len(boxes) for boxes in boxes_by_image(tmp_path / "coco").values()) == 8
+
+
 def test_the_roboflow_coco_export_in_shared_reads_as_it_is() -> None:
     found = boxes_by_image(shared_path("datasets/person-drone"))
     assert len(found) == 85 and {box[0] for boxes in found.values() for box in boxes} == {"person"}
@@ -262,3 +271,33 @@ def test_convert_as_typed(raccoon: Path, tmp_path: Path) -> None:
     again = run_cli(*command)
     assert again.returncode == 2
     assert again.stderr.strip() == f"livedroid: error: {tmp_path / 'yolo'} exists and is not empty: pass a new --out folder"
+
+
+def _rotated_label_studio(folder: Path) -> Path:
+    value = {"x": 50, "y": 10, "width": 10, "height": 20, "rotation": 90, "rectanglelabels": ["raccoon"]}
+    task = {"id": 1, "data": {"image": "/data/local-files/?d=photos/raccoon-1.jpg"},
+            "annotations": [{"result": [{"type": "rectanglelabels", "original_width": 200, "original_height": 100, "value": value}]}]}
+    (folder / "export.json").write_text(json.dumps([task]))
+    return folder / "export.json"
+
+
+def _rotated_cvat(folder: Path) -> Path:
+    (folder / "annotations.xml").write_text(
+        '<annotations><image id="0" name="raccoon-1.jpg" width="200" height="100">'
+        '<box label="raccoon" xtl="10" ytl="10" xbr="30" ybr="20" rotation="90"/><polygon label="raccoon" points="1,1;5,5;1,5"/>'
+        "</image></annotations>"
+    )
+    return folder / "annotations.xml"
+
+
+@pytest.mark.parametrize(
+    ("make", "hull", "notes"),
+    [(_rotated_label_studio, (80, 10, 100, 30), ["rotated 90°"]), (_rotated_cvat, (15, 5, 25, 25), ["box rotated 90°", "1 polygon left out"])],
+    ids=["label studio, about the top-left corner", "cvat, about the centre"],
+)
+def test_a_rotated_box_reads_as_its_upright_hull(raccoon: Path, make, hull: tuple, notes: list[str]) -> None:
+    problems: list[Problem] = []
+    [image] = read_annotations(make(raccoon / "images"), None, problems)
+    assert [(b.xmin, b.ymin, b.xmax, b.ymax) for b in image.boxes] == [pytest.approx(hull)]
+    assert [p.action for p in problems] == ["note"] * len(notes)
+    assert all(note in p.what for note, p in zip(notes, problems))

@@ -27,7 +27,14 @@ class AnnotatedImage:
     message can point at it. The image is either a file (``image_path``) or bytes already loaded
     (``image_bytes``, from TFRecords). ``width``/``height`` are the annotated size, None when the
     format does not record it. ``origin`` is the video the image is a frame of, when known (the
-    ``source`` of its ``mined.jsonl`` record): the split keeps frames of one video together.
+    ``source`` of its ``mined.jsonl`` record), and ``timestamp`` its time in that video in seconds:
+    the split keeps frames of one video together, or cuts the video along time.
+
+    An image whose annotation holds no object (``boxes`` empty) is a *background* image: training
+    data that teaches where nothing is, and where a detection is a false alarm. ``labelled`` is
+    False for an image nobody annotated (a mined frame no one reviewed, with no pre-annotation):
+    it is left out, not taken as background. ``boxes_dropped`` counts boxes the reader or the
+    label matching could not use; an image that lost all its boxes is never background.
     """
 
     source: str
@@ -38,6 +45,14 @@ class AnnotatedImage:
     width: int | None = None
     height: int | None = None
     origin: str | None = None
+    timestamp: float | None = None
+    labelled: bool = True
+    boxes_dropped: int = 0
+
+    @property
+    def background(self) -> bool:
+        """Annotated, and annotated as holding no object."""
+        return self.labelled and not self.boxes and not self.boxes_dropped
 
 
 @dataclass

@@ -3,14 +3,14 @@
 labelImg users type names by hand, so ``bb8`` and ``BB-8`` both occur. Unknown names are an error
 that names the files and suggests the close match; ``--label-alias bb8=BB-8`` maps a name
 explicitly, and ``--match-label-names`` maps names that differ from the label map's only in case
-and punctuation.
+and punctuation (or, with no label map, merges such names into one class).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from livedroid.errors import UserError
 from livedroid.training.dataset.annotations import AnnotatedImage, Problem
@@ -43,13 +43,12 @@ def apply_label_map(
 ) -> dict[int, str]:
     """Rename every box's label to a label-map name, in place, and return the label map.
 
-    Without a label map, one is derived from the (aliased) names, sorted, ids from 1. Boxes with
-    an empty name are dropped and reported; names that match nothing raise one UserError that
+    Without a label map, one is derived from the (aliased) names (:func:`derive_label_map`). Boxes
+    with an empty name are dropped and reported; names that match nothing raise one UserError that
     lists them all.
     """
     if label_map is None:
-        names = {aliases.get(b.label, b.label) for image in images for b in image.boxes if b.label}
-        label_map = {i: name for i, name in enumerate(sorted(names), start=1)}
+        label_map = derive_label_map(images, aliases, match_label_names)
     known = set(label_map.values())
     for name, target in aliases.items():
         if target not in known:
@@ -63,6 +62,7 @@ def apply_label_map(
             target = box.label if box.label in known else aliases.get(box.label) or loose.get(normalized(box.label))
             if not box.label:
                 problems.append(Problem(image.source, "an object has an empty <name>", "dropped box"))
+                image.boxes_dropped += 1
             elif target is None:
                 unknown[box.label].append(image.source)
             else:
@@ -72,6 +72,27 @@ def apply_label_map(
     if unknown:
         raise UserError(_unknown_names_message(unknown, known))
     return label_map
+
+
+def derive_label_map(images: list[AnnotatedImage], aliases: dict[str, str], match_label_names: bool) -> dict[int, str]:
+    """The label map of the (aliased) names boxed, sorted, ids from 1. Names alike in case and
+    punctuation (``BB-8``, ``bb8``) become one class under ``match_label_names``, spelled as most
+    boxes spell it; without it, one line says which names look alike."""
+    counts = Counter(aliases.get(b.label, b.label) for image in images for b in image.boxes if b.label)
+    alike: dict[str, list[str]] = defaultdict(list)
+    for name in sorted(counts, key=lambda n: (-counts[n], n)):
+        alike[normalized(name)].append(name)
+    groups = [spellings for spellings in alike.values() if len(spellings) > 1]
+    if groups and match_label_names:
+        merged = ", ".join(f"{' and '.join(spellings[1:])} → {spellings[0]}" for spellings in groups)
+        print(f"--match-label-names: {merged} (names alike in case and punctuation; the spelling of most boxes kept)")
+        names = {spellings[0] for spellings in alike.values()}
+    else:
+        if groups:
+            listed = "; ".join(" / ".join(spellings) for spellings in groups)
+            print(f"class names alike in case and punctuation stay separate classes: {listed} (--match-label-names merges them)")
+        names = set(counts)
+    return {i: name for i, name in enumerate(sorted(names), start=1)}
 
 
 def _unknown_names_message(unknown: dict[str, list[str]], known: set[str]) -> str:

@@ -1,9 +1,10 @@
 """COCO JSON annotations (``images``, ``annotations`` with ``[x, y, width, height]`` boxes,
-``categories``)."""
+``categories``). An image listed without annotations is a background image."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from livedroid.errors import UserError
@@ -64,20 +65,34 @@ def read_coco(json_path: Path, image_dir: Path | None, problems: list[Problem]) 
             height=entry.get("height"),
         )
     for number, annotation in enumerate(data["annotations"]):
+        if not isinstance(annotation, dict):
+            problems.append(Problem(f"{json_path.name} annotation {number}", f"is {annotation!r}, not an object", "dropped box"))
+            continue
         where = f"{json_path.name} annotation {annotation.get('id', number)}"
         image = images.get(annotation.get("image_id"))
         category = categories.get(annotation.get("category_id"))
         bbox = annotation.get("bbox")
         if image is None:
             problems.append(Problem(where, f"unknown image_id {annotation.get('image_id')}", "dropped box"))
-        elif category is None:
+            continue
+        if category is None:
             problems.append(Problem(where, f"unknown category_id {annotation.get('category_id')}", "dropped box"))
-        elif not (isinstance(bbox, list) and len(bbox) == 4):
-            problems.append(Problem(where, f"bbox is {bbox!r}, expected [x, y, width, height]", "dropped box"))
+        elif not _is_bbox(bbox):
+            problems.append(Problem(where, f"bbox is {json.dumps(bbox)}, expected [x, y, width, height] of finite numbers", "dropped box"))
         else:
             x, y, w, h = (float(v) for v in bbox)
             image.boxes.append(Box(category, x, y, x + w, y + h))
+            continue
+        image.boxes_dropped += 1
     return list(images.values())
+
+
+def _is_bbox(bbox: object) -> bool:
+    """Four finite numbers (JSON's null, strings and booleans are not; NaN parses, but is not)."""
+    return (
+        isinstance(bbox, list) and len(bbox) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)
+    )
 
 
 def write_coco(splits: dict[str, list[tuple[str, CheckedImage]]], label_map: dict[int, str], out_dir: Path) -> None:

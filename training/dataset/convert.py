@@ -21,6 +21,8 @@ from livedroid.training.dataset.split import grouped_split
 from livedroid.training.dataset.validate import CheckedImage, validate_images
 
 WRITERS = {"yolo": yolo.write_yolo, "coco": coco.write_coco}
+#: File suffixes of the formats a checked image is encoded in, the first the one written.
+_SUFFIXES = {"jpeg": (".jpg", ".jpeg"), "png": (".png",)}
 
 
 def convert_dataset(
@@ -80,9 +82,9 @@ def _file_names(images: list[CheckedImage]) -> list[tuple[str, CheckedImage]]:
     hold two ``0001.jpg``; a re-encoded image is a PNG)."""
     named, taken = [], set()
     for image in images:
-        stem, suffix = Path(image.filename).stem, "." + ("jpg" if image.format == "jpeg" else image.format)
-        if Path(image.filename).suffix.lower() in ((".jpg", ".jpeg") if image.format == "jpeg" else (suffix,)):
-            suffix = Path(image.filename).suffix
+        stem, suffix = Path(image.filename).stem, Path(image.filename).suffix
+        if suffix.lower() not in _SUFFIXES[image.format]:
+            suffix = _SUFFIXES[image.format][0]
         name, number = stem + suffix, 1
         while name.lower() in taken:
             number += 1

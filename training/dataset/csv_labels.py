@@ -1,16 +1,19 @@
 """The CSV of the classic TensorFlow object-detection tutorials (datitran's ``xml_to_csv.py``,
 read by ``generate_tfrecord.py``): one box a row, ``filename,width,height,class,xmin,ymin,xmax,ymax``
-in pixels. Datasets often ship their train/test split as two such files."""
+in pixels. Datasets often ship their train/test split as two such files. A row whose class and
+box are empty annotates its image as holding no object (a background image)."""
 
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from livedroid.errors import UserError
 from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
 
 COLUMNS = ("filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax")
+_BOX_COLUMNS = ("class", "xmin", "ymin", "xmax", "ymax")
 
 
 def is_labels_csv(path: Path) -> bool:
@@ -33,14 +36,30 @@ def read_labels_csv(csv_path: Path, image_dir: Path | None, problems: list[Probl
         for line, row in enumerate(csv.DictReader(stream), start=2):
             name = (row.get("filename") or "").strip()
             where = f"{csv_path.name} line {line}"
-            try:
-                width, height = int(row["width"]), int(row["height"])
-                corners = [float(row[k]) for k in ("xmin", "ymin", "xmax", "ymax")]
-            except (TypeError, ValueError):
-                problems.append(Problem(where, "size or box is not a number", "dropped box"))
-                continue
             if name not in images:
                 path = next((f / name for f in folders if (f / name).is_file()), folders[0] / name)
+                width, height = (_size(row, column, where, problems) for column in ("width", "height"))
                 images[name] = AnnotatedImage(where, Path(name).name, image_path=path, width=width, height=height)
-            images[name].boxes.append(Box(row["class"].strip(), *corners))
+            values = [(row.get(k) or "").strip() for k in _BOX_COLUMNS]
+            if not any(values):
+                continue  # a row without a box: the image is annotated as holding no object
+            try:
+                corners = [float(v) for v in values[1:]]
+            except ValueError:
+                corners = []
+            if values[0] and len(corners) == 4 and all(map(math.isfinite, corners)):
+                images[name].boxes.append(Box(values[0], *corners))
+            else:
+                problems.append(Problem(where, f"box {','.join(values)} is not a class and four finite numbers", "dropped box"))
+                images[name].boxes_dropped += 1
     return list(images.values())
+
+
+def _size(row: dict, column: str, where: str, problems: list[Problem]) -> int | None:
+    """The recorded size; None, with a note, when it is not a positive whole number (the
+    validator then takes the image's own size)."""
+    text = (row.get(column) or "").strip()
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    problems.append(Problem(where, f"{column} is {text!r}, not a size in pixels; the image's own size is used", "note"))
+    return None

@@ -87,6 +87,8 @@ def _add_box(image: AnnotatedImage, result: dict, problems: list[Problem]) -> No
         image.boxes_dropped += 1
         return
     image.width, image.height = int(width), int(height)
+    if rotation:
+        problems.append(Problem(image.source, f"rectangle {result.get('id', '')} rotated {rotation:g}°: its upright hull is used", "note"))
     left, top, w, h = x * width, y * height, w * width, h * height
     turn = math.radians(rotation)
     corners = [(left + dx * math.cos(turn) - dy * math.sin(turn), top + dx * math.sin(turn) + dy * math.cos(turn))

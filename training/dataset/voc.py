@@ -6,6 +6,7 @@ VOC's ``Annotations/`` + ``JPEGImages/`` and Oxford-IIIT Pets' ``annotations/xml
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -85,9 +86,12 @@ def _find_image(filename: str, recorded_path: str | None, xml_folder: Path, root
 def _float(parent: ET.Element, tag: str) -> float:
     text = parent.findtext(tag)
     try:
-        return float(text)
+        value = float(text)
     except (TypeError, ValueError):
         raise ValueError(f"<{tag}> is {text!r}, not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"<{tag}> is {text.strip()!r}, not a finite number")
+    return value
 
 
 def _int(parent: ET.Element, tag: str) -> int:
