@@ -11,16 +11,16 @@ from pathlib import Path
 
 from livedroid.errors import UserError
 from livedroid.labelling.dataset import CONTACT_SHEET, RECORDS, LabellingFolder
-from livedroid.labelling.mining import MineSettings, Miner, check_label_map, label_map_for, pick, write_picks
+from livedroid.folder_lock import LOCK_NAME, FolderLock
+from livedroid.labelling.mining import (
+    ALL_CLASSES_UP_TO, CLASS_IN_USE_FRAMES, CLASS_IN_USE_SHARE, MineSettings, Miner, Seen, check_label_map,
+    earlier_picks, label_map_for, pick, write_picks,
+)
 
 
 def command_mine(args: argparse.Namespace, class_names, regions) -> int:
     """``class_names(option, labels)`` and ``regions(args, detectors)`` are ``run``'s own checks
     of ``--classes`` and ``--tiles``, passed in by the command line."""
-    from livedroid.detectors import load_detector
-    from livedroid.models import resolve_model
-    from livedroid.sources import ImageSource, open_source
-
     if args.count is not None and args.count < 1:
         raise UserError(f"--count {args.count}: give 1 or more frames to pick")
     if not 0.0 < args.threshold < 1.0:
@@ -29,13 +29,29 @@ def command_mine(args: argparse.Namespace, class_names, regions) -> int:
         raise UserError(f"--min-gap {args.min_gap}: give 0 or more seconds")
     out = Path(args.out)
     _check_out(out, args.source)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)  # the lock lives in it
+    try:
+        with FolderLock(out, "mine", advice="close that review first (Ctrl-C in its terminal), or give another --out"):
+            return _mine(args, out, class_names, regions)
+    finally:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # nothing written: no folder left behind
+
+
+def _mine(args: argparse.Namespace, out: Path, class_names, regions) -> int:
+    from livedroid.detectors import load_detector
+    from livedroid.models import resolve_model
+    from livedroid.sources import ImageSource, open_source
+
     known = _known_looks(args.known)  # before mining: a wrong folder fails at once
     model_path = resolve_model(args.model)
     detector = load_detector(model_path, args.backend, device=args.device, labels=args.labels, threads=args.threads)
     wanted = class_names(args.classes, detector.labels)
     tiled = regions(args, [detector])[0] if args.tiles else None
     folder = LabellingFolder(out)
-    existing = check_label_map(folder, detector.labels, wanted)
+    existing = check_label_map(folder, detector.labels)
+    classes, why = _classes(wanted, existing, detector.labels)
 
     sources = []
     try:
@@ -44,7 +60,7 @@ def command_mine(args: argparse.Namespace, class_names, regions) -> int:
             sources.append((spec, source))
             if args.all and not isinstance(source, ImageSource):
                 raise UserError(f"--all pre-annotates every image of a folder; {spec} is not images (give --count for videos)")
-        settings = MineSettings(count=args.count or 50, threshold=args.threshold, classes=wanted, min_gap=args.min_gap,
+        settings = MineSettings(count=args.count or 50, threshold=args.threshold, classes=classes, min_gap=args.min_gap,
                                 mirror=not args.no_mirror, take_all=args.all, max_frames=args.max_frames,
                                 progress=not args.no_progress)
         miner = Miner(detector, settings, folder, tiled)
@@ -55,20 +71,43 @@ def command_mine(args: argparse.Namespace, class_names, regions) -> int:
     if not summary.frames:
         raise UserError(f"{', '.join(args.source)}: no frames read, nothing to pick (no dataset written)")
     candidates = miner.candidates()
-    earlier = _earlier_picks(folder) + known
+    if classes is None:  # a large model without --classes: the classes the footage shows
+        classes = miner.classes_in_use(summary.frames)
+        for candidate in candidates:
+            candidate.rescore(settings.threshold, classes)
+    if not classes:
+        raise UserError("the model found no class often enough at -t in the frames read and no --classes were given: "
+                        "name the classes to label with --classes A,B")
+    earlier = earlier_picks(folder, classes) + known
     picks = candidates if args.all else pick(candidates, settings.count, earlier, settings.min_gap)
     if not picks:
-        raise UserError(f"every frame read is already in {out}" + (" or --known" if args.known else "") + " or a near-duplicate of one there: nothing new to pick")
-    label_map = label_map_for(picks, existing, detector.labels, wanted)
-    if not label_map:
-        raise UserError("the model found nothing at -t in the picked frames and no --classes were given: "
-                        "name the classes to label with --classes A,B")
+        raise UserError(f"every frame read is already in {out}" + (" or --known" if args.known else "")
+                        + ", of the same scene as one there or within --min-gap of one: nothing new to pick")
+    label_map = label_map_for(existing, detector.labels, classes)
     summary.picked = picks
     summary.asked = None if args.all else settings.count
     _write(folder, picks, label_map, settings, str(model_path))
     print(f"livedroid: {summary.line(out)}", file=sys.stderr)
+    if why:
+        print(f"livedroid: classes {', '.join(label_map.values())} ({why})", file=sys.stderr)
     print(f"livedroid: contact sheet {out / CONTACT_SHEET}; review: livedroid review {out}", file=sys.stderr)
     return 130 if summary.interrupted else 0
+
+
+def _classes(wanted: set[str] | None, existing: dict[int, str], model_labels: dict[int, str]) -> tuple[set[str] | None, str]:
+    """The classes to pre-annotate and mine for (None: those the footage shows, known after
+    mining), and, without --classes, a few words on where they come from."""
+    known = set(model_labels.values())
+    in_folder = set(existing.values()) & known
+    if wanted:
+        return set(wanted) | in_folder, ""
+    narrow = "name others with --classes A,B, or add a class on the review page"
+    if in_folder:
+        return in_folder, f"the folder's label map; {narrow}"
+    if len(known) <= ALL_CLASSES_UP_TO:
+        return known, "all the model's classes; narrow them with --classes A,B"
+    return None, (f"the model's classes seen at -t in at least {CLASS_IN_USE_FRAMES} frames and "
+                  f"{CLASS_IN_USE_SHARE:.0%} of those read; {narrow}")
 
 
 def _check_out(out: Path, sources: list[str]) -> None:
@@ -80,18 +119,12 @@ def _check_out(out: Path, sources: list[str]) -> None:
                             "choose a folder outside it")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file: give a folder")
-    if out.is_dir() and any(out.iterdir()) and not LabellingFolder(out).exists:
+    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()) and not LabellingFolder(out).exists:
         raise UserError(f"--out {out} holds other files and no {RECORDS}: give a new or a mined folder")
 
 
-def _earlier_picks(folder: LabellingFolder) -> list:
-    """(look, hash) of the folder's pictures, so a rerun never picks their near-duplicates."""
-    paths = [folder.image_path(record["image"]) for record in folder.records()]
-    return _looks([path for path in paths if path.is_file()])
-
-
-def _known_looks(folders: list[str]) -> list:
-    """(look, hash) of every image under the ``--known`` folders: photos already labelled."""
+def _known_looks(folders: list[str]) -> list[Seen]:
+    """Every image under the ``--known`` folders (photos already labelled; their boxes unknown)."""
     from livedroid.sources.images import IMAGE_SUFFIXES
 
     paths = []
@@ -106,18 +139,20 @@ def _known_looks(folders: list[str]) -> list:
     return _looks(paths)
 
 
-def _looks(paths: list[Path]) -> list:
-    from livedroid.labelling.signals import dhash, thumbnail
+def _looks(paths: list[Path]) -> list[Seen]:
+    from livedroid.labelling.signals import scene_colours, thumbnail
     from livedroid.sources.images import read_rgb
 
     looks = []
     for path in paths:
         image = read_rgb(path)
-        looks.append((thumbnail(image), dhash(image)))
+        looks.append(Seen(thumbnail(image), scene_colours(image), None))
     return looks
 
 
 def _write(folder: LabellingFolder, picks, label_map, settings, model: str) -> None:
+    """Into the folder, or, when it is new (it holds only the lock), aside first and then moved in
+    with the records last: an interrupted first run leaves no half-written dataset."""
     if folder.exists:
         write_picks(folder, picks, label_map, settings, model)
         return
@@ -125,6 +160,6 @@ def _write(folder: LabellingFolder, picks, label_map, settings, model: str) -> N
     aside = final.with_name(final.name + ".partial")
     shutil.rmtree(aside, ignore_errors=True)
     write_picks(LabellingFolder(aside), picks, label_map, settings, model)
-    if final.is_dir():
-        final.rmdir()  # empty (checked before mining)
-    aside.replace(final)
+    for entry in sorted(aside.iterdir(), key=lambda path: path.name == RECORDS):
+        entry.replace(final / entry.name)
+    aside.rmdir()

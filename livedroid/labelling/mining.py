@@ -7,12 +7,14 @@ Each frame is scored by :mod:`livedroid.labelling.signals`. Candidates are kept 
 (at most one every ``min_gap`` seconds of a video, the best), so memory stays bounded on long
 recordings. The picks are then chosen greedily: the most informative frame first, then the one
 whose signals plus novelty (distance to every frame picked so far, the folder's earlier picks
-included) are highest, never two near-duplicates.
+included) are highest, never two of the same scene (:func:`same_scene`) and never two frames of one
+video within ``min_gap``, the folder's earlier picks included.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from livedroid.detections import Detections
+from livedroid.detections import Detections, box_iou_matrix
 from livedroid.detectors import Detector
 from livedroid.errors import UserError
 from livedroid.labelling import signals as sig
@@ -34,6 +36,7 @@ from livedroid.labelling.dataset import (
     LabelBox,
     LabelledImage,
     LabellingFolder,
+    read_voc,
     write_atomic,
 )
 from livedroid.labelling.sheet import contact_sheet
@@ -43,12 +46,24 @@ from livedroid.sources.images import ImageSource
 
 log = logging.getLogger("livedroid")
 
-#: Two pictures are near-duplicates when their 64-bit hashes differ in at most this many bits and
-#: their thumbnails lie closer than this: measured on the intel clip, an empty room against itself
-#: a minute later is 0-2 bits and 0.0004-0.011 apart, the room with a person in it 0.09-0.28 away;
-#: one person standing still, half a second apart, 3 bits and 0.032 (a labeller's duplicate).
-DUPLICATE_BITS = 6
-DUPLICATE_DISTANCE = 0.04
+#: The same-scene test: two frames show the same scene when their colour grids lie within SAME_VIEW
+#: (:func:`signals.scene_distance`) and the model's boxes make the same layout (the same classes,
+#: each box overlapping one of the other frame by LAYOUT_IOU). Measured on picks of the shared clips
+#: (tuned on chaplin, intel and bikes): the same standing pair, the same view a second later, one
+#: person at the same spot lie 0.9-2.3 apart; another shot, a pan or another view 3.2 and more.
+SAME_VIEW = 3.0
+LAYOUT_IOU = 0.3
+#: A picture whose boxes are unknown (a --known photo) is the same scene only when this close.
+NEAR_IDENTICAL = 1.0
+#: Without --classes, a model with at most this many classes labels all of them (a custom model);
+#: a larger one (COCO's 80) the classes it saw at the threshold in at least CLASS_IN_USE_FRAMES
+#: frames of the footage and CLASS_IN_USE_SHARE of them: a false alarm for a moment (a toilet on a
+#: parking lot) is not a class to label.
+ALL_CLASSES_UP_TO = 20
+CLASS_IN_USE_FRAMES = 3
+CLASS_IN_USE_SHARE = 0.01
+#: At most this many picks on the contact sheet (the newest).
+SHEET_PICKS = 400
 #: How much novelty weighs against the signals (each in [0, 1]) when picking.
 NOVELTY_WEIGHT = 0.5
 #: Candidates kept per pick asked for (the rest are forgotten as the video plays).
@@ -82,10 +97,30 @@ class Candidate:
     height: int = field(compare=False)
     boxes: list[LabelBox] = field(compare=False)
     signals: sig.FrameSignals = field(compare=False)
+    views: sig.Views = field(compare=False, repr=False)
     look: np.ndarray = field(compare=False)
-    hash: int = field(compare=False)
+    colours: np.ndarray = field(compare=False, repr=False)
     jpeg: bytes = field(compare=False, repr=False)
     preview: np.ndarray | None = field(compare=False, default=None, repr=False)
+
+    def rescore(self, threshold: float, classes: set[str] | None) -> None:
+        """Signals and boxes from the boxes of ``classes`` only."""
+        self.signals = sig.frame_signals(self.views, threshold, classes)
+        self.score = self.signals.total
+        if classes is not None:
+            self.boxes = [box for box in self.boxes if box.label in classes]
+
+
+@dataclass
+class Seen:
+    """A picture picked before (in the folder, or a --known photo): what it looks like, its boxes
+    (None: unknown) and, for a video frame, where it was taken."""
+
+    look: np.ndarray
+    colours: np.ndarray
+    boxes: list[LabelBox] | None
+    source: str | None = None
+    timestamp: float | None = None
 
 
 @dataclass
@@ -108,7 +143,7 @@ class MineSummary:
         fps = self.frames / self.seconds if self.seconds else 0.0
         return (f"mined {self.frames} frames of {self.sources} source{'s' if self.sources != 1 else ''} in "
                 f"{self.seconds:.1f} s ({fps:.1f} fps): {len(self.picked)} picked"
-                + (f" of {self.asked} asked (the other frames were near-duplicates or within --min-gap)"
+                + (f" of {self.asked} asked (the other frames were of a scene picked already or within --min-gap)"
                    if self.asked and len(self.picked) < self.asked else "")
                 + (f" ({why})" if why else "") + f", {boxes} boxes pre-annotated → {out}")
 
@@ -125,6 +160,7 @@ class Miner:
         self.window: dict[tuple[str, int], Candidate] = {}  # (source, time window) → its best
         self._order = 0
         self._stopping = False
+        self.frames_with: Counter[str] = Counter()  # class → frames it was seen in at the threshold
         # Already in the folder (a rerun resumes): a video frame by (video, index), a photo by its path.
         self.taken = {(r.get("source"), r.get("frame")) for r in folder.records()} | {r.get("source") for r in folder.records()}
 
@@ -159,50 +195,51 @@ class Miner:
             for frame in source.frames():
                 read += 1
                 bar.update()
-                found = self._views(frame.image)
+                views = self._views(frame.image)
                 if not is_images and pending is not None:
-                    sig.flicker(previous[2] if previous else Detections(), pending[2], found[1], pending[3])
+                    pending[1].before = previous[1].low.select(settings.threshold) if previous else Detections()
+                    pending[1].after = views.low.select(settings.threshold)
                 if pending is not None:
-                    self._offer(spec, pending, gap_frames)
-                previous, pending = pending, (frame, *found)
+                    self._offer(spec, *pending, gap_frames)
+                previous, pending = pending, (frame, views)
                 if is_images:
-                    self._offer(spec, pending, gap_frames)
+                    self._offer(spec, *pending, gap_frames)
                     pending = None
                 if self._stopping or (settings.max_frames and read >= settings.max_frames):
                     break
             if pending is not None:
-                self._offer(spec, pending, gap_frames)
+                self._offer(spec, *pending, gap_frames)
         finally:
             bar.close()
         return read
 
-    def _views(self, image: np.ndarray) -> tuple[Detections, Detections, sig.FrameSignals]:
-        """(all boxes from FLOOR, the boxes at the threshold, the view signals) of one frame."""
+    def _views(self, image: np.ndarray) -> sig.Views:
+        """What the model sees of one frame: every box from FLOOR, the mirrored frame, the tiles."""
         settings = self.settings
-        signals = sig.FrameSignals()
-        low = self.detector.detect([image])[0].select(sig.FLOOR, settings.classes)
-        confident = low.select(settings.threshold)
+        views = sig.Views(self.detector.detect([image])[0].select(sig.FLOOR, settings.classes))
         if self.tiled is not None:
-            tiled_low = self.tiled.detect([image])[0].select(sig.FLOOR, settings.classes)
-            tiled = tiled_low.select(settings.threshold)
-            sig.view_disagreement(confident, tiled, "tiles", signals)
-            low, confident = tiled_low, tiled  # deployed with --tiles: annotate what tiles see
+            views.plain = views.low.select(settings.threshold)
+            views.low = self.tiled.detect([image])[0].select(sig.FLOOR, settings.classes)  # deployed with --tiles
         if settings.mirror:
             flipped = self.detector.detect([np.ascontiguousarray(image[:, ::-1])])[0]
-            flipped = sig.mirrored(flipped.select(settings.threshold, settings.classes), image.shape[1])
-            sig.view_disagreement(confident, flipped, "mirror", signals)
-        sig.near_threshold(low.filter(np.abs(low.scores - settings.threshold) < sig.NEAR_BAND), settings.threshold, signals)
-        return low, confident, signals
+            views.mirrored = sig.mirrored(flipped.select(settings.threshold, settings.classes), image.shape[1])
+        self.frames_with.update(set(views.low.select(settings.threshold).labels))
+        return views
 
-    def _offer(self, spec: str, scored: tuple, gap_frames: int) -> None:
-        frame, _, confident, signals = scored
+    def classes_in_use(self, frames: int) -> set[str]:
+        """The classes seen at the threshold in enough of the ``frames`` read to be worth labelling."""
+        least = max(CLASS_IN_USE_FRAMES, CLASS_IN_USE_SHARE * frames)
+        return {name for name, count in self.frames_with.items() if count >= least}
+
+    def _offer(self, spec: str, frame, views: sig.Views, gap_frames: int) -> None:
         if (frame_source(spec, frame) if frame.name else (spec, frame.index)) in self.taken:
             return
+        signals = sig.frame_signals(views, self.settings.threshold, self.settings.classes)
         key = (spec, frame.index // gap_frames)
         best = self.window.get(key)
         if best is not None and best.score >= signals.total and not self.settings.take_all:
             return
-        candidate = self._candidate(spec, frame, confident, signals)
+        candidate = self._candidate(spec, frame, views, signals)
         if self.settings.take_all:
             self.pool.append(candidate)
             return
@@ -218,14 +255,14 @@ class Miner:
         elif candidate > self.pool[0]:
             heapq.heapreplace(self.pool, candidate)
 
-    def _candidate(self, spec: str, frame, confident: Detections, signals: sig.FrameSignals) -> Candidate:
+    def _candidate(self, spec: str, frame, views: sig.Views, signals: sig.FrameSignals) -> Candidate:
         height, width = frame.image.shape[:2]
         self._order += 1
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
             raise RuntimeError("OpenCV could not encode a JPEG")
         stem = Path(frame.name).stem if frame.name else f"{Path(spec).stem}-f{frame.index:06d}"
-        preview = cv2.resize(frame.image, (320, max(1, round(320 * height / width))), interpolation=cv2.INTER_AREA)
+        confident = views.low.select(self.settings.threshold)
         return Candidate(
             score=signals.total,
             order=-self._order,
@@ -238,54 +275,79 @@ class Miner:
             boxes=[LabelBox(label, *map(float, box), score=float(score))
                    for box, score, label in zip(confident.xyxy, confident.scores, confident.labels)],
             signals=signals,
+            views=views,
             look=sig.thumbnail(frame.image),
-            hash=sig.dhash(frame.image),
+            colours=sig.scene_colours(frame.image),
             jpeg=jpeg.tobytes(),
-            preview=preview,
+            preview=preview_of(frame.image),
         )
 
     def candidates(self) -> list[Candidate]:
         return list(self.pool) + list(self.window.values())
 
 
-def pick(candidates: list[Candidate], count: int, earlier: list[tuple[np.ndarray, int]] = (),
-         min_gap: float = 0.0) -> list[Candidate]:
+def pick(candidates: list[Candidate], count: int, earlier: list[Seen] = (), min_gap: float = 0.0) -> list[Candidate]:
     """Greedy picks: signals plus novelty (distance to everything picked, ``earlier`` included),
-    no near-duplicates, no two frames of one video less than ``min_gap`` seconds apart. Novelty is the distance to the nearest pick, scaled by the largest such
+    never two of the same scene, never two frames of one video less than ``min_gap`` seconds apart
+    (``earlier`` included). Novelty is the distance to the nearest pick, scaled by the largest such
     distance among the candidates left, so it weighs the same whatever the footage."""
-    looks = [look for look, _ in earlier]
     left = sorted(candidates, key=lambda c: (-c.score, -c.order))
     picked: list[Candidate] = []
     if not left:
         return picked
     matrix = np.stack([c.look for c in left])
     nearest = np.full(len(left), 2.0, np.float32)
-    for look in looks:
-        nearest = np.minimum(nearest, 1.0 - matrix @ look)
-    alive = np.ones(len(left), bool)
-    for index, candidate in enumerate(left):
-        if any(_duplicates(candidate, look, h) for look, h in earlier):
-            alive[index] = False
+    for seen in earlier:
+        nearest = np.minimum(nearest, 1.0 - matrix @ seen.look)
+    alive = np.array([not any(same_scene(c, seen) or too_close(c, seen, min_gap) for seen in earlier) for c in left])
     scores = np.array([c.score for c in left], np.float32)
     while len(picked) < count and alive.any():
-        scale = float(nearest[alive].max()) if (looks or picked) else 1.0
+        scale = float(nearest[alive].max()) if (earlier or picked) else 1.0
         novelty = nearest / scale if scale > 1e-6 else np.zeros_like(nearest)
         value = np.where(alive, scores + NOVELTY_WEIGHT * np.minimum(novelty, 1.0), -np.inf)
         best = int(np.argmax(value))
         chosen = left[best]
-        if looks or picked:
+        if earlier or picked:
             chosen.signals.values["novelty"] = round(float(min(novelty[best], 1.0)), 3)
         picked.append(chosen)
         alive[best] = False
         nearest = np.minimum(nearest, 1.0 - matrix @ chosen.look)
         for index in np.nonzero(alive)[0]:
-            if _duplicates(left[index], chosen.look, chosen.hash) or _too_close(left[index], chosen, min_gap):
+            if same_scene(left[index], chosen) or too_close(left[index], chosen, min_gap):
                 alive[index] = False
     return picked
 
 
-def _too_close(a: Candidate, b: Candidate, min_gap: float) -> bool:
+def too_close(a: Candidate, b: Candidate | Seen, min_gap: float) -> bool:
     return a.source == b.source and a.timestamp is not None and b.timestamp is not None and abs(a.timestamp - b.timestamp) < min_gap
+
+
+def same_scene(a: Candidate | Seen, b: Candidate | Seen) -> bool:
+    """The same view with the same things in the same places: a labeller learns nothing new from
+    the second. Pictures whose boxes are unknown count only when near-identical."""
+    distance = sig.scene_distance(a.colours, b.colours)
+    if a.boxes is None or b.boxes is None:
+        return distance < NEAR_IDENTICAL
+    return distance < SAME_VIEW and same_layout(a.boxes, b.boxes)
+
+
+def same_layout(a: list[LabelBox], b: list[LabelBox]) -> bool:
+    """The same classes, as many boxes of each, every box overlapping one of the other's by LAYOUT_IOU."""
+    if sorted(box.label for box in a) != sorted(box.label for box in b):
+        return False
+    for label in {box.label for box in a}:
+        first = [[x.x1, x.y1, x.x2, x.y2] for x in a if x.label == label]
+        second = [[x.x1, x.y1, x.x2, x.y2] for x in b if x.label == label]
+        iou = box_iou_matrix(first, second)
+        if (iou.max(axis=1) < LAYOUT_IOU).any() or (iou.max(axis=0) < LAYOUT_IOU).any():
+            return False
+    return True
+
+
+def preview_of(image: np.ndarray) -> np.ndarray:
+    """The contact sheet's thumbnail of a picture: 320 pixels wide."""
+    height, width = image.shape[:2]
+    return cv2.resize(image, (320, max(1, round(320 * height / width))), interpolation=cv2.INTER_AREA)
 
 
 def frame_source(spec: str, frame) -> str:
@@ -294,23 +356,44 @@ def frame_source(spec: str, frame) -> str:
     return str(Path(spec) / frame.name) if frame.name and Path(spec).is_dir() else spec
 
 
-def _duplicates(candidate: Candidate, look: np.ndarray, hash_: int) -> bool:
-    return sig.hamming(candidate.hash, hash_) <= DUPLICATE_BITS and 1.0 - float(candidate.look @ look) < DUPLICATE_DISTANCE
-
-
-def check_label_map(folder: LabellingFolder, model_labels: dict[int, str], wanted: set[str] | None) -> dict[int, str]:
-    """The folder's label map after this run: its classes first (which the model must know),
-    then the classes of ``--classes`` or of the model. Ids are 1..K as training expects."""
+def check_label_map(folder: LabellingFolder, model_labels: dict[int, str]) -> dict[int, str]:
+    """The folder's label map, refused when the model knows none of its classes (another model's
+    folder). Classes added on the review page that the model does not know stay, unannotated."""
     existing = folder.label_map()
     names = set(model_labels.values())
-    foreign = [name for name in existing.values() if name not in names]
-    if foreign:
+    if existing and not names & set(existing.values()):
         raise UserError(
-            f"{folder.root}: its label map names {', '.join(sorted(foreign))}, which the model does not know "
+            f"{folder.root}: its label map names {', '.join(sorted(existing.values()))}, which the model does not know "
             f"(its labels: {', '.join(list(model_labels.values())[:8])}{' …' if len(names) > 8 else ''}); "
             "mine into another --out, or use the model the folder was mined with"
         )
     return existing
+
+
+def earlier_picks(folder: LabellingFolder, classes: set[str] | None) -> list[Seen]:
+    """The folder's picks as they are now (boxes as reviewed, rejected frames included), so that a
+    rerun never picks their scene again nor a frame within ``--min-gap`` of one."""
+    from livedroid.sources.images import read_rgb
+
+    seen = []
+    for record in folder.records():
+        path = folder.image_path(record["image"])
+        if not path.is_file():
+            continue
+        image = read_rgb(path)
+        boxes = _boxes_now(folder, record)
+        seen.append(Seen(sig.thumbnail(image), sig.scene_colours(image),
+                         [box for box in boxes if classes is None or box.label in classes],
+                         record.get("source"), record.get("timestamp")))
+    return seen
+
+
+def _boxes_now(folder: LabellingFolder, record: dict) -> list[LabelBox]:
+    """A pick's boxes: its XML (as reviewed, or as rejected) when there is one, else its record."""
+    for xml in (folder.annotation_path(record["image"]), folder.rejected_annotation_path(record["image"])):
+        if xml.is_file():
+            return read_voc(xml).boxes
+    return [LabelBox(b["label"], *b["box"]) for b in record.get("boxes", [])]
 
 
 def write_picks(folder: LabellingFolder, picks: list[Candidate], label_map: dict[int, str], settings: MineSettings,
@@ -345,25 +428,39 @@ def write_picks(folder: LabellingFolder, picks: list[Candidate], label_map: dict
     folder.write_label_map(label_map)
     folder.append_records(records)
     folder.write_coco()
-    by_name = {c.name: c for c in picks}
-    sheet = contact_sheet(
-        [by_name[r["image"]].preview for r in records],
-        [[(b.label, b.x1, b.y1, b.x2, b.y2) for b in by_name[r["image"]].boxes] for r in records],
-        [(by_name[r["image"]].width, by_name[r["image"]].height) for r in records],
-        [f"{r['image']}: " + "; ".join(r["reasons"][:2]) for r in records],
-    )
+    write_contact_sheet(folder, picks)
+
+
+def write_contact_sheet(folder: LabellingFolder, fresh: list[Candidate]) -> None:
+    """Every pick of the folder (the newest SHEET_PICKS), earlier runs' included, with its boxes as
+    they are now; the ``fresh`` picks' pictures are not read back."""
+    from livedroid.sources.images import read_rgb
+
+    fresh_by_name = {c.name: c for c in fresh}
+    cells, boxes, sizes, captions = [], [], [], []
+    for record in folder.records()[-SHEET_PICKS:]:
+        path = folder.image_path(record["image"])
+        candidate = fresh_by_name.get(record["image"])
+        if candidate is not None:
+            cells.append(candidate.preview)
+            sizes.append((candidate.width, candidate.height))
+        elif path.is_file():
+            image = read_rgb(path)
+            cells.append(preview_of(image))
+            sizes.append((image.shape[1], image.shape[0]))
+        else:
+            continue
+        boxes.append([(b.label, b.x1, b.y1, b.x2, b.y2) for b in _boxes_now(folder, record)])
+        captions.append(f"{record['image']}{' (rejected)' if REJECTED in path.parts else ''}: "
+                        + "; ".join(record.get("reasons", [])[:2]))
+    sheet = contact_sheet(cells, boxes, sizes, captions)
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     if ok:
         write_atomic(folder.root / CONTACT_SHEET, data.tobytes())
 
 
-def label_map_for(picks: list[Candidate], existing: dict[int, str], model_labels: dict[int, str],
-                  wanted: set[str] | None) -> dict[int, str]:
-    """The existing classes, then ``--classes`` (in the model's order) or the classes the picks
-    hold, numbered 1..K."""
-    present = {box.label for c in picks for box in c.boxes}
+def label_map_for(existing: dict[int, str], model_labels: dict[int, str], classes: set[str]) -> dict[int, str]:
+    """The existing classes, then ``classes`` in the model's order, numbered 1..K."""
     names = list(existing.values())
-    for name in model_labels.values():
-        if name not in names and (name in wanted if wanted else name in present):
-            names.append(name)
+    names += [name for name in model_labels.values() if name in classes and name not in names]
     return {number: name for number, name in enumerate(names, start=1)}

@@ -102,6 +102,35 @@ def view_disagreement(frame_view: Detections, other_view: Detections, other: str
     signals.add(f"{other}_disagrees", value, ", ".join(names[:2]))
 
 
+@dataclass
+class Views:
+    """What the model saw of one frame, kept so that its signals can be scored again for another
+    class set (the classes in use are known only once the footage is read)."""
+
+    low: Detections  # every box from FLOOR (the tiles' with --tiles)
+    plain: Detections | None = None  # with --tiles: the frame alone, at the threshold
+    mirrored: Detections | None = None  # the mirrored frame's boxes at the threshold, unmirrored
+    before: Detections | None = None  # the frames around it at the threshold (video only)
+    after: Detections | None = None
+
+
+def frame_signals(views: Views, threshold: float, classes: set[str] | None) -> FrameSignals:
+    """The signals of one frame from the boxes of ``classes`` only: a class nobody labels (a
+    toilet on a parking lot) drives no pick."""
+    signals = FrameSignals()
+    low = views.low.select(FLOOR, classes)
+    confident = low.select(threshold)
+    if views.plain is not None:
+        view_disagreement(views.plain.select(threshold, classes), confident, "tiles", signals)
+    if views.mirrored is not None:
+        view_disagreement(confident, views.mirrored.select(threshold, classes), "mirror", signals)
+    near_threshold(low.filter(np.abs(low.scores - threshold) < NEAR_BAND), threshold, signals)
+    if views.after is not None:
+        before = views.before.select(threshold, classes) if views.before is not None else Detections()
+        flicker(before, confident, views.after.select(threshold, classes), signals)
+    return signals
+
+
 def mirrored(detections: Detections, width: int) -> Detections:
     """Boxes found on the mirrored image, in the coordinates of the original."""
     xyxy = detections.xyxy.copy()
@@ -123,6 +152,26 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
     vector -= vector.mean()
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm > 1e-6 else vector
+
+
+#: Side of the colour grid the same-scene test compares, and the blur before it (a fraction of the
+#: width): coarse enough that noise and a small shift do not count, fine enough that a person
+#: moving to another place does.
+SCENE_GRID = 16
+SCENE_BLUR = 1 / 64
+
+
+def scene_colours(image: np.ndarray) -> np.ndarray:
+    """The picture as a SCENE_GRID² grid of CIELAB colours (float32): what :func:`scene_distance` compares."""
+    blurred = cv2.GaussianBlur(image, (0, 0), max(0.5, image.shape[1] * SCENE_BLUR))
+    small = cv2.resize(blurred, (SCENE_GRID, SCENE_GRID), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
+
+
+def scene_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """How differently two pictures look, 0-100: the mean colour difference of their grids, in
+    percent of the full range."""
+    return float(np.abs(a - b).mean()) / 255 * 100
 
 
 def dhash(image: np.ndarray) -> int:

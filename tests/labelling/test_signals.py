@@ -92,3 +92,13 @@ def test_near_identical_pictures_hash_close_and_different_ones_far() -> None:
     assert sig.hamming(sig.dhash(scene), sig.dhash(other)) >= 16
     assert 1 - float(sig.thumbnail(scene) @ sig.thumbnail(noisy)) < 0.01
     assert 1 - float(sig.thumbnail(scene) @ sig.thumbnail(other)) > 0.5
+
+
+def test_boxes_of_classes_outside_the_label_map_drive_no_signal() -> None:
+    """A dog scored at the threshold, mirrored away and blinking: a pick for a dog labeller, none
+    for a person labeller."""
+    dog = (10, 10, 50, 90, 0.5, DOG)
+    views = sig.Views(low=boxes(dog), mirrored=boxes(), before=boxes(), after=boxes())
+    assert set(sig.frame_signals(views, 0.5, None).values) == {"near_threshold", "mirror_disagrees", "flicker"}
+    assert sig.frame_signals(views, 0.5, {"dog"}).total > 2
+    assert sig.frame_signals(views, 0.5, {"person"}).values == {}

@@ -15,8 +15,8 @@ from livedroid.labels import load_labels
 from livedroid.training.dataset import coco, csv_labels, cvat, label_studio, tfrecords, voc, yolo
 from livedroid.training.dataset.annotations import AnnotatedImage, Problem
 from livedroid.training.dataset.class_names import apply_label_map, normalized
-from livedroid.training.dataset.preflight import model_geometry, preflight
 from livedroid.training.dataset.split import grouped_split
+from livedroid.training.dataset.unlabelled import leave_out_unlabelled
 from livedroid.training.dataset.validate import validate_images
 from livedroid.training.dataset.writer import format_label_map, shard_pattern, write_split
 
@@ -43,6 +43,7 @@ class PreparedDataset:
     val_pattern: str
     counts: dict[str, dict[str, int]]  # split → class name → boxes
     images: dict[str, int]  # split → images
+    background: dict[str, int]  # split → images without any object (counted in images)
 
     @property
     def label_map_path(self) -> Path:
@@ -62,6 +63,7 @@ class PreparedDataset:
             val_pattern=str(folder / data["val"]["pattern"]),
             counts={split: data[split]["boxes"] for split in ("train", "val")},
             images={split: data[split]["images"] for split in ("train", "val")},
+            background={split: data[split].get("background", 0) for split in ("train", "val")},
         )
 
 
@@ -75,19 +77,12 @@ def prepare_dataset(
     val_fraction: float = 0.2,
     seed: int = 0,
     images_dir: Path | None = None,
-    model_config: Path | None = None,
-    max_detections: int = 100,
-    dry_run: bool = False,
-) -> PreparedDataset | None:
+) -> PreparedDataset:
     """Run the whole preparation and print what was done; UserError on anything the user must fix.
 
     ``source`` is one dataset or several (photos plus mined frames), merged into one. The label
     map is ``label_map_path``, else the first ``label_map.pbtxt`` among the sources, else derived
     from the class names found; every other source's label map must name only its classes.
-
-    The pre-flight (:mod:`~livedroid.training.dataset.preflight`) measures the data against
-    ``model_config`` (default: the default template) and ``max_detections`` (the export's); with
-    ``dry_run`` it is printed and nothing is written (None is returned).
     """
     sources = [Path(source)] if isinstance(source, (str, Path)) else [Path(s) for s in source]
     out_dir = Path(out_dir)
@@ -102,18 +97,11 @@ def prepare_dataset(
     if not checked:
         _print_problems(problems)
         raise UserError(f"{', '.join(map(str, sources))}: no usable images left after validation (see the problems above)")
-    train, val, grouping = grouped_split(checked, val_fraction, seed)
     where = sources[0] if len(sources) == 1 else Path(" + ".join(map(str, sources)))
-    flight = preflight(train + val, grouping, problems, model_geometry(model_config), max_detections)
-    if dry_run or flight.stop:
-        _print_problems(problems)
-        print(flight.text())
-    if flight.stop:
-        raise UserError(f"{where}: {flight.stop}")
+    if label_map_path and _written_by_mine(Path(label_map_path)):
+        label_map = drop_unboxed_classes(label_map, checked, label_map_path)
+    train, val, grouping = grouped_split(checked, val_fraction, seed)
     check_split(label_map, train, val, where)
-    if dry_run:
-        print(f"\ndry run: stopped after the pre-flight; nothing written to {out_dir}")
-        return None
 
     # Written aside and moved in place when complete: an interrupted run leaves no half dataset.
     final_dir, out_dir = out_dir, out_dir.with_name(out_dir.name + ".partial")
@@ -126,7 +114,6 @@ def prepare_dataset(
         "val_fraction": val_fraction,
         "seed": seed,
         "groups": grouping.as_dict(),
-        "preflight": flight.as_dict(),
     }
     for split, images in (("train", train), ("val", val)):
         paths = write_split(images, out_dir, split, class_ids)
@@ -134,6 +121,7 @@ def prepare_dataset(
         summary[split] = {
             "pattern": shard_pattern(split, len(paths)),
             "images": len(images),
+            "background": sum(not image.boxes for image in images),
             "boxes": {name: boxes[name] for name in label_map.values()},
         }
     (out_dir / DATASET_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
@@ -145,7 +133,6 @@ def prepare_dataset(
     prepared = PreparedDataset.load(final_dir)
     print_counts(prepared, len(annotated))
     print(grouping.summary())
-    print(flight.text())
     return prepared
 
 
@@ -159,7 +146,7 @@ def read_dataset(
 ) -> tuple[list[AnnotatedImage], dict[int, str]]:
     """Read every source (:func:`read_annotations`) and rename their boxes onto one label map:
     ``label_map_path``, else the first ``label_map.pbtxt`` among the sources, else derived."""
-    annotated = [image for folder in sources for image in read_annotations(folder, images_dir, problems)]
+    annotated = [image for folder in sources for image in leave_out_unlabelled(folder, read_annotations(folder, images_dir, problems))]
     label_map_path = label_map_path or next(filter(None, map(_label_map_beside, sources)), None)
     label_map = load_labels(label_map_path) if label_map_path else None
     if label_map is not None:
@@ -187,6 +174,18 @@ def check_label_maps(
                 f"{own} names {', '.join(sorted(foreign))}, which {chosen} lacks ({', '.join(sorted(known))}): "
                 "pass --label-map with every class, --label-alias NAME=LABEL, or leave that folder out"
             )
+
+
+def drop_unboxed_classes(label_map: dict[int, str], images: list, chosen: Path) -> dict[int, str]:
+    """The label map ``mine`` wrote, less the classes no box has (the model's pre-annotations
+    named them; the reviewer relabelled or deleted every box), ids renumbered 1..K in order."""
+    boxed = {box.label for image in images for box in image.boxes}
+    unboxed = [name for name in label_map.values() if name not in boxed]
+    if not unboxed or len(unboxed) == len(label_map):
+        return label_map  # nothing to drop, or nothing left: check_split says what is wrong
+    print(f"{chosen}: no image has a box of {', '.join(unboxed)}: left out of the classes trained")
+    kept = [name for _, name in sorted(label_map.items()) if name in boxed]
+    return {number: name for number, name in enumerate(kept, start=1)}
 
 
 def check_split(label_map: dict[int, str], train: list, val: list, source: Path) -> None:
@@ -277,12 +276,17 @@ def _read_mined_folder(source: Path, problems: list[Problem]) -> list[AnnotatedI
     """A folder ``livedroid mine`` wrote: its XML files (what ``review`` and labelImg edit; the
     COCO copy may be older when labelImg edited them), each image with the video it came from."""
     folder = labelling.LabellingFolder(source)
-    origins = {str(r["image"]): str(r.get("source") or "") for r in folder.records()}
+    records = {str(r["image"]): r for r in folder.records()}
     annotated = voc.read_voc_folder(source, problems)
-    for image in annotated:
-        image.origin = origins.get(Path(image.filename).name) or None
     states = folder.review_states()
-    unreviewed = [image for image in annotated if states.get(Path(image.filename).name) not in ("accepted", "edited")]
+    for image in annotated:
+        record = records.get(Path(image.filename).name, {})
+        image.origin = str(record.get("source") or "") or None
+        timestamp = record.get("timestamp")
+        image.timestamp = float(timestamp) if isinstance(timestamp, (int, float)) else None
+        # An empty frame is background once a reviewer accepted it; before, it is the model's silence.
+        image.labelled = bool(image.boxes) or states.get(Path(image.filename).name) in ("accepted", "edited")
+    unreviewed = [image for image in annotated if image.boxes and states.get(Path(image.filename).name) not in ("accepted", "edited")]
     if unreviewed:
         print(f"{source}: {len(unreviewed)} of {len(annotated)} mined frames are not reviewed: their boxes are the "
               f"model's own guesses (livedroid review {source})")
@@ -292,12 +296,15 @@ def _read_mined_folder(source: Path, problems: list[Problem]) -> list[AnnotatedI
 def print_counts(prepared: PreparedDataset, images_read: int) -> None:
     """The per-class table printed at the end of ``prepare``."""
     names = list(prepared.label_map.values())
-    width = max(len("class"), *(len(n) for n in names))
+    width = max(len("background"), *(len(n) for n in names))
     print(f"\n{images_read} annotated images read; {sum(prepared.images.values())} written to {prepared.folder}")
     print(f"{'class':<{width}}  {'train':>7}  {'val':>7}")
     for name in names:
         print(f"{name:<{width}}  {prepared.counts['train'][name]:>7}  {prepared.counts['val'][name]:>7}")
     print(f"{'images':<{width}}  {prepared.images['train']:>7}  {prepared.images['val']:>7}")
+    if any(prepared.background.values()):
+        print(f"{'background':<{width}}  {prepared.background['train']:>7}  {prepared.background['val']:>7}"
+              "  (images annotated with no object, counted in images: there any detection is a false alarm)")
 
 
 def _print_problems(problems: list[Problem], saved_to: Path | None = None) -> None:
@@ -311,6 +318,10 @@ def _print_problems(problems: list[Problem], saved_to: Path | None = None) -> No
             print(f"  {problem.where}: {problem.what}")
         if len(found) > PROBLEMS_SHOWN_PER_KIND:
             print(f"  … and {len(found) - PROBLEMS_SHOWN_PER_KIND} more" + (f" (all in {saved_to})" if saved_to else ""))
+
+
+def _written_by_mine(label_map: Path) -> bool:
+    return (label_map.parent / labelling.RECORDS).is_file()
 
 
 def _label_map_beside(source: Path) -> Path | None:

@@ -1,14 +1,15 @@
 """Check every annotated image before it becomes training data, and say what was done about each
-problem: unreadable or truncated images, a size that disagrees with the annotation, boxes outside
-the image or of zero area, images with no objects, duplicate images."""
+problem: unreadable or truncated images, a size that disagrees with the annotation, coordinates
+that are not finite numbers, boxes outside the image or of zero area, images whose every box was
+unusable, duplicate images. An image annotated with no object passes: it is a background image."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
@@ -16,10 +17,6 @@ from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
 
 # Formats the Object Detection API decodes; others are re-encoded as PNG.
 _DECODABLE = {"JPEG": "jpeg", "PNG": "png"}
-# Grey 16-bit: TensorFlow's PNG decoder keeps the high byte, Pillow's convert("RGB") (eval,
-# calibration) clips at 255: re-encoded as 8 bits so both see the same picture.
-_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L"}
-SIXTEEN_BIT_NOTE = "16-bit image converted to 8 bits"
 
 
 @dataclass
@@ -33,8 +30,9 @@ class CheckedImage:
     width: int
     height: int
     sha256: str
-    boxes: list[Box]
+    boxes: list[Box]  # empty for a background image
     origin: str | None = None  # the video it is a frame of, when known (see AnnotatedImage)
+    timestamp: float | None = None  # its time in that video, in seconds
 
 
 def validate_images(images: list[AnnotatedImage], problems: list[Problem]) -> list[CheckedImage]:
@@ -63,10 +61,7 @@ def check_image(image: AnnotatedImage, problems: list[Problem]) -> CheckedImage 
             picture.load()  # decodes fully: truncated files fail here, not in training
             width, height = picture.size
             image_format = _DECODABLE.get(picture.format)
-            if picture.mode in _SIXTEEN_BIT_MODES:
-                problems.append(Problem(image.source, f"{SIXTEEN_BIT_NOTE} (value / 256)", "note"))
-                encoded, image_format = _as_8bit_png(picture), "png"
-            elif image_format is None:
+            if image_format is None:
                 problems.append(Problem(image.source, f"{picture.format} image re-encoded as PNG", "note"))
                 encoded, image_format = _as_png(picture), "png"
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
@@ -83,8 +78,8 @@ def check_image(image: AnnotatedImage, problems: list[Problem]) -> CheckedImage 
         )
         return None
     boxes = [b for b in (_fit_box(box, width, height, image.source, problems) for box in image.boxes) if b]
-    if not boxes:
-        problems.append(Problem(image.source, "no objects annotated" if not image.boxes else "no usable boxes left", "dropped image"))
+    if not boxes and not image.background:
+        problems.append(Problem(image.source, "no usable boxes left", "dropped image"))
         return None
     return CheckedImage(
         source=image.source,
@@ -96,6 +91,7 @@ def check_image(image: AnnotatedImage, problems: list[Problem]) -> CheckedImage 
         sha256=hashlib.sha256(encoded).hexdigest(),
         boxes=boxes,
         origin=image.origin,
+        timestamp=image.timestamp,
     )
 
 
@@ -103,6 +99,9 @@ def _fit_box(box: Box, width: int, height: int, where: str, problems: list[Probl
     """The box clipped to the image, or None when nothing of it is left."""
     corners = (box.xmin, box.ymin, box.xmax, box.ymax)
     described = f"'{box.label}' box ({', '.join(f'{v:g}' for v in corners)})"
+    if not all(math.isfinite(v) for v in corners):
+        problems.append(Problem(where, f"{described} has a coordinate that is not a finite number", "dropped box"))
+        return None
     if box.xmax <= box.xmin or box.ymax <= box.ymin:
         problems.append(Problem(where, f"{described} has zero area", "dropped box"))
         return None
@@ -141,13 +140,6 @@ def _read_bytes(image: AnnotatedImage, problems: list[Problem]) -> bytes | None:
 def _as_png(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
     picture.convert("RGB").save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _as_8bit_png(picture: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    high_byte = np.clip(np.asarray(picture, dtype=np.int64) >> 8, 0, 255).astype(np.uint8)
-    Image.fromarray(high_byte).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
