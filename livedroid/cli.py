@@ -431,7 +431,9 @@ then:  livedroid review mined/intel        correct the boxes in the browser
 What makes a frame worth a label: a box scored near the threshold, boxes that flicker or change
 class between frames, boxes the mirrored frame (or, with --tiles, the tiles) does not confirm, and
 novelty: unlike every frame picked so far (and, with --known, unlike your training photos). Picks are at least --min-gap seconds apart and never
-near-duplicates. DIR gets images/, labelImg XML in annotations/ (the model's boxes at -t),
+the same scene (the same view with the same boxes), the folder's earlier picks included. Without
+--classes the label map is the folder's, all the classes of a small model, or the classes a large
+one (COCO) sees in at least 3 frames and 1% of them; the review page adds more. DIR gets images/, labelImg XML in annotations/ (the model's boxes at -t),
 label_map.pbtxt, coco.json, mined.jsonl (each pick's source, frame and reasons) and
 contact_sheet.jpg. A rerun into the same DIR adds new picks.
 """
@@ -464,7 +466,7 @@ def add_mine_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
     model.add_argument("--labels", metavar="FILE", help="label_map.pbtxt or labelmap.txt (default: packed in the model or beside it)")
     select = mine.add_argument_group("which detections")
     add_threshold_option(select, "the deployment threshold: boxes from it are pre-annotated, scores near it are unsure")
-    select.add_argument("--classes", metavar="A,B", help="mine and label only these classes (also the dataset's label map)")
+    select.add_argument("--classes", metavar="A,B", help="mine and label only these classes (also the dataset's label map; see below without it)")
     regions = mine.add_argument_group("which parts of each frame to infer")
     regions.add_argument("--tiles", action="store_true", help="as 'run --tiles': pre-annotate from the tiles, and pick frames where tiles and frame disagree")
     regions.add_argument("--tile-size", type=option(TILE_SIZE), metavar="PX", help="tile side with --tiles (default: twice the model's input)")
@@ -503,7 +505,8 @@ Every change is saved at once, each file written aside and moved in place: annot
 review.json (each frame's state: accepted, edited, skipped, rejected) and coco.json (a mined
 folder's, or a labelImg folder's that has one). The page counts the frames reviewed (accepted,
 edited or rejected; skipped ones are not). Frames come in mined order (mined.jsonl), or name order
-for a labelImg folder. Ctrl-C or SIGTERM stops the review and releases the folder's lock.
+for a labelImg folder. "Add class" adds a class to label_map.pbtxt by name. Ctrl-C or SIGTERM
+stops the review (exit 130) and releases the folder's lock.
 """
 
 
@@ -515,7 +518,7 @@ def add_review_parser(commands: argparse._SubParsersAction) -> argparse.Argument
         description=(
             "Serve a review page for DIR on 127.0.0.1: walk through the frames with their boxes and "
             "the reasons they were mined, accept, fix, draw, relabel or reject each. One review per "
-            "folder at a time (DIR/.review.lock). Ctrl-C stops it."
+            "folder at a time, and no 'mine' into it meanwhile (DIR/.livedroid.lock). Ctrl-C stops it."
         ),
         epilog=REVIEW_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
