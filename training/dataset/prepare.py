@@ -15,6 +15,7 @@ from livedroid.labels import load_labels
 from livedroid.training.dataset import coco, csv_labels, cvat, label_studio, tfrecords, voc, yolo
 from livedroid.training.dataset.annotations import AnnotatedImage, Problem
 from livedroid.training.dataset.class_names import apply_label_map, normalized
+from livedroid.training.dataset.preflight import model_geometry, preflight
 from livedroid.training.dataset.split import grouped_split
 from livedroid.training.dataset.unlabelled import leave_out_unlabelled
 from livedroid.training.dataset.validate import validate_images
@@ -77,12 +78,19 @@ def prepare_dataset(
     val_fraction: float = 0.2,
     seed: int = 0,
     images_dir: Path | None = None,
-) -> PreparedDataset:
+    model_config: Path | None = None,
+    max_detections: int = 100,
+    dry_run: bool = False,
+) -> PreparedDataset | None:
     """Run the whole preparation and print what was done; UserError on anything the user must fix.
 
     ``source`` is one dataset or several (photos plus mined frames), merged into one. The label
     map is ``label_map_path``, else the first ``label_map.pbtxt`` among the sources, else derived
     from the class names found; every other source's label map must name only its classes.
+
+    The pre-flight (:mod:`~livedroid.training.dataset.preflight`) measures the data against
+    ``model_config`` (default: the default template) and ``max_detections`` (the export's); with
+    ``dry_run`` it is printed and nothing is written (None is returned).
     """
     sources = [Path(source)] if isinstance(source, (str, Path)) else [Path(s) for s in source]
     out_dir = Path(out_dir)
@@ -101,7 +109,16 @@ def prepare_dataset(
     if label_map_path and _written_by_mine(Path(label_map_path)):
         label_map = drop_unboxed_classes(label_map, checked, label_map_path)
     train, val, grouping = grouped_split(checked, val_fraction, seed)
+    flight = preflight(train + val, grouping, problems, model_geometry(model_config), max_detections)
+    if dry_run or flight.stop:
+        _print_problems(problems)
+        print(flight.text())
+    if flight.stop:
+        raise UserError(f"{where}: {flight.stop}")
     check_split(label_map, train, val, where)
+    if dry_run:
+        print(f"\ndry run: stopped after the pre-flight; nothing written to {out_dir}")
+        return None
 
     # Written aside and moved in place when complete: an interrupted run leaves no half dataset.
     final_dir, out_dir = out_dir, out_dir.with_name(out_dir.name + ".partial")
@@ -114,6 +131,7 @@ def prepare_dataset(
         "val_fraction": val_fraction,
         "seed": seed,
         "groups": grouping.as_dict(),
+        "preflight": flight.as_dict(),
     }
     for split, images in (("train", train), ("val", val)):
         paths = write_split(images, out_dir, split, class_ids)
@@ -133,6 +151,7 @@ def prepare_dataset(
     prepared = PreparedDataset.load(final_dir)
     print_counts(prepared, len(annotated))
     print(grouping.summary())
+    print(flight.text())
     return prepared
 
 

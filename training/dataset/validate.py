@@ -10,6 +10,7 @@ import io
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
@@ -17,6 +18,10 @@ from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
 
 # Formats the Object Detection API decodes; others are re-encoded as PNG.
 _DECODABLE = {"JPEG": "jpeg", "PNG": "png"}
+# Grey 16-bit: TensorFlow's PNG decoder keeps the high byte, Pillow's convert("RGB") (eval,
+# calibration) clips at 255: re-encoded as 8 bits so both see the same picture.
+_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L"}
+SIXTEEN_BIT_NOTE = "16-bit image converted to 8 bits"
 
 
 @dataclass
@@ -61,7 +66,10 @@ def check_image(image: AnnotatedImage, problems: list[Problem]) -> CheckedImage 
             picture.load()  # decodes fully: truncated files fail here, not in training
             width, height = picture.size
             image_format = _DECODABLE.get(picture.format)
-            if image_format is None:
+            if picture.mode in _SIXTEEN_BIT_MODES:
+                problems.append(Problem(image.source, f"{SIXTEEN_BIT_NOTE} (value / 256)", "note"))
+                encoded, image_format = _as_8bit_png(picture), "png"
+            elif image_format is None:
                 problems.append(Problem(image.source, f"{picture.format} image re-encoded as PNG", "note"))
                 encoded, image_format = _as_png(picture), "png"
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
@@ -140,6 +148,13 @@ def _read_bytes(image: AnnotatedImage, problems: list[Problem]) -> bytes | None:
 def _as_png(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
     picture.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _as_8bit_png(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    high_byte = np.clip(np.asarray(picture, dtype=np.int64) >> 8, 0, 255).astype(np.uint8)
+    Image.fromarray(high_byte).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
