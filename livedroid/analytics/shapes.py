@@ -174,14 +174,31 @@ def anchors(xyxy: np.ndarray) -> np.ndarray:
 
 
 def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """(N,) whether each point lies inside the polygon (even-odd rule), vectorized over both."""
+    """(N,) whether each point lies inside the polygon or on its edge (even-odd rule), vectorized
+    over both. The edge counts as inside: a zone drawn to the frame's border holds the boxes the
+    picture clips there, whose bottom centre lies exactly on it."""
     x, y = points[:, :1], points[:, 1:2]
     closed = np.concatenate([polygon, polygon[:1]])
     x1, y1, x2, y2 = closed[:-1, 0], closed[:-1, 1], closed[1:, 0], closed[1:, 1]
     spans = (y1 > y) != (y2 > y)
     with np.errstate(divide="ignore", invalid="ignore"):
         crossing_x = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-    return (np.count_nonzero(spans & (x < crossing_x), axis=1) % 2) == 1
+    inside = (np.count_nonzero(spans & (x < crossing_x), axis=1) % 2) == 1
+    return inside | (_distance_to_edges(points, closed).min(axis=1) <= ON_EDGE_PIXELS)
+
+
+#: A point this near a zone's edge is on it (boxes are clipped to the frame in float pixels).
+ON_EDGE_PIXELS = 0.5
+
+
+def _distance_to_edges(points: np.ndarray, closed: np.ndarray) -> np.ndarray:
+    """(N, K) distance of each point to each of the K edges of a closed polygon (K+1 points)."""
+    start, end = closed[:-1][None], closed[1:][None]
+    direction = end - start
+    length = np.maximum((direction ** 2).sum(axis=2), 1e-12)
+    along = np.clip(((points[:, None] - start) * direction).sum(axis=2) / length, 0, 1)
+    nearest = start + along[..., None] * direction
+    return np.hypot(*(points[:, None] - nearest).transpose(2, 0, 1))
 
 
 def side_of_line(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -189,3 +206,11 @@ def side_of_line(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.n
     direction = end - start
     offset = points - start
     return np.sign(direction[0] * offset[:, 1] - direction[1] * offset[:, 0])
+
+
+def signed_distance(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """(N,) distance in pixels from the infinite line through ``start`` and ``end``: positive to
+    its right looking from ``start`` to ``end`` (on screen), negative to its left."""
+    direction = end - start
+    offset = points - start
+    return (direction[0] * offset[:, 1] - direction[1] * offset[:, 0]) / np.hypot(*direction)

@@ -52,6 +52,9 @@ class CameraEventLog:
         self.path = f"livedroid/{camera}/events"
         self.count = 0
 
+    def start(self) -> None:
+        """Nothing to open: events go to the hub."""
+
     def write(self, record: dict) -> None:
         self.count += 1
         self.hub.publish(self.camera, record)

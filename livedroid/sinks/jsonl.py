@@ -15,7 +15,8 @@ from livedroid.sinks.base import PartialFile, Sink
 class JsonLinesFile:
     """A JSON Lines output: each ``write`` is one line, flushed at once, so an interrupted or
     killed run keeps every record written up to then. Written as ``NAME.partial``, renamed on
-    ``close(complete=True)``; opened on first use, so a run that never starts leaves no file."""
+    ``close(complete=True)``; opened on first use (or :meth:`start`), so a run that never starts
+    leaves no file."""
 
     def __init__(self, path: str | Path, *, overwrite: bool = False, inputs: tuple[str, ...] = ()) -> None:
         self._file = PartialFile(path, overwrite=overwrite, inputs=inputs)
@@ -24,19 +25,20 @@ class JsonLinesFile:
         self._stream = None
         self._closed = False
 
-    def _open(self):
+    def start(self):
+        """Open the file now, so that it exists even if no line ever comes (an events log)."""
         if self._stream is None:
             self._stream = open(self._file.partial, "w", encoding="utf-8")
         return self._stream
 
     def write(self, record: dict) -> None:
-        stream = self._open()
+        stream = self.start()
         stream.write(json.dumps(record) + "\n")
         stream.flush()
         self.count += 1
 
     def close(self, complete: bool = True) -> None:
-        """Finish the file; one that never got a line is not created (nothing ran)."""
+        """Finish the file; one never started is not created (nothing ran)."""
         if not self._closed:
             self._closed = True
             if self._stream is not None:
