@@ -8,7 +8,6 @@ the input is unchanged and the detection settings are the same.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import av
 
+from livedroid import folder_lock
 from livedroid.batch.files import FileJob
 from livedroid.errors import UserError
 
@@ -126,36 +126,16 @@ class Manifest:
             self._stream = None
 
 
-class FolderLock:
-    """One ``batch`` at a time on an output folder: an exclusive ``flock`` on ``DIR/manifest.lock``,
-    held while the run lasts. The kernel drops it when the driver exits, however it ends (``kill
-    -9`` included), so a crashed run never leaves a stale lock behind."""
+class FolderLock(folder_lock.FolderLock):
+    """One ``batch`` at a time on an output folder, and no ``mine`` or ``review`` in it meanwhile:
+    the folder lock those commands take (:mod:`livedroid.folder_lock`), the folder made first."""
 
     def __init__(self, folder: Path) -> None:
-        self.path = folder / "manifest.lock"
-        self._stream = None
+        super().__init__(folder, "batch", advice="wait for it, or give another --out")
 
-    def __enter__(self) -> "FolderLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        stream = open(self.path, "a+", encoding="utf-8")
-        try:
-            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            stream.seek(0)
-            holder = stream.read().strip() or "unknown"
-            stream.close()
-            raise UserError(f"{self.path.parent} is in use by another batch run (pid {holder}): wait for it, "
-                            "or give another --out") from None
-        stream.truncate(0)
-        stream.write(str(os.getpid()))
-        stream.flush()
-        self._stream = stream
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._stream is not None:
-            self._stream.close()  # releases the lock
-            self._stream = None
+    def acquire(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        super().acquire()
 
 
 def _same_file(path: str, record: dict) -> bool:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from livedroid.wording import plural
 from tests.batch.helpers import assert_complete, end, manifest, start_batch
 from tests.conftest import read_jsonl, run_cli, shared_path, tmpfs, wait_for, write_clip
 
@@ -35,7 +36,7 @@ def test_each_file_annotated_then_a_rerun_skips_them(tmp_path: Path, clips: Path
         assert_complete(out, name, source, video=video)
         assert manifest(out)[name]["status"] == "done"
     assert bool(list(out.glob("*-detections.mp4"))) == video
-    stamps = {path: path.stat().st_mtime_ns for path in out.iterdir() if path.name not in ("manifest.jsonl", "manifest.lock")}
+    stamps = {path: path.stat().st_mtime_ns for path in out.iterdir() if path.name != "manifest.jsonl"}
 
     again = run_cli("batch", str(clips), "--out", "out", "--no-progress", *extra, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
@@ -224,7 +225,8 @@ def test_a_second_batch_on_the_same_folder_is_refused_in_one_line(tmp_path: Path
         second = run_cli("batch", str(clips), "--out", "out", "--no-progress", cwd=tmp_path)
         assert second.returncode == 2
         assert second.stderr.strip().splitlines()[-1] == (
-            f"livedroid: error: out is in use by another batch run (pid {first.pid}): wait for it, or give another --out")
+            f"livedroid: error: out is in use by livedroid batch (process {first.pid}): one command writes a folder at a "
+            "time; wait for it, or give another --out")
         os.killpg(first.pid, signal.SIGKILL)  # a crashed driver (its workers with it) ...
         first.wait(timeout=30)
     finally:
@@ -319,5 +321,5 @@ def test_batch_says_how_it_spreads_the_files_over_the_cores(tmp_path: Path, clip
     cores = os.cpu_count() or 1
     workers = min(cores, 3)
     assert ("3 files, model " in result.stderr
-            and f"{workers} local worker process{'es' * (workers > 1)}, {max(1, cores // workers)} interpreter thread(s) each"
+            and f"{plural(workers, 'local worker process', 'local worker processes')}, {plural(max(1, cores // workers), 'interpreter thread')} each"
             in result.stderr), result.stderr
