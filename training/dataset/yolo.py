@@ -135,7 +135,7 @@ def _read_label_file(image_path: Path, label_path: Path, root: Path, names: dict
     except OSError:  # the validator reports the unreadable image and drops it
         return AnnotatedImage(where, image_path.name, image_path=image_path)
     boxes, dropped = [], 0
-    for number, line in enumerate(label_path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+    for number, line in enumerate(label_path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
