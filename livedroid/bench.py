@@ -364,7 +364,7 @@ def format_table(result: dict) -> str:
     gate = result["motion"]
     if gate:
         rows.append(f"motion: {gate['model_runs_per_frame']} model runs a frame, {100 * gate['detections_kept']:.1f} % "
-                    f"of the ungated detections kept ({gate['extra_boxes']} boxes they lack), "
+                    f"of the ungated detections kept ({plural(gate['extra_boxes'], 'box', 'boxes')} they lack), "
                     f"{gate['vs_pipeline']:.2f}x the pipeline's frames/s")
     versus = result.get("versus")
     if versus:

@@ -10,6 +10,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from livedroid import __version__
 from livedroid.detectors import BACKENDS, DEVICES
 from livedroid.errors import UserError, interrupted
 from livedroid.settings import (
@@ -17,7 +18,7 @@ from livedroid.settings import (
     Range, add_threshold_option, option,
 )
 from livedroid.signals import StopOnSignals
-from livedroid.wording import plural
+from livedroid.wording import did_you_mean, plural
 
 log = logging.getLogger("livedroid")
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[_verbose_flag()],
     )
+    parser.add_argument("--version", action="version", version=f"livedroid {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run_parser(commands)
     add_batch_parser(commands)
@@ -652,9 +654,10 @@ def _class_names(option: str | None, labels: dict[int, str]) -> set[str] | None:
     unknown = wanted - set(labels.values())
     if labels and unknown:
         known = list(labels.values())
+        suggestion = did_you_mean(sorted(unknown), known)
         raise UserError(
-            f"--classes: {', '.join(sorted(unknown))} not in the model's labels "
-            f"({', '.join(known[:12])}{' …' if len(known) > 12 else ''})"
+            f"--classes: {', '.join(sorted(unknown))} not in the model's labels"
+            + (f"; {suggestion}" if suggestion else f" ({', '.join(known[:12])}{' …' if len(known) > 12 else ''})")
         )
     return wanted
 

@@ -24,6 +24,7 @@ from livedroid.training.fit import LOSS_TABLE, TRAIN_LOG_DIR
 from livedroid.training.mistakes import format_report, mistake_report
 from livedroid.training.pipeline import load_pipeline
 from livedroid.training.plots import contact_sheet, loss_curve
+from livedroid.wording import plural
 
 EVAL_DIR = "eval"
 SHEET_IMAGES = 16
@@ -193,7 +194,7 @@ def _annotated_set(
     if not checked:
         raise UserError(f"{data}: no usable annotated images")
     if problems:
-        print(f"{len(problems)} problems in {data} (left out): " + "; ".join(f"{p.where}: {p.what}" for p in problems[:3]))
+        print(f"{plural(len(problems), 'problem')} in {data} (left out): " + "; ".join(f"{p.where}: {p.what}" for p in problems[:3]))
     return [AnnotatedImage(c.source, c.filename, c.boxes, image_bytes=c.encoded) for c in checked]
 
 

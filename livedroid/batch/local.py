@@ -13,6 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from livedroid.batch.files import FileJob
 from livedroid.batch.manifest import FAILED, Outcome
 from livedroid.batch.task import BatchSettings, annotate_file
+from livedroid.wording import plural
 
 
 def plan_workers(backend: str, workers: int | None, threads: int | None, files: int) -> tuple[int, int | None]:
@@ -38,7 +39,8 @@ class LocalPool:
     def __init__(self, settings: BatchSettings, workers: int) -> None:
         self.settings = settings
         self.workers = workers
-        self.description = f"{workers} local worker process{'es' * (workers > 1)}, {settings.threads or 'auto'} interpreter thread(s) each"
+        threads = plural(settings.threads, "interpreter thread") if settings.threads else "auto interpreter threads"
+        self.description = f"{plural(workers, 'local worker process', 'local worker processes')}, {threads} each"
         context = multiprocessing.get_context("spawn")  # no forked copies of the driver's threads
         self._context = context
         self._stop = context.Event()

@@ -19,6 +19,7 @@ from livedroid.batch.manifest import DONE, FAILED, INCOMPLETE, INTERRUPTED, SKIP
 from livedroid.batch.task import BatchSettings
 from livedroid.errors import UserError
 from livedroid.signals import StopOnSignals
+from livedroid.wording import plural
 
 
 class Executor(Protocol):
@@ -59,7 +60,7 @@ class BatchSummary:
             parts.append(f"{self.incomplete} incomplete (damaged input: what was read is kept, retried next time)")
         if self.stopped:
             parts += [f"{self.interrupted} interrupted (left .partial, redone next time)", f"{self.not_started} not started"]
-        return f"{self.files} files: {', '.join(parts)} | {self.frames} frames in {self.seconds:.1f} s ({fps:.1f} fps)"
+        return f"{plural(self.files, 'file')}: {', '.join(parts)} | {self.frames} frames in {self.seconds:.1f} s ({fps:.1f} fps)"
 
 
 def run_batch(
@@ -85,13 +86,15 @@ def run_batch(
         else:
             todo.append(job)
     if summary.skipped:
-        _say(f"livedroid: {summary.skipped} of {len(jobs)} files already complete, skipped")
+        _say(f"livedroid: {summary.skipped} of {plural(len(jobs), 'file')} already complete, skipped")
     # Longest first: the last files to start are short ones, so no worker idles at the end.
     todo.sort(key=lambda job: _size(job.input), reverse=True)
-    file_bar = tqdm(total=len(jobs), initial=summary.skipped, unit="file", desc="files", disable=not progress,
+    # Nothing to do (a rerun where every file is complete): the line above says it, no empty bars.
+    bars = progress and bool(todo)
+    file_bar = tqdm(total=len(jobs), initial=summary.skipped, unit="file", desc="files", disable=not bars,
                     dynamic_ncols=True, position=0)
     frame_bar = tqdm(total=sum(_frame_count(job.input) for job in todo), unit="frame", desc="frames",
-                     disable=not progress, dynamic_ncols=True, position=1)
+                     disable=not bars, dynamic_ncols=True, position=1)
     try:
         def stop() -> None:
             summary.stopped = True

@@ -83,9 +83,10 @@ class Camera:
     service."""
 
     def __init__(self, config: CameraConfig, inference: SharedInference, events: EventHub, *,
-                 recordings: Path, timeouts: dict[str, float]) -> None:
+                 model: str, recordings: Path, timeouts: dict[str, float]) -> None:
         self.config = config
         self.name = config.name
+        self.model = model  # the shared inference's key in the stats, e.g. coco-ssd-mobilenet-v2
         self.inference = inference
         self.events = events
         self.timeouts = timeouts
@@ -283,7 +284,7 @@ class Camera:
             "reconnects": reconnects,
             "events": self.events.counts.get(self.name, 0),
             "objects": self.view.objects,
-            "model": self.config.model or "default",
+            "model": self.model,
             **(self.recorder.stats() if self.recorder else NOT_RECORDING),
         }
 
@@ -321,8 +322,8 @@ class CameraService:
                         model, backend, workers=workers, threads=threads, batch=min(users, batch), device=device))
                 shared = self.inference[model]
                 _check_labels(camera, set(shared.labels.values()))
-                self.cameras[camera.name] = Camera(camera, shared, events, recordings=Path(config.recordings),
-                                                   timeouts=timeouts or {})
+                self.cameras[camera.name] = Camera(camera, shared, events, model=model_name(model),
+                                                   recordings=Path(config.recordings), timeouts=timeouts or {})
         except BaseException:
             self.close()
             raise

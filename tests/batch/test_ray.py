@@ -171,5 +171,5 @@ def test_ray_auto_and_local(tmp_path: Path, ray_cluster: str, address: str, desc
     clip = shared_path(f"videos/{CLIPS[2]}")
     result = batch_on_ray(address, str(clip), "--out", "out", "--no-video", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert description in result.stderr and "1 files: 1 done" in result.stderr
+    assert description in result.stderr and "1 file: 1 done" in result.stderr
     assert manifest(tmp_path / "out")[clip.stem]["status"] == "done"
