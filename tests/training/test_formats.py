@@ -77,6 +77,22 @@ def yolo_roboflow(voc: Path, out: Path) -> tuple[Path, None]:
     return out, None
 
 
+def yolo_darknet(voc: Path, out: Path, names_file: str = "classes.txt", folder: str = ".") -> tuple[Path, None]:
+    """labelImg's YOLO mode: each image with its .txt beside it and classes.txt, one name a line."""
+    ultralytics = out.with_name("ultralytics")
+    convert_dataset([voc], ultralytics, "yolo")
+    (out / folder).mkdir(parents=True)
+    for path in [*ultralytics.glob("images/*/*"), *ultralytics.glob("labels/*/*")]:
+        shutil.copy(path, out / folder)
+    (out / names_file).write_text("\n".join(yaml.safe_load((ultralytics / "data.yaml").read_text())["names"].values()) + "\n")
+    return out, None
+
+
+def yolo_cvat_1_1(voc: Path, out: Path) -> tuple[Path, None]:
+    """CVAT's "YOLO 1.1" export: obj.names, obj_train_data/ with the images and their .txt."""
+    return yolo_darknet(voc, out, "obj.names", "obj_train_data")
+
+
 def coco_cvat_subsets(voc: Path, out: Path) -> tuple[Path, None]:
     """What ``convert --to coco`` writes: annotations/instances_SPLIT.json beside images/SPLIT."""
     convert_dataset([voc], out, "coco")
@@ -152,7 +168,7 @@ def _pixel_boxes(voc: Path) -> tuple[Path, dict[str, tuple[int, int, list[tuple]
 
 @pytest.mark.parametrize(
     "export",
-    [yolo_ultralytics, yolo_data_yaml, yolo_roboflow, coco_cvat_subsets, coco_cvat_default, coco_roboflow_splits, cvat_for_images, label_studio],
+    [yolo_ultralytics, yolo_data_yaml, yolo_roboflow, yolo_darknet, yolo_cvat_1_1, coco_cvat_subsets, coco_cvat_default, coco_roboflow_splits, cvat_for_images, label_studio],
     ids=lambda export: export.__name__,
 )
 def test_an_export_reads_back_the_boxes_of_the_original(raccoon: Path, tmp_path: Path, export) -> None:
@@ -235,7 +251,7 @@ def _label_studio_elsewhere(raccoon: Path, tmp_path: Path) -> Path:
         (lambda raccoon, tmp: (raccoon / "images").rename(tmp / "just-images") and tmp / "just-images",
          "no annotations found in {tmp}/just-images: expected a folder 'livedroid mine' wrote, Pascal VOC .xml files"),
         (lambda raccoon, tmp: (convert_dataset([raccoon], tmp / "y", "yolo"), (tmp / "y" / "data.yaml").unlink()) and tmp / "y",
-         "{tmp}/y has YOLO labels/ but no data.yaml naming the classes"),
+         "{tmp}/y has YOLO labels/ but no data.yaml (names:, train:, val:) or classes.txt naming the classes"),
     ],
     ids=["label studio images not found", "no format", "yolo without data.yaml"],
 )

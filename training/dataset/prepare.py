@@ -27,7 +27,8 @@ PROBLEMS_FILE = "problems.txt"
 #: What ``read_annotations`` reads, for the line that refuses anything else.
 FORMATS_READ = (
     "a folder 'livedroid mine' wrote, Pascal VOC .xml files (labelImg), COCO .json (also CVAT's annotations/ "
-    "and Roboflow's layouts), YOLO (data.yaml with images/ and labels/, Ultralytics or Roboflow), CVAT for images 1.1 "
+    "and Roboflow's layouts), YOLO (data.yaml with images/ and labels/, Ultralytics or Roboflow; classes.txt or "
+    "obj.names beside .txt labels, labelImg or CVAT's YOLO 1.1), CVAT for images 1.1 "
     "annotations.xml, a Label Studio JSON export, a labels .csv or Object Detection API .record files"
 )
 PROBLEMS_SHOWN_PER_KIND = 8
@@ -258,11 +259,14 @@ def read_annotations(source: Path, images_dir: Path | None, problems: list[Probl
         return label_studio.read_label_studio(_one_export(source, studio_files, "Label Studio")[0], images_dir, problems)
     if voc.find_xml_files(source):
         return voc.read_voc_folder(source, problems)
+    names_file = yolo.find_names_file(source)
+    if names_file:
+        return yolo.read_darknet(names_file, problems)
     records = tfrecords.find_record_files(source)
     if records:
         return tfrecords.read_records(records)
     if any("labels" in path.relative_to(source).parts[:-1] for path in source.rglob("*.txt")):
-        raise UserError(f"{source} has YOLO labels/ but no data.yaml naming the classes (names:) and image folders (train:, val:)")
+        raise UserError(f"{source} has YOLO labels/ but no data.yaml (names:, train:, val:) or classes.txt naming the classes")
     raise UserError(f"no annotations found in {source}: expected {FORMATS_READ}")
 
 

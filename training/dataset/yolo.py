@@ -5,8 +5,9 @@ A ``data.yaml`` names the classes (``names``: a list, or ids to names) and the i
 ``path`` or to the YAML). Beside every ``images`` folder a ``labels`` folder holds one ``.txt`` per
 image, a line ``class cx cy w h`` per box, as fractions of the image size. Ultralytics lays this
 out as ``images/train`` + ``labels/train``, Roboflow as ``train/images`` + ``train/labels``,
-``valid/…``, ``test/…`` (with ``../train/images`` in its data.yaml). An empty label file marks a
-background image; an image without one is unlabelled and left out.
+``valid/…``, ``test/…`` (with ``../train/images`` in its data.yaml). The older Darknet layout
+(labelImg, CVAT's "YOLO 1.1") names the classes in ``classes.txt`` or ``obj.names`` instead. An
+empty label file marks a background image; an image without one is unlabelled and left out.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from livedroid.training.dataset.validate import CheckedImage
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".mpo"}
+#: Class-name files of the Darknet layout, one name a line: labelImg's YOLO mode, CVAT's "YOLO 1.1".
+NAMES_FILES = ("classes.txt", "obj.names")
 #: Box edges this far past the image (as a fraction of its size) are rounding, clipped later; further
 #: out, the labels are not normalised YOLO coordinates (pixels, another size) and are refused.
 EDGE_TOLERANCE = 0.01
@@ -56,22 +59,43 @@ def read_yolo(data_yaml: Path, problems: list[Problem]) -> list[AnnotatedImage]:
     else:
         split_images = {"found": _layout_images(data_yaml.parent)}
         told = f"its {'/'.join(SPLITS)} paths name no images here: read every images/ folder with labels/ beside it"
+    images = _read_images([path for files in split_images.values() for path in files], root, names, data_yaml, problems)
+    print(f"{data_yaml}: {told}")
+    return images
+
+
+def find_names_file(folder: Path) -> Path | None:
+    """The class-name file of a Darknet-layout folder (see :func:`read_darknet`)."""
+    return next((path for name in NAMES_FILES for path in sorted(folder.rglob(name))), None)
+
+
+def read_darknet(names_file: Path, problems: list[Problem]) -> list[AnnotatedImage]:
+    """The Darknet layout of labelImg's YOLO mode and CVAT's "YOLO 1.1" export: the class names one
+    a line in ``classes.txt`` or ``obj.names``, and every image in its folder (or in ``images/``
+    beside the ``labels/`` folder holding the names) with its label file beside it or in ``labels/``."""
+    lines = names_file.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    names = dict(enumerate(line.strip() for line in lines if line.strip()))
+    root = names_file.parent.parent if names_file.parent.name == "labels" else names_file.parent
+    files = sorted(path for path in root.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
+    return _read_images(files, root, names, names_file, problems)
+
+
+def _read_images(files: list[Path], root: Path, names: dict[int, str], names_file: Path, problems: list[Problem]) -> list[AnnotatedImage]:
+    """The images of ``files`` that have a label file (once each), refused as a whole when a
+    label is not a YOLO box of ``names``."""
     seen: set[Path] = set()
     images: list[AnnotatedImage] = []
-    bad = _BadLabels(data_yaml, names)
-    for files in split_images.values():
-        for image_path in files:
-            if image_path.resolve() in seen:
-                continue
-            seen.add(image_path.resolve())
-            label_path = label_path_of(image_path)
-            if not label_path.is_file():
-                continue  # unlabelled: prepare counts the images no annotation names
+    bad = _BadLabels(names_file, names)
+    for image_path in files:
+        if image_path.resolve() in seen:
+            continue
+        seen.add(image_path.resolve())
+        label_path = label_path_of(image_path)
+        if label_path.is_file():  # else unlabelled: prepare counts the images no annotation names
             images.append(_read_label_file(image_path, label_path, root, names, bad, problems))
     bad.refuse_if_any()
-    print(f"{data_yaml}: {told}")
     if not images:
-        raise UserError(f"{data_yaml}: no image has a label file (looked beside each images/ folder, in labels/)")
+        raise UserError(f"{names_file}: no image has a label file (looked beside each image, and in labels/ for images/)")
     return images
 
 
@@ -108,18 +132,18 @@ def _normalised(box: Box, width: int, height: int) -> str:
 
 
 class _BadLabels:
-    """Lines that make the whole dataset suspect (a class data.yaml lacks, boxes past the image):
+    """Lines that make the whole dataset suspect (a class the names lack, boxes past the image):
     collected over all files, then refused in one line with the first and a count."""
 
-    def __init__(self, data_yaml: Path, names: dict[int, str]):
-        self.data_yaml, self.names = data_yaml, names
+    def __init__(self, names_file: Path, names: dict[int, str]):
+        self.names_file, self.names = names_file, names
         self.unknown_class: list[str] = []
         self.past_image: list[str] = []
 
     def refuse_if_any(self) -> None:
         listing = ", ".join(f"{i}: {name}" for i, name in sorted(self.names.items()))
         for found, what, fix in (
-            (self.unknown_class, f"is not in {self.data_yaml.name}'s names ({listing})", f"fix the label files or add the class to {self.data_yaml.name}"),
+            (self.unknown_class, f"is not in {self.names_file.name}'s names ({listing})", f"fix the label files or add the class to {self.names_file.name}"),
             (self.past_image, "reaches past the image (YOLO coordinates are fractions 0-1 of its size)", "fix the label files (pixel coordinates must be divided by the image size)"),
         ):
             if found:
