@@ -40,7 +40,8 @@ elsewhere:  livedroid train convert DATA_DIR --to yolo|coco --out DIR   for Ultr
 
 DATA_DIR is a folder 'livedroid mine' wrote, a labelImg folder (Pascal VOC XML beside the images or in annotations/), a VOC or
 Oxford-IIIT-Pets layout, a COCO .json (also CVAT's annotations/ and Roboflow's train/ valid/ layouts), a YOLO
-export (data.yaml, images/, labels/: Ultralytics or Roboflow), a CVAT for images 1.1 annotations.xml, a Label
+export (data.yaml, images/, labels/: Ultralytics or Roboflow; or classes.txt/obj.names beside the labels: labelImg,
+CVAT's YOLO 1.1), a CVAT for images 1.1 annotations.xml, a Label
 Studio JSON export, a tutorial-style labels .csv (filename,width,height,class,
 xmin,ymin,xmax,ymax), or Object Detection API .record files. A label_map.pbtxt in
 DATA_DIR fixes the class names and ids. Several DATA_DIRs are merged; frames of one video (the
