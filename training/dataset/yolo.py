@@ -151,7 +151,9 @@ class _BadLabels:
                 raise UserError(f"{found[0]} {what}{more}: {fix}")
 
 
-def _read_label_file(image_path: Path, label_path: Path, root: Path, names: dict[int, str], bad: _BadLabels, problems: list[Problem]) -> AnnotatedImage:
+def _read_label_file(
+    image_path: Path, label_path: Path, root: Path, names: dict[int, str], bad: _BadLabels, problems: list[Problem]
+) -> AnnotatedImage:
     where = _relative(label_path, root)
     try:
         with Image.open(image_path) as picture:
@@ -160,34 +162,36 @@ def _read_label_file(image_path: Path, label_path: Path, root: Path, names: dict
         return AnnotatedImage(where, image_path.name, image_path=image_path)
     boxes, dropped = [], 0
     for number, line in enumerate(label_path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), start=1):
-        fields = line.split()
-        if not fields:
+        if not line.split():
             continue
-        at = f"{where} line {number}"
-        try:
-            values = [float(field) for field in fields]
-        except ValueError:
-            problems.append(Problem(at, f"{line.strip()!r} is not numbers: class cx cy w h", "dropped box"))
+        at, parsed = f"{where} line {number}", _parse_line(line.split())
+        if isinstance(parsed, str):
+            problems.append(Problem(at, f"{line.strip()!r} {parsed}", "dropped box"))
             dropped += 1
             continue
-        if not all(map(math.isfinite, values)) or not values[0].is_integer():
-            problems.append(Problem(at, f"{line.strip()!r} is not a class id and four finite coordinates", "dropped box"))
-            dropped += 1
-            continue
-        corners = _corners(values[1:])
-        if corners is None:
-            problems.append(Problem(at, f"{len(values)} numbers, expected class cx cy w h (or a class and polygon points)", "dropped box"))
-            dropped += 1
-            continue
-        class_id = int(values[0])
+        class_id, corners = parsed
         if class_id not in names:
             bad.unknown_class.append(f"{at}: class {class_id}")
         elif min(corners) < -EDGE_TOLERANCE or max(corners) > 1 + EDGE_TOLERANCE:
-            bad.past_image.append(f"{at}: box {' '.join(fields[1:5])}")
+            bad.past_image.append(f"{at}: box {' '.join(line.split()[1:5])}")
         else:
             x0, y0, x1, y1 = (min(max(corner, 0.0), 1.0) for corner in corners)  # within the tolerance: rounding
             boxes.append(Box(names[class_id], x0 * width, y0 * height, x1 * width, y1 * height))
     return AnnotatedImage(where, image_path.name, boxes, image_path=image_path, width=width, height=height, boxes_dropped=dropped)
+
+
+def _parse_line(fields: list[str]) -> tuple[int, tuple[float, float, float, float]] | str:
+    """The class id and box corners (fractions) of one label line, or what is wrong with it."""
+    try:
+        values = [float(field) for field in fields]
+    except ValueError:
+        return "is not numbers: class cx cy w h"
+    if not all(map(math.isfinite, values)) or not values[0].is_integer():
+        return "is not a class id and finite coordinates"
+    corners = _corners(values[1:])
+    if corners is None:
+        return f"has {len(values)} numbers, expected class cx cy w h (or a class and polygon points)"
+    return int(values[0]), corners
 
 
 def _corners(coordinates: list[float]) -> tuple[float, float, float, float] | None:
