@@ -59,10 +59,8 @@ def read_label_studio(json_path: Path, image_dir: Path | None, problems: list[Pr
         images.append(image)
     if images and not found:
         looked = " or ".join(str(folder) for folder in folders)
-        raise UserError(
-            f"{json_path}: none of its {len(images)} images (e.g. {images[0].filename}) is in {looked}: "
-            "pass --images with the folder of the images you imported into Label Studio"
-        )
+        fix = "--images names another folder" if image_dir else "pass --images with the folder of the images you imported into Label Studio"
+        raise UserError(f"{json_path}: none of its {len(images)} images (e.g. {images[0].filename}) is in {looked}: {fix}")
     return images
 
 
