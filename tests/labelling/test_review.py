@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from livedroid.labels import load_labels
 from tests.browser import chromium
 from tests.conftest import shared_path
 
@@ -447,3 +448,26 @@ def test_the_help_documents_the_keys(tmp_path: Path) -> None:
     assert result.returncode == 0
     for documented in ("accept", "skip", "reject", "Delete", "resize", "draw", "1-9", "--port"):
         assert documented in result.stdout
+
+
+def test_the_page_adds_a_class_by_name_and_draws_with_it(tmp_path: Path, server_of) -> None:
+    folder = mined_folder(tmp_path / "mined")
+    server = server_of(folder, tmp_path)
+    with chromium() as browser:
+        page = Page(browser.new_page(viewport={"width": 1280, "height": 900}))
+        page.page.goto(server.url)
+        page.settle(ACCEPT)
+        page.page.locator("#new-class").press_sequentially("astromech")  # no key of the page while typed: no "a"ccept
+        page.page.press("#new-class", "Enter")
+        page.page.wait_for_function("window.review.state.currentClass === 'astromech'", timeout=15000)
+        assert page.page.input_value("#class-select") == "astromech"
+        assert "3: astromech" in page.page.inner_text("#class-select")
+        assert page.page.evaluate("document.getElementById('canvas').dataset.frame") == ACCEPT
+        assert page.page.inner_text("#progress") == "0 / 7 reviewed"
+        page.drag(page.at(40, 30), page.at(200, 150))
+        page.settle()
+    server.stop(signal.SIGINT)
+    assert load_labels(folder / "label_map.pbtxt") == {**LABEL_MAP, 3: "astromech"}
+    assert "astromech" in [name for name, _, _ in read_objects(folder / "annotations" / f"{Path(ACCEPT).stem}.xml")]
+    assert {c["name"] for c in json.loads((folder / "coco.json").read_text())["categories"]} == {"bb8", "r2d2", "astromech"}
+    assert json.loads((folder / "review.json").read_text()) == {ACCEPT: "edited"}
