@@ -25,6 +25,7 @@ from livedroid.detectors import backend_for, load_detector, load_detectors
 from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.frames import Frame
+from livedroid.machine_load import QUIET_SHARE, LoadWatch, describe
 from livedroid.bench_loops import SUPERVISION_MISSING, opencv_loop, single_frame, supervision_available, supervision_loop
 from livedroid.pipeline import Pipeline, Selection
 from livedroid.regions import MotionGatedDetector
@@ -248,10 +249,12 @@ def run_bench(
         _say(f"decoding {max_frames} frames of {clip} into memory")
         bench = Bench(clip, detectors, naive_detector, batch=batch, max_frames=max_frames, workdir=Path(folder),
                       preset=preset, versus=versus_detectors)
+        watch = LoadWatch()
         workloads = _measure_workloads(bench, _plan(bench, motion), skipped, repeat, Path(folder))
         if live_seconds > 0:
             _say(f"live: {live_seconds:g} s at the clip's frame rate")
         live = bench.live(live_seconds) if live_seconds > 0 else None
+        load = watch.stop()
         gate = _motion_gate(bench, workloads) if motion else None
     limit = _limit_fps(workloads, workers)
     return {
@@ -266,6 +269,7 @@ def run_bench(
         "frames": len(bench.frames),
         "frame_size": list(bench.frames[0].shape[1::-1]),
         "cores": os.cpu_count() or 1,
+        "machine_load": load.as_json(),
         "repeat": repeat,
         "workloads": {name: asdict(m) for name, m in workloads.items()},
         "limit_fps": round(limit, 1),
@@ -360,7 +364,7 @@ def format_table(result: dict) -> str:
     rows.append(f"{'limit':<18}{result['limit_fps']:>10.1f}   ({result['cores']} cores, measured CPU cost per workload)")
     ratios = [f"pipeline / {peer} = {result[f'pipeline_vs_{peer}']:.2f}"
               for peer in ("naive", "opencv", "supervision", "limit") if result[f"pipeline_vs_{peer}"] is not None]
-    rows.append("   ".join(ratios))
+    rows.append(_headline("   ".join(ratios), result["machine_load"]))
     gate = result["motion"]
     if gate:
         rows.append(f"motion: {gate['model_runs_per_frame']} model runs a frame, {100 * gate['detections_kept']:.1f} % "
@@ -381,6 +385,15 @@ def format_table(result: dict) -> str:
               f"{result['model']} ({result['backend']}: {result['runtime']}, batch {result['batch']}, "
               f"{result['workers']} worker{'s' * (result['workers'] > 1)}) | x264 {result['preset']}")
     return "\n".join([header, *rows])
+
+
+def _headline(ratios: str, load: dict) -> str:
+    """The ratios, headlined only when they were taken on a quiet machine: under load they
+    measure the other work as much as livedroid (two lines then, the verdict first)."""
+    if load["quiet"] is False:
+        return (f"UNDER LOAD: {describe(load)}, over {QUIET_SHARE:.0%} of the machine: no headline ratio; "
+                f"rerun on a quiet machine to compare\nunder load, not comparable: {ratios}")
+    return f"{ratios}\nmachine: {'quiet' if load['quiet'] else 'load unknown'}, {describe(load)}"
 
 
 def _say(text: str) -> None:

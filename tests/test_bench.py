@@ -31,6 +31,7 @@ def test_bench_prints_the_table_and_writes_every_field(tmp_path: Path, default_m
     for workload in data["workloads"].values():
         assert workload["fps"] > 0 and workload["cpu_ms_per_frame"] > 0 and len(workload["runs"]) == 2
     assert data["frames"] == 12 and data["frame_size"] == [160, 96]
+    assert data["machine_load"]["cores"] == data["cores"] and data["machine_load"]["seconds"] > 0
     for key in ("limit_fps", *(f"pipeline_vs_{peer}" for peer in PEERS), "pipeline_vs_limit", "cores", "runtime", "batch"):
         assert data[key]
     live = data["live"]

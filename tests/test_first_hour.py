@@ -94,3 +94,39 @@ def test_the_stats_name_each_cameras_model_by_its_inference_key(tmp_path):
         assert stats["cameras"]["demo"]["model"] in stats["inference"]
     finally:
         served.stop()
+
+
+def test_the_load_watch_sees_another_process_take_a_core():
+    import sys
+    import time
+
+    from livedroid.machine_load import LoadWatch
+
+    if not Path("/proc/stat").exists():
+        pytest.skip("other processes' CPU time is read from Linux's /proc/stat")
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        watch = LoadWatch()
+        time.sleep(1.5)
+        load = watch.stop()  # before the child is reaped: its CPU time is not ours
+    finally:
+        busy.kill()
+        busy.wait()
+    assert load.other_cores is not None and load.other_cores >= 0.5, load
+    assert load.as_json()["quiet"] is (load.other_cores <= 0.1 * load.cores)
+
+
+@pytest.mark.parametrize("quiet, other_cores, headline", [(True, 0.05, True), (False, 1.31, False), (None, None, True)])
+def test_bench_headlines_ratios_only_from_a_quiet_machine(quiet, other_cores, headline):
+    from livedroid.bench import _headline
+
+    load = {"quiet": quiet, "other_cores": other_cores, "cores": 2, "load_average": [6.2, 7.4], "seconds": 30.0}
+    said = _headline("pipeline / opencv = 0.83", load).splitlines()
+    assert said[0].startswith("pipeline / opencv = 0.83") is headline
+    if quiet is False:
+        assert said == ["UNDER LOAD: other processes used 1.31 of 2 cores (load average 6.2 → 7.4), over 10% of the "
+                        "machine: no headline ratio; rerun on a quiet machine to compare",
+                        "under load, not comparable: pipeline / opencv = 0.83"]
+    else:
+        assert said[1].startswith("machine: quiet" if quiet else "machine: load unknown")
