@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from livedroid.errors import UserError
 from livedroid.labelling.dataset import LabelBox, LabelledImage, LabellingFolder
-from livedroid.training.dataset.prepare import read_annotations
+from livedroid.training.dataset.prepare import prepare_dataset, read_annotations
 from livedroid.training.dataset.split import grouped_split
 from livedroid.training.dataset.validate import validate_images
 from tests.conftest import REPO, needs_module, run_cli, shared_path
@@ -172,3 +174,116 @@ def test_a_merged_retrain_then_eval_of_the_model_it_wrote(tmp_path: Path) -> Non
     evaluated = run_cli("eval", str(model), str(mined), "--out", str(tmp_path / "eval"))
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["images"] == 6
+
+
+def make_clip_folder(root: Path, labels: list[str | None], states: dict[int, str] | None = None,
+                     label_map: dict[int, str] | None = None) -> Path:
+    """A folder mined from one clip, a frame a second: frame k shows a square of ``labels[k]``
+    (None: an empty frame), recorded with its time; ``states`` gives review states by frame."""
+    folder = LabellingFolder(root)
+    background = np.random.default_rng(3).integers(60, 200, (9, 12, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    records = []
+    for index, label in enumerate(labels):
+        pixels, boxes = background.copy(), []
+        pixels[66:70, 3 * index : 3 * index + 3] = 255  # a clock: no two frames alike
+        x = 4 + 2 * index
+        if label:
+            pixels[20:50, x : x + 30] = COLOURS[label]
+            boxes = [LabelBox(label, x, 20, x + 30, 50)]
+        name = f"lot-f{index:06d}.jpg"
+        folder.save_image(LabelledImage(name, 96, 72, boxes), jpeg(pixels))
+        records.append({"image": name, "source": "/videos/lot.mp4", "frame": index * 25, "timestamp": float(index)})
+    folder.write_label_map(label_map or {1: "blue", 2: "red"})
+    folder.append_records(records)
+    for index, state in (states or {}).items():
+        folder.write_review_state(f"lot-f{index:06d}.jpg", state)
+    return root
+
+
+def test_a_folder_from_one_clip_is_split_along_time_with_a_gap(tmp_path: Path) -> None:
+    mined = make_clip_folder(tmp_path / "mined", ["red"] * 12 + ["blue"] * 13)
+    result = run_cli("train", "prepare", str(mined), "--out", str(tmp_path / "prepared"), "--val-fraction", "0.2")
+    assert result.returncode == 0, result.stderr
+    # The validation block straddles the moment blue comes in, so both classes are on both sides.
+    assert "groups: 1 train, 1 val (1 by the source recorded at mining" in result.stdout
+    assert ("one video (lot.mp4): split along time, frames 0.0-9.0 s and 17.0-24.0 s train, 11.0-15.0 s val, "
+            "2 frames within 2 s of the cut left out") in result.stdout
+    summary = json.loads((tmp_path / "prepared" / "dataset.json").read_text())
+    assert (summary["train"]["images"], summary["val"]["images"]) == (18, 5)
+    assert summary["groups"]["split_along_time"] == [
+        {"origin": "/videos/lot.mp4", "train": 18, "val": 5, "val_seconds": [11.0, 15.0], "left_out": 2, "gap_seconds": 2.0}
+    ]
+
+
+def test_one_class_clip_keeps_its_last_seconds_for_validation(tmp_path: Path) -> None:
+    images = checked(make_clip_folder(tmp_path / "mined", ["red"] * 25))
+    train, val, grouping = grouped_split(images, 0.2, seed=0)
+    assert sorted(i.timestamp for i in val) == [20.0, 21.0, 22.0, 23.0, 24.0]
+    assert max(i.timestamp for i in train) == 18.0 and len(train) == 19  # 19 s is within 2 s of the cut
+    assert grouping.along_time[0].summary().endswith("frames 0.0-18.0 s train, 20.0-24.0 s val, 1 frame within 2 s of the cut left out")
+
+
+def test_a_reviewed_empty_frame_is_background_and_unboxed_mined_classes_are_dropped(tmp_path: Path, capsys) -> None:
+    labels = ["red", "blue"] * 8 + [None, None, None]
+    mined = make_clip_folder(tmp_path / "mined", labels, states={16: "accepted", 17: "edited"},
+                             label_map={1: "person", 2: "blue", 3: "bus", 4: "red"})
+    prepared = prepare_dataset(mined, tmp_path / "prepared", val_fraction=0.25)
+    output = capsys.readouterr().out
+    assert f"{mined}: 1 unlabelled images left out (1 mined frames nobody reviewed, with no box)" in output
+    assert f"{mined / 'label_map.pbtxt'}: no image has a box of person, bus: left out of the classes trained" in output
+    assert prepared.label_map == {1: "blue", 2: "red"}
+    assert sum(prepared.images.values()) == 17 and sum(prepared.background.values()) == 2  # one frame in the gap
+
+
+def test_a_label_map_a_user_wrote_still_refuses_an_unboxed_class(tmp_path: Path) -> None:
+    photos = make_voc_dataset(tmp_path / "photos", count=8)
+    (photos / "label_map.pbtxt").write_text('item { id: 1 name: "blue" }\nitem { id: 2 name: "red" }\nitem { id: 3 name: "bus" }\n')
+    with pytest.raises(UserError, match="the label map names bus but no image has a box of it"):
+        prepare_dataset(photos, tmp_path / "prepared")
+
+
+def star_wars_photos(root: Path, names: list[str], background: list[str]) -> Path:
+    """Star-wars photos with their XML; those in ``background`` annotated with no object."""
+    star_wars = shared_path("datasets/star-wars")
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    for name in names + background:
+        shutil.copy(star_wars / "images" / f"{name}.jpg", root / "images")
+        xml = (star_wars / "annotations" / f"{name}.xml").read_text()
+        if name in background:
+            xml = re.sub(r"<object>.*</object>", "", xml, flags=re.S)
+        (root / "annotations" / f"{name}.xml").write_text(xml)
+    return root
+
+
+def test_eval_counts_false_alarms_on_background_images(tmp_path: Path, capsys) -> None:
+    from livedroid.training.evaluate import evaluate_model
+
+    photos = star_wars_photos(tmp_path / "photos", ["BB-8_1", "R2-D2_1"], background=["BB-8_10", "R2-D2_10"])
+    result = evaluate_model(REPO / "models" / "star-wars", photos, tmp_path / "eval", match_label_names=True)
+    mistakes = result.metrics["mistakes"]
+    assert result.metrics["images"] == 4 and mistakes["background_images"] == 2
+    assert mistakes["background_images_with_false_alarms"] == 2 and sum(mistakes["false_alarms"].values()) >= 2
+    assert "images with no object to find (background): 2, 2 with a false alarm" in capsys.readouterr().out
+
+
+def test_eval_of_background_images_alone_counts_the_classes_of_their_label_map(tmp_path: Path, capsys) -> None:
+    from livedroid.training.evaluate import evaluate_model
+
+    photos = star_wars_photos(tmp_path / "photos", [], background=["BB-8_10"])
+    with pytest.raises(UserError, match="has no box of any class the model knows: name the classes whose false alarms count with --classes"):
+        evaluate_model(REPO / "models" / "star-wars", photos, tmp_path / "eval")
+    (photos / "label_map.pbtxt").write_text("item { id: 1 name: 'BB-8' }\n")
+    result = evaluate_model(REPO / "models" / "star-wars", photos, tmp_path / "eval")
+    assert result.metrics["mistakes"]["false_alarms"] == {"BB-8": 1}
+
+
+def test_false_alarms_on_background_images_lead_the_contact_sheet() -> None:
+    from livedroid.training.evaluate import sheet_order
+    from livedroid.training.mistakes import ImageMistakes
+
+    confused = ImageMistakes(named_as=[("red", "blue"), ("red", "blue")], false_alarms=["red"])
+    alarm = ImageMistakes(false_alarms=["red"])
+    right = ImageMistakes(named_as=[("red", "red")])
+    truth = [[object(), object()], [], [object()], []]
+    assert sheet_order([confused, alarm, right, ImageMistakes()], truth) == [1, 0, 2, 3]

@@ -101,6 +101,7 @@ def prepare_dataset(
     if not 0.0 <= val_fraction < 1.0:
         raise UserError(f"--val-fraction must be at least 0 and below 1, got {val_fraction}")
     problems: list[Problem] = []
+    label_map_path = label_map_path or label_map_of(sources)
     annotated, label_map = read_dataset(sources, images_dir, label_map_path, aliases or {}, match_label_names, problems)
     checked = validate_images(annotated, problems)
     if not checked:
@@ -167,7 +168,7 @@ def read_dataset(
     """Read every source (:func:`read_annotations`) and rename their boxes onto one label map:
     ``label_map_path``, else the first ``label_map.pbtxt`` among the sources, else derived."""
     annotated = [image for folder in sources for image in leave_out_unlabelled(folder, read_annotations(folder, images_dir, problems))]
-    label_map_path = label_map_path or next(filter(None, map(_label_map_beside, sources)), None)
+    label_map_path = label_map_path or label_map_of(sources)
     label_map = load_labels(label_map_path) if label_map_path else None
     if label_map is not None:
         check_label_maps(label_map, label_map_path, sources, aliases, match_label_names)
@@ -341,6 +342,11 @@ def _print_problems(problems: list[Problem], saved_to: Path | None = None) -> No
             print(f"  {problem.where}: {problem.what}")
         if len(found) > PROBLEMS_SHOWN_PER_KIND:
             print(f"  … and {len(found) - PROBLEMS_SHOWN_PER_KIND} more" + (f" (all in {saved_to})" if saved_to else ""))
+
+
+def label_map_of(sources: list[Path]) -> Path | None:
+    """The first ``label_map.pbtxt`` beside or in the sources."""
+    return next(filter(None, map(_label_map_beside, sources)), None)
 
 
 def _written_by_mine(label_map: Path) -> bool:
