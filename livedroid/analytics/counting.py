@@ -6,7 +6,8 @@ is lost (not seen for ``lost_frames`` frames: the exit then carries the time it 
 when the run ends (Ctrl-C too): every enter has its exit. Inertia is what a person counts: feet
 on a zone's edge (a zone along the frame's bottom, where boxes are clipped) flicker in and out
 from frame to frame, and each flicker would be an enter and an exit (Frigate's zones have the same
-``inertia``). An event carries the frame that decided it.
+``inertia``). An event carries the frame that decided it, so the log stays in time order; the
+dwell of an exit runs from the first frame inside to the first outside.
 
 A line counts a track "in" when it crosses from the left of the line to its right, looking from
 its first point to its second (a line drawn left to right counts downward motion "in"), and
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 
 from livedroid.analytics.shapes import Shape, anchors, inside_polygon, side_of_line, signed_distance
+from livedroid.annotate import BoxAnnotator, place_label
 from livedroid.detections import Detections
 from livedroid.frames import Frame
 from livedroid.sinks.jsonl import JsonLinesFile
@@ -46,8 +48,9 @@ class Sighting:
 class ZoneCount:
     shape: Shape
     polygon: np.ndarray | None = None  # pixels, once the frame size is known
-    inside: dict[int, Sighting] = field(default_factory=dict)  # track -> when it entered
-    streaks: dict[int, int] = field(default_factory=dict)  # track -> frames in a row seen on the other side
+    inside: dict[int, Sighting] = field(default_factory=dict)  # track -> when it was first seen inside
+    #: track -> frames in a row it was seen on the other side, and the first of them
+    streaks: dict[int, tuple[int, Sighting]] = field(default_factory=dict)
     entered: int = 0
 
 
@@ -71,6 +74,7 @@ class ZoneAnalytics(Stage):
         self.log = log
         self._size: tuple[int, int] | None = None
         self._last_seen: dict[int, Sighting] = {}
+        self._labelled = Detections()  # this frame's boxes, whose labels the counts must not hide
 
     def place(self, width: int, height: int) -> None:
         """Put the shapes on a ``width`` x ``height`` frame (refuses points outside it)."""
@@ -99,6 +103,7 @@ class ZoneAnalytics(Stage):
         for line in self.lines:
             self._count_line(line, tracks, detections.labels, positions)
         self._end_lost(frame.index)
+        self._labelled = detections
         return detections
 
     def _wanted(self, shape: Shape, labels: list[str]) -> np.ndarray:
@@ -107,20 +112,21 @@ class ZoneAnalytics(Stage):
     def _count_zone(self, zone: ZoneCount, tracks: list[int], labels: list[str], positions: np.ndarray) -> None:
         inside = inside_polygon(positions, zone.polygon) & self._wanted(zone.shape, labels) if tracks else []
         for track, now_inside in zip(tracks, inside):
+            seen = self._last_seen[track]
             if now_inside == (track in zone.inside):
                 zone.streaks.pop(track, None)
                 continue
-            streak = zone.streaks.get(track, 0) + 1
-            if streak < zone.shape.inertia:
-                zone.streaks[track] = streak
+            count, first = zone.streaks.get(track, (0, seen))
+            if count + 1 < zone.shape.inertia:
+                zone.streaks[track] = (count + 1, first)
                 continue
             zone.streaks.pop(track, None)
             if now_inside:
-                zone.inside[track] = self._last_seen[track]
+                zone.inside[track] = first
                 zone.entered += 1
-                self._emit("enter", self._last_seen[track], track, zone=zone.shape.name)
+                self._emit("enter", seen, track, zone=zone.shape.name)
             else:
-                self._exit(zone, track, self._last_seen[track], "left")
+                self._exit(zone, track, seen, "left", left_at=first)
 
     def _count_line(self, line: LineCount, tracks: list[int], labels: list[str], positions: np.ndarray) -> None:
         if not tracks:
@@ -148,9 +154,12 @@ class ZoneAnalytics(Stage):
                 line.crossed_out += 1
             self._emit("cross", self._last_seen[track], track, line=line.shape.name, direction=direction)
 
-    def _exit(self, zone: ZoneCount, track: int, seen: Sighting, cause: str) -> None:
+    def _exit(self, zone: ZoneCount, track: int, seen: Sighting, cause: str, left_at: Sighting | None = None) -> None:
+        """The exit event, stamped ``seen``; its dwell runs from the first frame seen inside to
+        the first seen outside (``left_at``), or to the last seen for a track lost or at the end."""
         entered = zone.inside.pop(track)
-        dwell = None if seen.time is None or entered.time is None else round(seen.time - entered.time, 3)
+        until = left_at or seen
+        dwell = None if until.time is None or entered.time is None else round(until.time - entered.time, 3)
         self._emit("exit", seen, track, zone=zone.shape.name, dwell_s=dwell, cause=cause)
 
     def _end_lost(self, index: int) -> None:
@@ -189,28 +198,24 @@ class ZoneAnalytics(Stage):
             self.log.close(complete)
 
     def draw(self, scene: np.ndarray) -> None:
+        """The zones and lines with their counts; each count's label goes where it hides no box's
+        label (at one of its shape's corners or ends, or the line's middle)."""
         thickness = max(1, round(min(scene.shape[:2]) / 300))
+        taken = BoxAnnotator().label_rects(scene.shape, self._labelled)
         for zone in self.zones:
             if zone.polygon is not None:
                 cv2.polylines(scene, [zone.polygon.round().astype(np.int32)], True, ZONE_COLOUR, thickness, cv2.LINE_AA)
-                _tag(scene, f"{zone.shape.name}: {len(zone.inside)} in, {zone.entered} entered", zone.polygon[0], ZONE_COLOUR)
+                place_label(scene, f"{zone.shape.name}: {len(zone.inside)} in, {zone.entered} entered",
+                            zone.polygon.tolist(), ZONE_COLOUR, taken)
         for line in self.lines:
             if line.ends is not None:
                 start, end = line.ends.round().astype(int).tolist()
                 cv2.arrowedLine(scene, start, end, LINE_COLOUR, thickness, cv2.LINE_AA, tipLength=0.03)
-                _tag(scene, f"{line.shape.name}: in {line.crossed_in} out {line.crossed_out}", line.ends[0], LINE_COLOUR)
+                place_label(scene, f"{line.shape.name}: in {line.crossed_in} out {line.crossed_out}",
+                            [*line.ends.tolist(), line.ends.mean(axis=0).tolist()], LINE_COLOUR, taken)
 
     def summary(self) -> list[str]:
         return [f"zone {z.shape.name}: {z.entered} entered" for z in self.zones] + [
             f"line {line.shape.name}: {line.crossed_in} in, {line.crossed_out} out" for line in self.lines
         ] + ([f"events: {self.log.count} in {self.log.path}"] if self.log else [])
 
-
-def _tag(scene: np.ndarray, text: str, at: np.ndarray, colour: tuple[int, int, int]) -> None:
-    """A filled label at ``at``, kept inside the picture."""
-    scale = max(0.4, min(scene.shape[:2]) / 900)
-    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    x = int(min(max(at[0], 0), scene.shape[1] - width - 4))
-    y = int(min(max(at[1], height + baseline + 2), scene.shape[0]))
-    cv2.rectangle(scene, (x, y - height - baseline - 2), (x + width + 4, y), colour, cv2.FILLED)
-    cv2.putText(scene, text, (x + 2, y - baseline), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
