@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import re
 import time
+from collections import deque
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -80,13 +83,13 @@ class VideoSource(Source):
     def frames(self) -> Iterator[Frame]:
         index = 0
         try:
-            for picture in self._pictures():
+            for picture, pts in presentation_order(self._pictures(), self.fps, self.time_base):
                 if index == self.max_frames:
                     return
                 yield Frame(
                     image=upright(picture),
                     index=index,
-                    pts=picture.pts,
+                    pts=pts,
                     time_base=picture.time_base or self.time_base,
                     captured_at=time.monotonic(),
                 )
@@ -181,6 +184,46 @@ class VideoSource(Source):
 
     def close(self) -> None:
         self._container.close()
+
+
+#: Pictures held back to put their time stamps in presentation order. The decoder returns pictures
+#: in presentation order, but a container without presentation stamps stamps them in decode order
+#: (an AVI with packed B-frames: 0.16 s then 0.12 s), a place or two off.
+REORDER_WINDOW = 4
+
+
+def presentation_order(pictures: Iterator[av.VideoFrame], fps: float | None,
+                       time_base: Fraction | None) -> Iterator[tuple[av.VideoFrame, int | None]]:
+    """Each picture with a time stamp that never goes backwards: the smallest of the stamps of the
+    next ``REORDER_WINDOW`` pictures (what a correct file gives each picture anyway), or, where a
+    container's stamps are missing or repeat, the previous one plus a frame at ``fps``. Pictures
+    still held when the decoder fails come out before its error."""
+    held: deque[av.VideoFrame] = deque()
+    stamps: list[int] = []
+    last: int | None = None
+    frame_ticks = max(1, round(1 / (fps * time_base))) if fps and time_base else 1
+
+    def release() -> tuple[av.VideoFrame, int | None]:
+        nonlocal last
+        stamp = heapq.heappop(stamps) if stamps else None
+        if last is not None and (stamp is None or stamp <= last):
+            stamp = last + frame_ticks
+        last = stamp
+        return held.popleft(), stamp
+
+    try:
+        for picture in pictures:
+            held.append(picture)
+            if picture.pts is not None:
+                heapq.heappush(stamps, picture.pts)
+            if len(held) == REORDER_WINDOW:
+                yield release()
+    except av.FFmpegError:
+        while held:
+            yield release()
+        raise
+    while held:
+        yield release()
 
 
 def upright(picture: av.VideoFrame) -> np.ndarray:
