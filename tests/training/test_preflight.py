@@ -74,7 +74,8 @@ def test_prepare_prints_and_keeps_the_preflight(tmp_path, capsys):
     assert "20 of 20 (100.0%) under the smallest anchor (30 px)" in printed
     assert "'livedroid run --tiles --tile-size 384'" in printed  # 40 px * 300 / 30 = 400, down to a multiple of 32
     assert "--model ssd_resnet50_v1_fpn_640 (640x640, ssd_resnet50_v1_fpn_keras): 0 of 20 boxes" in printed
-    assert "annotate more images of red" in printed  # 10 images: under a few dozen
+    assert "red: in 10 images only: annotate more images of red" in printed  # under a few dozen
+    assert "near-duplicates" not in printed.split("what to try:")[1]  # noise images: no two alike
 
 
 def test_advice_only_where_the_figures_call_for_it(voc_dataset, tmp_path, capsys):
@@ -91,6 +92,17 @@ def test_crowded_images_are_told_to_raise_max_detections(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "boxes per image: max 90, p95 90, mean 90.0 (the model keeps at most 100, 100 of a class)" in printed
     assert "--max-detections 180" in printed
+
+
+def test_frames_of_one_scene_are_told_apart_from_new_scenes(tmp_path, capsys):
+    root = _boxes_dataset(tmp_path / "data", [[("red", (100, 100, 300, 300))]] * 6)
+    base = np.asarray(Image.open(root / "images" / "0.jpg"))
+    for index in range(6):  # one picture, each copy one pixel different: six files, one scene
+        copy = base.copy()
+        copy[0, index] = 255 - copy[0, index]
+        Image.fromarray(copy).save(root / "images" / f"{index}.jpg", quality=90)
+    assert prepare_dataset(root, tmp_path / "out", dry_run=True) is None
+    assert "near-duplicates: 6 images are 1 scene (0 of them in validation)" in capsys.readouterr().out
 
 
 def test_objects_of_a_pixel_or_two_stop_before_anything_is_written(tmp_path, capsys):
@@ -126,7 +138,7 @@ def test_a_class_with_one_image_gets_its_preflight_then_one_line(voc_dataset, tm
         path.unlink()
     assert main(["prepare", str(voc_dataset), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
     out, err = capsys.readouterr()
-    assert "blue 1 boxes in 1 images" in out
+    assert "blue 1 box in 1 image (" in out
     assert "livedroid: error: " in err and "too few images to train and validate: blue (1)" in err
 
 
@@ -150,7 +162,7 @@ def test_grey_16_bit_and_1x1_images_are_found_and_written_as_training_reads_them
     printed = capsys.readouterr().out
     assert "grey (single-channel): 2" in printed  # the grey JPEG, and the 16-bit image, now 8-bit grey
     assert "16-bit: 1, converted to 8 bits" in printed
-    assert "1 images under 32 px a side, scaled up to the input: annotations/red_2.xml (1x1)" in printed
+    assert "1 image under 32 px a side, scaled up to the input: annotations/red_2.xml (1x1)" in printed
     figures = json.loads((prepared.folder / "dataset.json").read_text(encoding="utf-8"))["preflight"]["images"]
     assert (figures["grey"], figures["sixteen_bit_converted"], figures["under_32_px"], figures["smallest"]) == (2, 1, 1, [1, 1])
 

@@ -31,6 +31,7 @@ UNSEEABLE_PX = 4  # every object under this at the input: there is nothing for t
 SMALL_SHARE = 0.2  # a class with this share of its boxes under the smallest anchor gets advice
 CROWDED_SHARE = 0.8  # an image holding this share of the detection limit in boxes gets advice
 RARE_SHARE = 0.1  # a class in under this share of the commonest class's images gets advice
+SCENE_SHARE = 0.5  # fewer near-duplicate groups than this share of the images gets advice
 FEW_IMAGES = 30  # "a few dozen images of a class for a useful detector"
 TINY_IMAGE_PX = 32  # images with a side under this are noted
 PIXEL_SAMPLE = 40  # images decoded for the pixel range
@@ -257,7 +258,7 @@ def _images_section(result: Preflight, images: list[CheckedImage], problems: lis
         result.lines.append(f"  16-bit: {sixteen_bit}, converted to 8 bits (value / 256, as TensorFlow decodes a 16-bit PNG)")
     if tiny:
         names = ", ".join(f"{image.source} ({image.width}x{image.height})" for image in tiny[:3])
-        result.lines.append(f"  {len(tiny)} images under {TINY_IMAGE_PX} px a side, scaled up to the input: {names}")
+        result.lines.append(f"  {_count(len(tiny), 'image')} under {TINY_IMAGE_PX} px a side, scaled up to the input: {names}")
 
 
 def _mode(image: CheckedImage) -> str:
@@ -310,9 +311,15 @@ def _groups_section(result: Preflight, images: list[CheckedImage], grouping: Gro
         "groups_by_source": grouping.by_source,
     }
     result.lines.append(
-        f"near-duplicates: {in_joined} images in {len(joined)} groups joined by hash, {grouping.by_source} groups by source "
-        f"video; {len(grouping.groups)} groups in all for {len(images)} images (a group stays on one side of the split)"
+        f"near-duplicates: {_count(in_joined, 'image')} in {_count(len(joined), 'group')} joined by hash, "
+        f"{_count(grouping.by_source, 'group')} by source video; {_count(len(grouping.groups), 'group')} in all for "
+        f"{_count(len(images), 'image')} (a group stays on one side of the split)"
     )
+    if len(grouping.groups) < SCENE_SHARE * len(images):
+        result.advice.append(
+            f"near-duplicates: {_count(len(images), 'image')} are {_count(len(grouping.groups), 'scene')} "
+            f"({grouping.val_groups} of them in validation): new scenes teach more than more frames of these"
+        )
 
 
 def _boxes_per_image_section(result: Preflight, images: list[CheckedImage], model: ModelGeometry, max_detections: int) -> None:
@@ -353,15 +360,15 @@ def _classes_section(result: Preflight, images: list[CheckedImage]) -> None:
     result.figures["classes"] = {
         name: {"boxes": boxes[name], "images": holding[name], "share": round(boxes[name] / total, 4)} for name in ordered
     }
-    listing = ", ".join(f"{name} {boxes[name]} boxes in {holding[name]} images ({_percent(boxes[name], total)})" for name in ordered)
+    listing = ", ".join(f"{name} {_count(boxes[name], 'box')} in {_count(holding[name], 'image')} ({_percent(boxes[name], total)})" for name in ordered)
     result.lines.append(f"classes: {listing}" + (f"; rarest {rarest}, {_percent(boxes[rarest], total)} of the boxes" if len(ordered) > 1 else ""))
-    most = max(holding.values())
+    most = max(holding, key=lambda name: (holding[name], name))
     for name in ordered:
-        if holding[name] < FEW_IMAGES or holding[name] < RARE_SHARE * most:
-            result.advice.append(
-                f"{name}: in {holding[name]} images (the commonest class is in {most}): annotate more images of {name} "
-                f"(a few dozen at least)"
-            )
+        if holding[name] < FEW_IMAGES:
+            result.advice.append(f"{name}: in {_count(holding[name], 'image')} only: annotate more images of {name} (a few dozen at least)")
+        elif holding[name] < RARE_SHARE * holding[most]:
+            result.advice.append(f"{name}: in {_count(holding[name], 'image')} against {holding[most]} of {most}: "
+                                 f"annotate more images of {name}")
 
 
 def _sizes_section(result: Preflight, images: list[CheckedImage], model: ModelGeometry, alternatives: list[ModelGeometry]) -> None:
@@ -443,6 +450,10 @@ def _larger_input(images: list[CheckedImage], model: ModelGeometry, alternatives
         if fewer < under / 2 and (best is None or fewer < best[1]):
             best = (alternative, fewer)
     return best
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}{'es' if noun.endswith('x') else 's'}"
 
 
 def _percent(part: float, whole: float) -> str:
