@@ -130,3 +130,32 @@ def test_bench_headlines_ratios_only_from_a_quiet_machine(quiet, other_cores, he
                         "under load, not comparable: pipeline / opencv = 0.83"]
     else:
         assert said[1].startswith("machine: quiet" if quiet else "machine: load unknown")
+
+
+@pytest.mark.parametrize("shape", ["line mid=60,10,700,10", "zone desk=60,10,300,10,300,200,60,200"])
+def test_a_count_label_hides_no_box_label(shape):
+    """A person at the top-left, where the line (or zone) starts: its count goes elsewhere. The
+    shape's own thin strokes may cross the person's label; a count's filled label may not."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    from livedroid.analytics import ZoneAnalytics, parse_shape
+    from livedroid.annotate import BoxAnnotator
+    from livedroid.detections import Detections
+    from livedroid.frames import Frame
+
+    kind, text = shape.split(" ")
+    analytics = ZoneAnalytics([parse_shape(kind, text)])
+    person = Detections(np.array([[0, 5, 100, 300]], np.float32), np.array([0.87], np.float32), np.array([1], np.int32),
+                        ["person"], np.array([3]))
+    image = np.zeros((432, 768, 3), np.uint8)
+    analytics.update(person, Frame(image, 0, pts=0, time_base=Fraction(1, 10)))
+    annotator = BoxAnnotator()
+    scene = annotator.annotate(image.copy(), person)
+    x1, y1, x2, y2 = annotator.label_rects(scene.shape, person)[0]
+    before = scene.copy()
+    analytics.draw(scene)
+    changed = (scene[y1:y2, x1:x2] != before[y1:y2, x1:x2]).any(axis=2).mean()
+    assert (scene != before).sum() > 500, "no count label was drawn"
+    assert changed < 0.15, f"the count's label covers {changed:.0%} of the person's label"
