@@ -230,6 +230,19 @@ def test_a_changed_result_would_be_caught():
     assert not all(phrase in page("serve.md") for phrase in retention_phrases({**summary, "max_usage_mb": 41.5}))
 
 
+def test_every_test_prerequisite_is_in_the_contributing_page():
+    """The programs the tests look for and the Debian packages .ci/run installs, each named there."""
+    sources = "\n".join(path.read_text(encoding="utf-8") for path in (REPO / "tests").rglob("*.py"))
+    programs = set(re.findall(r'shutil\.which\("([\w.+-]+)"\)', sources))
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    block = re.search(r"^apt_packages=\((.*?)^\)", ci, re.S | re.M).group(1)
+    packages = {word for line in block.splitlines() for word in line.split("#", 1)[0].split()}
+    page = (REPO / "docs" / "contributing.md").read_text(encoding="utf-8")
+    assert {"ffmpeg", "chromium", "mosquitto", "Xvfb"} <= programs and "ffmpeg" in packages
+    missing = sorted(name for name in programs | packages if f"`{name}" not in page and f" {name}" not in page)
+    assert not missing, f"docs/contributing.md does not list these test prerequisites: {missing}"
+
+
 # The site --------------------------------------------------------------------------------------
 
 
