@@ -46,15 +46,15 @@ from livedroid.sources.images import ImageSource
 
 log = logging.getLogger("livedroid")
 
-#: The same-scene test: two frames show the same scene when their colour grids lie within SAME_VIEW
-#: (:func:`signals.scene_distance`) and the model's boxes make the same layout (the same classes,
-#: each box overlapping one of the other frame by LAYOUT_IOU). Measured on picks of the shared clips
-#: (tuned on chaplin, intel and bikes): the same standing pair, the same view a second later, one
-#: person at the same spot lie 0.9-2.3 apart; another shot, a pan or another view 3.2 and more.
+#: The same-scene test: two frames show the same scene when their colour grids
+#: (:func:`signals.scene_distance`) lie within SAME_PICTURE, whatever the model saw in them, or
+#: within SAME_VIEW with the model's boxes in the same layout (the same classes, each box overlapping
+#: one of the other frame's by LAYOUT_IOU). Tuned on picks of the shared chaplin, intel and bikes
+#: clips: the same standing pair, the same street a second later 0.9-1.7 apart; a person leaping
+#: instead of standing, another person's head in view 1.95 and more; another shot or view 3.2 and more.
+SAME_PICTURE = 1.8
 SAME_VIEW = 3.0
 LAYOUT_IOU = 0.3
-#: A picture whose boxes are unknown (a --known photo) is the same scene only when this close.
-NEAR_IDENTICAL = 1.0
 #: Without --classes, a model with at most this many classes labels all of them (a custom model);
 #: a larger one (COCO's 80) the classes it saw at the threshold in at least CLASS_IN_USE_FRAMES
 #: frames of the footage and CLASS_IN_USE_SHARE of them: a false alarm for a moment (a toilet on a
@@ -324,11 +324,11 @@ def too_close(a: Candidate, b: Candidate | Seen, min_gap: float) -> bool:
 
 def same_scene(a: Candidate | Seen, b: Candidate | Seen) -> bool:
     """The same view with the same things in the same places: a labeller learns nothing new from
-    the second. Pictures whose boxes are unknown count only when near-identical."""
+    the second. Pictures whose boxes are unknown (--known photos) are compared by their look alone."""
     distance = sig.scene_distance(a.colours, b.colours)
-    if a.boxes is None or b.boxes is None:
-        return distance < NEAR_IDENTICAL
-    return distance < SAME_VIEW and same_layout(a.boxes, b.boxes)
+    if distance < SAME_PICTURE:
+        return True
+    return a.boxes is not None and b.boxes is not None and distance < SAME_VIEW and same_layout(a.boxes, b.boxes)
 
 
 def same_layout(a: list[LabelBox], b: list[LabelBox]) -> bool:
