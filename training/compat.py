@@ -9,13 +9,18 @@ TF 2.20, Python 3.11.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import logging
 import os
+import re
 import sys
+import threading
 import types
 import warnings
+from contextlib import contextmanager
 
 # Fix 1 - Keras 3: "module 'keras._tf_keras.keras.layers' has no attribute 'experimental'".
 # The API is written for Keras 2; this makes tf.keras resolve to tf-keras. It only works when set
@@ -29,9 +34,85 @@ if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
 
 import tensorflow as tf  # noqa: E402  (after the environment variable, on purpose)
 
-# Not a fix either: the API calls dozens of deprecated TF1 functions, each logging a warning.
+# Not a fix either: the API calls dozens of deprecated TF1 functions, each logging a warning; the
+# SavedModel exporter logs through absl's Python logger ("WARNING:absl:Found untraced functions").
 tf.get_logger().setLevel("ERROR")
+logging.getLogger("absl").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", message=".*set_learning_phase.*is deprecated", category=UserWarning)
+
+#: An info or warning line of TensorFlow's C++ logging: absl's format ("W0000 00:00:1796667048.398622
+#: 16632 tf_tfl_flatbuffer_helpers.cc:364] Ignored output_format."), its note that nobody
+#: initialised it, and TSL's own ("2026-12-07 18:04:21.506922: I tensorflow/core/util/port.cc:153]
+#: ..."). Errors pass: a failed conversion may have no other explanation.
+_NATIVE_LOG = re.compile(
+    rb"WARNING: All log messages before absl::InitializeLog\(\)"
+    rb"|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.+-]+:\d+\]"  # seconds since 1970 here
+    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] [\w/.+-]+:\d+\]"
+)
+
+
+@contextmanager
+def native_logs_dropped():
+    """Drop TensorFlow's C++ info and warning lines from stderr while the block runs; everything
+    else written there (progress bars, Python's messages, errors) passes through at once.
+
+    TF_CPP_MIN_LOG_LEVEL (set in livedroid.training before TensorFlow's import) quiets TSL's
+    logging, but the TFLite converter logs through absl's C++ library, which nobody initialises,
+    so it writes every line to stderr whatever the level; no Python call reaches it. The only
+    handle left is the file descriptor."""
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    terminal = os.dup(2)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    forwarder = threading.Thread(target=_forward_without_native_logs, args=(read_end, terminal), daemon=True)
+    forwarder.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(terminal, 2)  # closes the pipe's write end: the forwarder reads to its end and stops
+        forwarder.join()
+        os.close(terminal)
+
+
+def _forward_without_native_logs(source: int, destination: int) -> None:
+    """Copy ``source`` to ``destination`` line by line, cutting each line at a native log line's
+    start. A partial line is held back only while it could still become one (it starts with a
+    letter or digit); progress bars start with a carriage return and pass at once."""
+    pending = b""
+    while chunk := os.read(source, 1 << 16):
+        *lines, pending = (pending + chunk).split(b"\n")
+        kept = [_without_native_log(line + b"\n") for line in lines]
+        if pending and not pending[:1].isalnum():
+            kept.append(pending)
+            pending = b""
+        os.write(destination, b"".join(kept))
+    os.write(destination, _without_native_log(pending))
+    os.close(source)
+
+
+def _without_native_log(line: bytes) -> bytes:
+    found = _NATIVE_LOG.search(line)
+    return line if found is None else line[: found.start()]
+
+
+def _quiet_conversion(convert):
+    @functools.wraps(convert)
+    def quietly(*args, **kwargs):
+        with native_logs_dropped():
+            return convert(*args, **kwargs)
+
+    return quietly
+
+
+# Every TFLite conversion (and int8 calibration) runs through this method of the converters' base.
+from tensorflow.lite.python import lite as _tflite  # noqa: E402
+
+if not hasattr(_tflite.TFLiteConverterBase._convert_and_export_metrics, "__wrapped__"):
+    _tflite.TFLiteConverterBase._convert_and_export_metrics = _quiet_conversion(
+        _tflite.TFLiteConverterBase._convert_and_export_metrics
+    )
 
 
 class _RegeneratedProtoLoader(importlib.abc.Loader):

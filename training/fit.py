@@ -23,10 +23,12 @@ from tqdm import tqdm
 
 from livedroid.errors import UserError
 from livedroid.signals import StopOnSignals
+from livedroid.training.loss_guard import Diverged, Guard, TERMS
 from livedroid.training.pipeline import load_pipeline, save_pipeline
 
 TRAIN_LOG_DIR = "train"  # TensorBoard event files, and the loss table below
 LOSS_TABLE = "losses.csv"
+GUARD_LOG = "guard.log"  # one line per blow-up the guard caught, beside the loss table
 LOSS_COLUMNS = ("step", "total_loss", "classification_loss", "localization_loss", "regularization_loss", "learning_rate")
 
 
@@ -68,8 +70,15 @@ def fit(model_dir: Path, config=None, *, checkpoint_every: int = 500, keep_check
             ).repeat()
         )
         step = tf.Variable(0, trainable=False, dtype=tf.int64, name="global_step", aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        optimizer, (learning_rate,) = optimizer_builder.build(train_config.optimizer, global_step=step)
-        checkpoint = tf.train.Checkpoint(step=step, model=model, optimizer=optimizer)
+        optimizer, (schedule,) = optimizer_builder.build(train_config.optimizer, global_step=step)
+        # The guard's cuts: kept in the checkpoint, so a resumed run keeps the rate that held.
+        learning_rate_scale = tf.Variable(1.0, trainable=False, name="learning_rate_scale", aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+        def learning_rate():
+            return (schedule() if callable(schedule) else schedule) * learning_rate_scale
+
+        optimizer.learning_rate = learning_rate
+        checkpoint = tf.train.Checkpoint(step=step, model=model, optimizer=optimizer, learning_rate_scale=learning_rate_scale)
         manager = tf.train.CheckpointManager(checkpoint, str(model_dir), max_to_keep=keep_checkpoints)
         _start_weights(tf, checkpoint, manager, model, train_config, dataset)
         frozen = _freeze_layers(model, train_config.freeze_variables)
@@ -79,7 +88,9 @@ def fit(model_dir: Path, config=None, *, checkpoint_every: int = 500, keep_check
             save_pipeline(config, model_dir)
 
         train_step = _train_step(tf, strategy, model, optimizer, step, train_config)
-        return _run(tf, train_step, iter(dataset), step, learning_rate, manager, model_dir, train_config.num_steps, checkpoint_every)
+        guard = Guard(lambda: model.variables + optimizer.variables(), learning_rate_scale, int(step.numpy()))
+        print(guard.describe())
+        return _run(tf, train_step, iter(dataset), step, learning_rate, manager, model_dir, train_config.num_steps, checkpoint_every, guard)
 
 
 def _start_weights(tf, checkpoint, manager, model, train_config, dataset) -> None:
@@ -138,9 +149,9 @@ def _train_step(tf, strategy, model, optimizer, step, train_config):
     return train_step
 
 
-def _run(tf, train_step, iterator, step, learning_rate, manager, model_dir, total_steps, checkpoint_every) -> FitResult:
-    """The loop: one step, its losses to TensorBoard, the CSV and the bar; checkpoints on schedule,
-    at the end and on Ctrl-C."""
+def _run(tf, train_step, iterator, step, learning_rate, manager, model_dir, total_steps, checkpoint_every, guard) -> FitResult:
+    """The loop: one step, its losses to TensorBoard, the CSV and the bar, judged by the guard;
+    checkpoints on schedule, at the end and on Ctrl-C."""
     log_dir = model_dir / TRAIN_LOG_DIR
     log_dir.mkdir(parents=True, exist_ok=True)
     writer = tf.summary.create_file_writer(str(log_dir))
@@ -154,12 +165,20 @@ def _run(tf, train_step, iterator, step, learning_rate, manager, model_dir, tota
             losses = {name: float(value) for name, value in train_step(iterator).items()}
             durations.append(time.perf_counter() - began)
             current = int(step.numpy())
-            rate = float(learning_rate() if callable(learning_rate) else learning_rate)
+            rate = float(learning_rate())
             for name, value in {**losses, "learning_rate": rate, "steps_per_sec": 1 / durations[-1]}.items():
                 tf.summary.scalar(name, value, step=current)
             table.writerow([current] + [losses.get(f"Loss/{c}", "") for c in LOSS_COLUMNS[1:5]] + [rate])
-            bar.set_postfix(loss=f"{losses['Loss/total_loss']:.3f}", lr=f"{rate:.2g}", refresh=False)
+            bar.set_postfix(_bar_losses(losses) | {"lr": f"{rate:.2g}"}, refresh=False)
             bar.update(1)
+            try:
+                event = guard.after_step(current, losses)
+            except Diverged as diverged:
+                _log_guard(log_dir, str(diverged))
+                raise UserError(_stop_line(str(diverged), _save_good(step, guard, manager), model_dir)) from None
+            if event:
+                _log_guard(log_dir, event)
+                bar.write(f"guard: {event}")
             if current % checkpoint_every == 0:
                 manager.save(checkpoint_number=current)
     final = int(step.numpy())
@@ -169,6 +188,30 @@ def _run(tf, train_step, iterator, step, learning_rate, manager, model_dir, tota
         print(f"stopped at step {final}; checkpoint saved in {model_dir}; run the same command to resume")
     timed = durations[1:]
     return FitResult(model_dir, final, stop.is_set(), sum(timed) / len(timed) if timed else None)
+
+
+def _bar_losses(losses: dict[str, float]) -> dict[str, str]:
+    """The terms apart (a total hides a blown-up regularization term behind falling data losses)."""
+    short = {"classification": "cls", "localization": "loc", "regularization": "reg"}
+    return {short[name]: f"{losses[key]:.3g}" for name, key in TERMS.items() if key in losses}
+
+
+def _log_guard(log_dir: Path, line: str) -> None:
+    with open(log_dir / GUARD_LOG, "a", encoding="utf-8") as log:
+        log.write(line + "\n")
+
+
+def _save_good(step, guard: Guard, manager) -> str:
+    """Save the good weights the guard put back, as the checkpoint of their own step (the newest
+    one, so export and resume take it)."""
+    step.assign(guard.good.step)
+    return manager.save(checkpoint_number=guard.good.step)
+
+
+def _stop_line(what: str, checkpoint: str, model_dir: Path) -> str:
+    return (f"training stopped: {what}. The weights of step {checkpoint.rsplit('-', 1)[-1]}, before it, are saved as "
+            f"{checkpoint}: export them with 'livedroid train export --run {model_dir} --out models/NAME', or start "
+            "again with a lower --learning-rate")
 
 
 @contextmanager
