@@ -13,6 +13,7 @@ from pathlib import Path
 from livedroid import __version__
 from livedroid.detectors import BACKENDS, DEVICES
 from livedroid.errors import UserError, interrupted
+from livedroid.privacy import add_privacy_options, privacy_from_args, with_privacy
 from livedroid.settings import (
     COUNT, COUNT_OR_ZERO, CRF, DEFAULT_MAX_DETECTIONS, DEFAULT_TRACK_BUFFER, GPUS, RATE, SECONDS, SECONDS_OR_ZERO, Parser,
     Range, add_threshold_option, option,
@@ -162,6 +163,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--max-frames", type=option(COUNT_OR_ZERO), metavar="N", help="stop after reading N frames (a trial run, or a bounded recording)")
     _add_tracking_options(run)
+    add_privacy_options(run)
     _add_stream_options(run, after_reconnect="the run ends")
     run.set_defaults(handler=command_run)
     return run
@@ -230,6 +232,7 @@ def add_batch_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     _add_detection_options(
         batch, "worker processes, one file and one interpreter each (default: one per core for TFLite, else 1)"
     )
+    add_privacy_options(batch)
     out = batch.add_argument_group("outputs")
     out.add_argument("--no-video", action="store_true", help="detections only: no annotated videos")
     out.add_argument("--overwrite", action="store_true", help="redo every file, even those already complete")
@@ -252,12 +255,14 @@ def command_batch(args: argparse.Namespace) -> int:
     from livedroid.detectors import backend_for, load_detector
     from livedroid.models import resolve_model
 
+    privacy = privacy_from_args(args)
     model_path = resolve_model(args.model).resolve()
     backend = args.backend or backend_for(model_path)
     classes = None
-    if backend == "tflite" or args.classes:  # check the model and --classes once, before any file starts
+    if backend == "tflite" or args.classes or args.blur:  # check the model, --classes and --blur once, before any file starts
         labels = load_detector(model_path, args.backend, device=args.device, labels=args.labels, threads=1).labels
         classes = _class_names(args.classes, labels)
+        privacy.check_classes(set(labels.values()))
     jobs = find_jobs(args.inputs, Path(args.out), video=not args.no_video)
     workers, threads = plan_workers(backend, args.workers, args.threads, len(jobs))
     settings = BatchSettings(
@@ -273,6 +278,9 @@ def command_batch(args: argparse.Namespace) -> int:
         crf=args.crf,
         preset=args.preset,
         video=not args.no_video,
+        blur=tuple(sorted(privacy.classes)),
+        masks=tuple(args.mask),
+        privacy_style=args.privacy_style,
     )
     if args.ray:
         executor = RayCluster(args.ray, settings, retries=max(0, args.retries), gpus=args.gpus_per_file)
@@ -547,6 +555,7 @@ def command_run(args: argparse.Namespace) -> int:
     from livedroid.tracking import LOW_SCORE
 
     shapes = _shapes(args)  # bad zones and lines fail before anything loads
+    privacy = privacy_from_args(args)
     _refuse_shared_outputs(args, args.output)
     model_path = resolve_model(args.model)
     _check_regions(args)
@@ -557,6 +566,7 @@ def command_run(args: argparse.Namespace) -> int:
     tracking = bool(args.track or shapes or args.snapshots)
     for shape in shapes:
         shape.check_classes(set(detector.labels.values()))
+    privacy.check_classes(set(detector.labels.values()))
     # The tracker sees unconfident detections too: they keep an occluded object's track alive.
     min_score = min(args.threshold, LOW_SCORE) if tracking else args.threshold
     selection = Selection(min_score, _class_names(args.classes, detector.labels), args.max_detections)
@@ -568,7 +578,7 @@ def command_run(args: argparse.Namespace) -> int:
     )
     pipeline = None
     try:
-        stages = make_stages(args, source, shapes) if tracking else []
+        selection, stages = with_privacy(privacy, selection, make_stages(args, source, shapes) if tracking else [])
         sinks = make_sinks(args, source, is_images=isinstance(source, ImageSource))
         log.info("model %s (%s: %s, batch %d, %s)", model_path, detector.backend, detector.runtime,
                  min(args.batch, detector.max_batch), plural(len(detectors), "inference worker"))

@@ -13,19 +13,22 @@ detector last saw them there, so one missed detection does not unmask a face for
 
 from __future__ import annotations
 
+import argparse
 from collections import deque
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
-from livedroid.analytics.shapes import Shape, parse_shape
 from livedroid.detections import Detections
 from livedroid.errors import UserError
 from livedroid.frames import Frame
-from livedroid.pipeline import Selection
 from livedroid.stages import Stage
 from livedroid.wording import plural
+
+if TYPE_CHECKING:  # the pipeline draws with OpenCV: `livedroid --help` declares these options without it
+    from livedroid.analytics.shapes import Shape
+    from livedroid.pipeline import Selection
 
 STYLES = ("blur", "pixelate", "fill")
 PAST = {"blur": "blurred", "pixelate": "pixelated", "fill": "filled"}
@@ -85,6 +88,8 @@ class PrivacySettings:
 
 def parse_mask(text: str) -> Shape:
     """``NAME=x1,y1,x2,y2,x3,y3,…``: a fixed polygon to hide, in pixels or 0-1 fractions."""
+    from livedroid.analytics.shapes import parse_shape
+
     shape = parse_shape("mask", text)
     if shape.classes:
         raise UserError(f"--mask {shape.name}: a mask hides every pixel inside it; it takes no classes")
@@ -99,7 +104,7 @@ class PrivacyMask(Stage):
     the run displays, tracks and records)."""
 
     settings: PrivacySettings
-    keep: Selection = field(default_factory=Selection)
+    keep: Selection
     masked_boxes: int = 0
     masked_frames: int = 0
     _recent: deque = field(default_factory=deque)  # (frame index, (K, 4) boxes)
@@ -159,6 +164,8 @@ def _hide_box(image: np.ndarray, box: np.ndarray, style: str) -> None:
 
 
 def _hide_polygon(image: np.ndarray, polygon: np.ndarray, style: str) -> None:
+    import cv2
+
     x, y, w, h = cv2.boundingRect(polygon)
     region = image[y : y + h, x : x + w]
     if not region.size:
@@ -171,6 +178,8 @@ def _hide_polygon(image: np.ndarray, polygon: np.ndarray, style: str) -> None:
 def _hidden(region: np.ndarray, style: str) -> np.ndarray:
     """``region`` made unrecognisable: a blur whose kernel scales with the region (a fixed small
     kernel leaves a large face readable), coarse pixels, or a flat fill."""
+    import cv2
+
     height, width = region.shape[:2]
     if style == "fill":
         return np.broadcast_to(np.array(FILL_RGB, np.uint8), region.shape).copy()
@@ -181,3 +190,27 @@ def _hidden(region: np.ndarray, style: str) -> np.ndarray:
         return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
     kernel = max(3, (min(height, width) // 3) | 1)
     return cv2.GaussianBlur(region, (kernel, kernel), 0)
+
+
+def with_privacy(settings: PrivacySettings, selection: Selection, stages: list[Stage]) -> tuple[Selection, list[Stage]]:
+    """The pipeline's selection and stages with privacy masking first, when ``settings`` hides
+    anything: the one way ``run``, ``serve`` and ``batch`` add it."""
+    if not settings.enabled:
+        return selection, stages
+    return settings.widen(selection), [PrivacyMask(settings, keep=selection), *stages]
+
+
+def add_privacy_options(parser: argparse.ArgumentParser) -> None:
+    """``--blur``, ``--mask`` and ``--privacy-style`` (``run`` and ``batch``; ``serve`` per camera in its YAML)."""
+    group = parser.add_argument_group(
+        "privacy (burned into every output: video, window, snapshots; detection still sees the clear frame)"
+    )
+    group.add_argument("--blur", metavar="A,B", help=f"hide the boxes of these classes, e.g. person (from score {MIN_SCORE}, "
+                       f"padded, held {HOLD_FRAMES} frames after a miss)")
+    group.add_argument("--mask", action="append", default=[], metavar="NAME=X,Y,X,Y,X,Y",
+                       help="hide a fixed polygon, pixels or 0-1 fractions (repeatable), e.g. a neighbour's window")
+    group.add_argument("--privacy-style", choices=STYLES, default="blur", help="how hidden pixels look (default blur)")
+
+
+def privacy_from_args(args: argparse.Namespace) -> PrivacySettings:
+    return PrivacySettings.from_options(args.blur, args.mask, args.privacy_style)

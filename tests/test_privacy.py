@@ -14,6 +14,7 @@ from livedroid.privacy import HOLD_FRAMES, PrivacyMask, PrivacySettings, parse_m
 
 WIDTH, HEIGHT = 320, 240
 PERSON = (100.0, 60.0, 180.0, 200.0)
+KEEP_ALL = Selection(0.0)
 
 
 def textured(seed: int = 0) -> np.ndarray:
@@ -44,7 +45,7 @@ def region(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndar
 def test_a_person_box_loses_its_detail_and_the_rest_of_the_frame_is_untouched(style):
     original = textured()
     frame = Frame(original.copy(), 0)
-    stage = PrivacyMask(PrivacySettings(frozenset({"person"}), style=style))
+    stage = PrivacyMask(PrivacySettings(frozenset({"person"}), style=style), KEEP_ALL)
     stage.update(detections(("person", 0.9, PERSON), ("car", 0.9, (10, 10, 60, 50))), frame)
     assert detail(region(frame.image, PERSON)) < 0.1 * detail(region(original, PERSON))
     assert np.array_equal(region(frame.image, (10, 10, 60, 50)), region(original, (10, 10, 60, 50)))  # a car stays
@@ -56,20 +57,20 @@ def test_the_source_buffer_is_never_drawn_into():
     original = textured()
     image = original.copy()
     frame = Frame(image, 0)
-    PrivacyMask(PrivacySettings(frozenset({"person"}))).update(detections(("person", 0.9, PERSON)), frame)
+    PrivacyMask(PrivacySettings(frozenset({"person"})), KEEP_ALL).update(detections(("person", 0.9, PERSON)), frame)
     assert np.array_equal(image, original) and frame.image is not image
 
 
 def test_the_box_is_padded_beyond_the_detectors_tight_edge():
     original = textured()
     frame = Frame(original.copy(), 0)
-    PrivacyMask(PrivacySettings(frozenset({"person"}), style="fill")).update(detections(("person", 0.9, PERSON)), frame)
+    PrivacyMask(PrivacySettings(frozenset({"person"}), style="fill"), KEEP_ALL).update(detections(("person", 0.9, PERSON)), frame)
     x1, y1, x2, y2 = (int(v) for v in PERSON)
     assert (frame.image[y1 - 5 : y1, x1:x2] == 0).all() and (frame.image[y1:y2, x2 : x2 + 5] == 0).all()
 
 
 def test_a_box_stays_hidden_for_the_held_frames_after_a_missed_detection():
-    stage = PrivacyMask(PrivacySettings(frozenset({"person"}), style="fill"))
+    stage = PrivacyMask(PrivacySettings(frozenset({"person"}), style="fill"), KEEP_ALL)
     hidden = []
     for index in range(HOLD_FRAMES + 3):
         frame = Frame(textured(index), index)
@@ -99,7 +100,7 @@ def test_the_pipeline_selection_is_widened_to_what_the_stage_hides():
 def test_a_fixed_mask_hides_its_polygon_in_fractions_or_pixels(points):
     original = textured()
     frame = Frame(original.copy(), 0)
-    stage = PrivacyMask(PrivacySettings(masks=(parse_mask(f"window={points}"),), style="fill"))
+    stage = PrivacyMask(PrivacySettings(masks=(parse_mask(f"window={points}"),), style="fill"), KEEP_ALL)
     assert len(stage.update(detections(("person", 0.9, PERSON)), frame)) == 1
     assert (frame.image[:119, :159] == 0).all()
     assert np.array_equal(frame.image[130:, 170:], original[130:, 170:])
@@ -120,7 +121,7 @@ def test_a_bad_mask_is_one_line(text, message):
 
 
 def test_a_mask_outside_the_frame_is_refused_when_the_frame_size_is_known():
-    stage = PrivacyMask(PrivacySettings(masks=(parse_mask("far=0,0,900,0,900,900"),)))
+    stage = PrivacyMask(PrivacySettings(masks=(parse_mask("far=0,0,900,0,900,900"),)), KEEP_ALL)
     with pytest.raises(UserError, match="outside the 320x240 frame"):
         stage.update(detections(), Frame(textured(), 0))
 
@@ -130,3 +131,78 @@ def test_unknown_classes_and_styles_are_refused():
         PrivacySettings.from_options("persn", []).check_classes({"person", "car"})
     with pytest.raises(UserError, match="choose blur, pixelate, fill"):
         PrivacySettings.from_options("person", [], style="smudge")
+
+
+# Through the commands: what users type, in process ------------------------------------------------
+
+SQUARE = (48, 48, 120, 120)  # the tiny detector's red square, on its anchors' grid
+
+
+@pytest.fixture
+def square_clip(tmp_path):
+    from tests.conftest import write_clip
+    from tests.tiny_detector import red_square_image
+
+    return write_clip(tmp_path / "square.mp4", frames=6, size=(192, 192), fps=10, audio=None,
+                      draw=lambda index: red_square_image((192, 192), SQUARE))
+
+
+def decoded(path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def test_run_burns_the_blurred_class_and_the_mask_into_the_video_and_still_reports_the_box(square_clip, tiny_tflite, tmp_path, capsys):
+    from livedroid.cli import main
+    from tests.conftest import read_jsonl
+
+    status = main(["run", str(square_clip), "-m", str(tiny_tflite), "-t", "0.9", "--blur", "red-square",
+                   "--mask", "corner=0,150,40,150,40,192,0,192", "--privacy-style", "fill",
+                   "-o", str(tmp_path / "out.mp4"), "--jsonl", str(tmp_path / "out.jsonl"), "--no-progress"])
+    assert status == 0
+    records = read_jsonl(tmp_path / "out.jsonl")
+    assert all(r["detections"] and r["detections"][0]["label"] == "red-square" for r in records)
+    frames = decoded(tmp_path / "out.mp4")
+    assert len(frames) == 6
+    for frame in frames:
+        inside = region(frame, (60, 60, 108, 108))  # inside the square, clear of the drawn box outline
+        assert inside.mean() < 30, "the red square still shows"
+        assert frame[160:192, 0:30].mean() < 30, "the fixed mask still shows"
+        assert frame[10:30, 150:180].mean() == pytest.approx(60, abs=8)  # the background is untouched
+    assert "privacy: red-square, mask corner filled in 6 frames (6 detections)" in capsys.readouterr().err
+
+
+def test_batch_burns_the_blurred_class_into_each_video_and_fingerprints_it(square_clip, tiny_tflite, tmp_path):
+    from livedroid.batch import BatchSettings
+    from livedroid.cli import main
+
+    out = tmp_path / "out"
+    assert main(["batch", str(square_clip), "--out", str(out), "-m", str(tiny_tflite), "-t", "0.9",
+                 "--blur", "red-square", "--privacy-style", "fill", "--workers", "1", "--no-progress"]) == 0
+    for frame in decoded(out / "square-detections.mp4"):
+        assert region(frame, (60, 60, 108, 108)).mean() < 30
+    plain = BatchSettings(model=str(tiny_tflite))
+    assert plain.fingerprint() != BatchSettings(model=str(tiny_tflite), blur=("red-square",)).fingerprint()
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--blur", "persn"], "--blur: class persn not in the model's labels"),
+        (["--mask", "m=0,0,1,1"], "--mask m: a mask needs at least 3 points"),
+        (["--privacy-style", "smudge"], "invalid choice: 'smudge'"),
+    ],
+)
+def test_a_bad_privacy_option_is_one_line_before_any_frame(option, message, square_clip, tmp_path, capsys):
+    from livedroid.cli import main
+
+    try:
+        status = main(["run", str(square_clip), *option, "-o", str(tmp_path / "out.mp4"), "--no-progress"])
+    except SystemExit as exit:  # argparse's own refusals
+        status = exit.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out.mp4").exists()

@@ -21,6 +21,7 @@ from livedroid.detectors import Detector, load_detector
 from livedroid.errors import UserError
 from livedroid.frames import Frame
 from livedroid.pipeline import Pipeline, Selection
+from livedroid.privacy import PrivacySettings, with_privacy
 from livedroid.sinks import JsonLinesSink, Sink, VideoSink
 from livedroid.sources import VideoSource
 
@@ -41,6 +42,10 @@ class BatchSettings:
     crf: int = 23
     preset: str = DEFAULT_PRESET
     video: bool = True
+    #: privacy masking (``--blur``, ``--mask``, ``--privacy-style``), as typed: part of the fingerprint
+    blur: tuple[str, ...] = ()
+    masks: tuple[str, ...] = ()
+    privacy_style: str = "blur"
 
     def fingerprint(self) -> str:
         """Identifies what shapes the outputs (not threads or batch size): a rerun with other
@@ -88,11 +93,17 @@ def annotate_file(
                                                      overwrite=True, inputs=(job.input,)))
             if on_frames:
                 sinks.append(FrameCounter(on_frames))
+            selection, stages = with_privacy(
+                PrivacySettings.from_options(",".join(settings.blur), list(settings.masks), settings.privacy_style),
+                Selection(settings.threshold, set(settings.classes) if settings.classes else None, settings.max_detections),
+                [],
+            )
             pipeline = Pipeline(
                 source,
                 detector,
                 [FinishedOnlyIfWhole(sink, stopped) for sink in sinks],
-                Selection(settings.threshold, set(settings.classes) if settings.classes else None, settings.max_detections),
+                selection,
+                stages,
                 batch=settings.batch,
                 progress=False,
             )
