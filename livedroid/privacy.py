@@ -72,11 +72,11 @@ class PrivacySettings:
         classes = frozenset(name.strip() for name in (blur or "").split(",") if name.strip())
         return cls(classes, tuple(parse_mask(text) for text in masks), style)
 
-    def check_classes(self, known: set[str]) -> None:
+    def check_classes(self, known: set[str], where: str = "--blur") -> None:
         """Refuse class names the model does not have (when it has labels at all)."""
         unknown = self.classes - known
         if known and unknown:
-            raise UserError(f"--blur: class {', '.join(sorted(unknown))} not in the model's labels")
+            raise UserError(f"{where}: class {', '.join(sorted(unknown))} not in the model's labels")
 
     def widen(self, selection: Selection) -> Selection:
         """The selection the pipeline must make so this stage sees every box it hides: its lower
@@ -214,3 +214,36 @@ def add_privacy_options(parser: argparse.ArgumentParser) -> None:
 
 def privacy_from_args(args: argparse.Namespace) -> PrivacySettings:
     return PrivacySettings.from_options(args.blur, args.mask, args.privacy_style)
+
+
+def privacy_from_document(value: object, where: str) -> PrivacySettings:
+    """A camera's ``privacy: {classes: [person], masks: {window: [[x, y], …]}, style: fill}`` in
+    ``serve --config``; each mistake is one line naming the camera and the key."""
+    from livedroid.documents import check_keys, class_names, wrong
+
+    if value is None:
+        return PrivacySettings()
+    if not isinstance(value, dict):
+        raise wrong(where, "privacy", "a mapping with classes, masks and style", value)
+    where = f"{where}: privacy"
+    check_keys(value, ["classes", "masks", "style"], where)
+    masks = value.get("masks") or {}
+    if not isinstance(masks, dict):
+        raise wrong(where, "masks", "a mapping of mask names to [[x, y], …]", masks)
+    shapes = []
+    for name, points in masks.items():
+        pairs = points if isinstance(points, list) else None
+        if not pairs or not all(isinstance(p, list) and len(p) == 2 and all(_is_number(v) for v in p) for p in pairs):
+            raise wrong(where, f"masks: {name}", "[[x, y], …] numbers", points)
+        try:
+            shapes.append(parse_mask(f"{name}=" + ",".join(repr(float(v)) for pair in pairs for v in pair)))
+        except UserError as error:
+            raise UserError(f"{where}: {str(error).removeprefix('--')}") from None
+    style = value.get("style", "blur")
+    if style not in STYLES:
+        raise wrong(where, "style", " or ".join(STYLES), style)
+    return PrivacySettings(frozenset(class_names(value.get("classes"), where) or ()), tuple(shapes), style)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -21,6 +21,7 @@ from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.frames import Frame
 from livedroid.pipeline import Pipeline, Selection
+from livedroid.privacy import with_privacy
 from livedroid.sinks.base import Sink
 from livedroid.sources import StreamSource, open_source
 from livedroid.sources.video import is_stream_url, mask_credentials
@@ -170,8 +171,8 @@ class Camera:
             stages = self._stages(feed)
             # With zones, the tracker sees unconfident detections too (as in ``livedroid run``).
             min_score = min(self.config.threshold, LOW_SCORE) if stages else self.config.threshold
-            pipeline = Pipeline(feed, [self._detector()], self._sinks(feed),
-                                Selection(min_score, self._classes()), stages, batch=1, progress=False)
+            selection, stages = with_privacy(self.config.privacy, Selection(min_score, self._classes()), stages)
+            pipeline = Pipeline(feed, [self._detector()], self._sinks(feed), selection, stages, batch=1, progress=False)
             with self._lock:
                 self._feed, self._pipeline = feed, pipeline
                 if self._stopping.is_set():
@@ -414,6 +415,7 @@ def _check_labels(camera: CameraConfig, known: set[str]) -> None:
     unknown = set(camera.classes or ()) - known
     if known and unknown:
         raise UserError(f"camera {camera.name}: classes {', '.join(sorted(unknown))} not in the model's labels")
+    camera.privacy.check_classes(known, f"camera {camera.name}: privacy: classes")
     for shape in camera.shapes:
         try:
             shape.check_classes(known)

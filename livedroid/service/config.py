@@ -20,6 +20,7 @@ A file looks like::
         loop: true
         detect_fps: 2
         motion: true                          # infer only where something moved
+        privacy: {classes: [person], masks: {window: [[0, 0], [0.2, 0], [0.2, 0.3]]}, style: pixelate}
 
 Cameras are a list so that a name used twice is seen (a YAML mapping keeps the last silently).
 """
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from livedroid.analytics import Shape, shapes_from_document
+from livedroid.privacy import PrivacySettings, privacy_from_document
 from livedroid.documents import check_keys, class_names, load_document, shown, wrong
 from livedroid.errors import UserError
 from livedroid.settings import DEFAULT_THRESHOLD, RATE, SCORE, SECONDS, SECONDS_OR_ZERO, SHARE, Range
@@ -72,6 +74,8 @@ class CameraConfig:
     zones: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
     shapes: list[Shape] = field(default_factory=list)
+    #: blurred classes and fixed masks, burned into the live view and the recordings
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     @property
     def keep_seconds(self) -> dict[str, float]:
@@ -167,6 +171,7 @@ def camera_config(entry: dict, where: str) -> CameraConfig:
         lines=entry.get("lines") or {},
         # checked now, once (livedroid.analytics.shapes), not when the camera starts
         shapes=shapes_from_document({"zones": entry.get("zones"), "lines": entry.get("lines")}, where),
+        privacy=privacy_from_document(entry.get("privacy"), where),
     )
     return config
 

@@ -28,6 +28,7 @@ def test_a_good_file_reads_back(tmp_path: Path) -> None:
     assert (door.name, door.classes, door.detect_fps, door.threshold, door.record) == ("door", ["person"], 4.0, 0.4, True)
     assert [(s.kind, s.name) for s in door.shapes] == [("zone", "desk"), ("line", "gate")]
     assert (demo.loop, demo.detect_fps, demo.shapes, demo.motion, door.motion) == (True, 2.0, [], True, False)
+    assert (demo.privacy.classes, [m.name for m in demo.privacy.masks], door.privacy.enabled) == ({"person"}, ["window"], False)
 
 
 @pytest.mark.parametrize(
@@ -159,3 +160,33 @@ def test_record_takes_a_flag_or_what_to_record_around(tmp_path: Path, value: str
     path.write_text(CAMERA.replace("KEY", "record").replace("VALUE", value))
     (camera,) = load_config(path).cameras
     assert camera.record == expected and (camera.pre_capture, camera.post_capture) == (5.0, 5.0)
+
+
+def test_a_cameras_privacy_reads_back() -> None:
+    from livedroid.service.config import camera_config
+
+    camera = camera_config({"name": "door", "source": "0", "privacy": {"classes": "person", "style": "pixelate",
+                            "masks": {"window": [[0, 0], [0.2, 0], [0.2, 0.3]]}}}, "cameras.yaml: camera 1")
+    assert (camera.privacy.classes, camera.privacy.style) == (frozenset({"person"}), "pixelate")
+    assert [(m.kind, m.name, m.points) for m in camera.privacy.masks] == [("mask", "window", ((0, 0), (0.2, 0), (0.2, 0.3)))]
+    assert not camera_config({"name": "door", "source": "0"}, "x").privacy.enabled
+
+
+@pytest.mark.parametrize(
+    "privacy, message",
+    [
+        ("[person]", "privacy: expected a mapping with classes, masks and style, got ['person']"),
+        ("{clases: [person]}", "privacy: unknown key 'clases' (did you mean 'classes'?)"),
+        ("{style: smudge}", "privacy: style: expected blur or pixelate or fill, got 'smudge'"),
+        ("{masks: [[0, 0]]}", "privacy: masks: expected a mapping of mask names to [[x, y], …]"),
+        ("{masks: {w: [[0, 0], [1, 0]]}}", "privacy: mask w: a mask needs at least 3 points"),
+        ("{masks: {w: [[0, 0], [1, .nan], [1, 1]]}}", "privacy: mask w:"),
+        ("{masks: {w: [[0, 0], [1, a], [1, 1]]}}", "privacy: masks: w: expected [[x, y], …] numbers"),
+    ],
+)
+def test_a_privacy_mistake_is_one_line_naming_the_camera(tmp_path: Path, privacy: str, message: str) -> None:
+    path = tmp_path / "cameras.yaml"
+    path.write_text(f"cameras:\n  - name: door\n    source: '0'\n    privacy: {privacy}\n")
+    with pytest.raises(UserError, match=None) as error:
+        load_config(path)
+    assert message in str(error.value) and str(error.value).startswith(f"{path}: camera 1 (door): ")

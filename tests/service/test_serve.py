@@ -221,3 +221,26 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], config: st
     lines = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_cameras_privacy_mask_is_burned_into_its_live_view_and_recording(tmp_path: Path) -> None:
+    write_clip(tmp_path / "demo.mp4", frames=45, size=(320, 180), fps=15, audio=None,
+               draw=lambda index: np.full((180, 320, 3), 200, np.uint8))
+    (tmp_path / "cameras.yaml").write_text(
+        "recordings: recorded\ncameras:\n  - name: demo\n    source: demo.mp4\n    loop: true\n    record: true\n"
+        "    detect_fps: 10\n    privacy: {masks: {corner: [[0, 0], [0.5, 0], [0.5, 0.5], [0, 0.5]]}, style: fill}\n")
+    served = Served("--config", "cameras.yaml", "--http", "127.0.0.1:0", cwd=tmp_path)
+    try:
+        served.wait_for(lambda: served.stats()["demo"]["frames_processed"] >= 20, 60, "20 processed frames")
+        status, jpeg, _ = served.get("/api/cameras/demo/latest.jpg")
+        assert status == 200
+        view = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert view[5:85, 5:155].mean() < 15 and view[100:175, 170:315].mean() > 185
+        assert served.stop(signal.SIGTERM) == 130
+    finally:
+        served.kill()
+    (video,) = (tmp_path / "recorded").rglob("demo-*.mp4")
+    with av.open(str(video)) as container:
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(frames) >= 20
+    assert all(f[5:85, 5:155].mean() < 15 and f[100:175, 170:315].mean() > 185 for f in frames)
