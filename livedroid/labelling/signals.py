@@ -138,7 +138,7 @@ def mirrored(detections: Detections, width: int) -> Detections:
     return Detections(xyxy, detections.scores, detections.class_ids, detections.labels)
 
 
-# What a frame looks like: for novelty and near-duplicates ---------------------------------------
+# What a frame looks like: for novelty and the same-scene test ------------------------------------
 
 #: Side of the grey thumbnail novelty is measured on.
 THUMB = 24
