@@ -10,15 +10,14 @@ results are merged:
 - a box from a tile that touches one of the tile's inner edges (an edge that is not the frame's)
   is a piece of a cut object: dropped when a whole box of its class covers most of it (the
   overlapping neighbour tile or the whole frame saw the object whole), else kept, as the best view;
-- all go through class-aware non-maximum suppression (OpenCV's ``NMSBoxesBatched``).
+- all go through class-aware non-maximum suppression (livedroid's one NMS, ``detections.class_aware_nms``).
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from livedroid.detections import Detections
+from livedroid.detections import Detections, class_aware_nms
 from livedroid.detectors.base import Detector
 
 #: Default tile side in model inputs: objects up to about a tile tall are found whole.
@@ -51,14 +50,13 @@ def tile_grid(width: int, height: int, tile: tuple[int, int], overlap: float = O
     ]
 
 
-def class_aware_nms(detections: Detections, iou: float = NMS_IOU) -> Detections:
-    """The best-scoring box of each group of same-class boxes overlapping more than ``iou``."""
+def merge_overlaps(detections: Detections, iou: float = NMS_IOU) -> Detections:
+    """The best-scoring box of each group of same-class boxes overlapping more than ``iou``, in
+    their original order."""
     if len(detections) < 2:
         return detections
-    xywh = np.column_stack([detections.xyxy[:, :2], detections.xyxy[:, 2:] - detections.xyxy[:, :2]])
-    kept = cv2.dnn.NMSBoxesBatched(xywh.tolist(), detections.scores.tolist(), detections.class_ids.tolist(), 0.0, iou)
     mask = np.zeros(len(detections), bool)
-    mask[np.asarray(kept, int).reshape(-1)] = True
+    mask[class_aware_nms(detections.xyxy, detections.scores, detections.class_ids, iou)] = True
     return detections.filter(mask)
 
 
@@ -123,6 +121,6 @@ class TiledDetector(Detector):
         cut = np.concatenate([np.zeros(len(results[0]), bool)]
                              + [_cut(found.xyxy, tile, width, height) for tile, found in zip(tiles, placed)])
         merged = Detections.merge([results[0], *placed])
-        whole = class_aware_nms(merged.filter(~cut))
+        whole = merge_overlaps(merged.filter(~cut))
         pieces = merged.filter(cut)
-        return class_aware_nms(Detections.merge([whole, pieces.filter(~_covered(pieces, whole))]))
+        return merge_overlaps(Detections.merge([whole, pieces.filter(~_covered(pieces, whole))]))

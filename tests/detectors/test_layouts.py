@@ -35,11 +35,11 @@ def test_each_layout_decodes_the_square_into_frame_pixels(layout_model, layout, 
 def test_nms_keeps_the_overlapping_box_of_another_class_only() -> None:
     """The boxes the raw models report overlap beyond NMS's IoU (0.7), so class-blind NMS would
     drop the other class's box too."""
-    from livedroid.detectors.layouts.common import NMS_IOU, class_aware_nms
+    from livedroid.detectors.layouts.common import NMS_IOU, raw_output_nms
 
     boxes = np.array([[10, 10, 42, 42], [12, 10, 44, 42], [10, 12, 42, 44]], np.float32)
     assert box_iou(boxes[0], boxes[1:]).min() > NMS_IOU
-    kept = class_aware_nms(boxes, np.array([0.9, 0.6, 0.7], np.float32), np.array([0, 0, 1]))
+    kept = raw_output_nms(boxes, np.array([0.9, 0.6, 0.7], np.float32), np.array([0, 0, 1]))
     assert kept.tolist() == [0, 2]
 
 

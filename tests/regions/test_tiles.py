@@ -8,7 +8,7 @@ import pytest
 from livedroid.detections import Detections, box_iou
 from livedroid.detectors import load_detector
 from livedroid.regions import TiledDetector, tile_grid
-from livedroid.regions.tiles import class_aware_nms
+from livedroid.regions.tiles import merge_overlaps
 from tests.conftest import read_jsonl, run_cli, square_position, write_clip
 from tests.tiny_detector import red_square_image
 
@@ -52,7 +52,7 @@ def _detections(boxes: list[list[float]], scores: list[float], classes: list[int
     ],
 )
 def test_nms_is_class_aware(boxes, scores, classes, kept_scores) -> None:
-    kept = class_aware_nms(_detections(boxes, scores, classes))
+    kept = merge_overlaps(_detections(boxes, scores, classes))
     assert sorted(kept.scores.tolist()) == pytest.approx(sorted(kept_scores))
 
 

@@ -23,7 +23,7 @@ from types import ModuleType
 import numpy as np
 
 from livedroid.detections import Detections
-from livedroid.detectors.layouts.common import class_aware_nms, to_image
+from livedroid.detectors.layouts.common import raw_output_nms, to_image
 
 #: key → module; tried in this order (the SavedModel's exporter-only outputs, then the Object
 #: Detection API's op, are the surest signs).
@@ -85,7 +85,7 @@ class Layout:
         class-aware NMS where the model has none, 0-based classes as label-map ids."""
         xyxy, scores, classes = self.decode(tensors, input_hw)
         if self.nms:
-            kept = class_aware_nms(xyxy, scores, classes)
+            kept = raw_output_nms(xyxy, scores, classes)
             xyxy, scores, classes = xyxy[kept], scores[kept], classes[kept]
         ids = classes.astype(np.int32) + 1
         return Detections(

@@ -7,6 +7,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from livedroid.detections import class_aware_nms
+
 #: Scores below this are dropped before NMS (cheap, and NMS cost grows with the boxes): the
 #: tracker's low-score pass (``tracking.bytetrack.LOW_SCORE``) still sees what it needs.
 SCORE_FLOOR = 0.1
@@ -96,18 +98,9 @@ def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
     return np.concatenate([xywh[:, :2] - half, xywh[:, :2] + half], axis=1)
 
 
-def class_aware_nms(xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Indices kept by per-class NMS, best first.
-
-    OpenCV's ``NMSBoxesBatched`` (>= 4.7) over a greedy numpy NMS: on 8400 boxes 241 vs 1901 ms
-    when hardly any overlap, 8.5 vs 27.6 ms jittered around 20 objects (2 shared x86 cores), the
-    same boxes kept.
-    """
-    if not len(scores):
-        return np.zeros(0, np.int64)
-    xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-    kept = cv2.dnn.NMSBoxesBatched(xywh, scores, classes.astype(np.int32), 0.0, NMS_IOU, 1.0, MAX_DETECTIONS)
-    return np.asarray(kept, np.int64).reshape(-1)
+def raw_output_nms(xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Indices a raw (YOLO-style) output keeps: livedroid's one NMS with the layouts' IoU and cap."""
+    return class_aware_nms(xyxy, scores, classes, NMS_IOU, MAX_DETECTIONS)
 
 
 #: Output strides of YOLO heads: P3-P5 models, and P6 models with a stride-64 level.
