@@ -209,17 +209,16 @@ def preflight(
     problems: list[Problem],
     model: ModelGeometry,
     max_detections: int,
-    alternatives: list[ModelGeometry] | None = None,
 ) -> Preflight:
-    """The pre-flight of ``images`` (train and validation together) for ``model``.
-    ``alternatives`` are the models a larger-input advice may name (default: the templates)."""
+    """The pre-flight of ``images`` (train and validation together) for ``model``; a larger-input
+    advice names one of the templates."""
     result = Preflight(model)
     _images_section(result, images, problems)
     _pixels_section(result, images)
     _groups_section(result, images, grouping)
     _boxes_per_image_section(result, images, model, max_detections)
     _classes_section(result, images)
-    _sizes_section(result, images, model, alternatives if alternatives is not None else template_geometries())
+    _sizes_section(result, images, model, template_geometries())
     return result
 
 
