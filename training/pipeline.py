@@ -33,6 +33,9 @@ class TrainSettings:
     steps: int = 3000
     learning_rate: float = 0.004
     freeze_early_layers: bool = True
+    #: Global norm a step's gradients are scaled down to when above it: one odd batch can no longer
+    #: throw weights out of range (the drone set, issue 33); ordinary steps stay under it.
+    gradient_clip_norm: float = 10.0
 
 
 def template_names() -> list[str]:
@@ -74,6 +77,7 @@ def build_pipeline(
     train.num_steps = settings.steps
     if config_path is None:
         _set_schedule(train.optimizer, settings)
+        train.gradient_clipping_by_norm = settings.gradient_clip_norm
         train.ClearField("freeze_variables")
         if settings.freeze_early_layers and "mobilenet" in getattr(config.model, architecture).feature_extractor.type:
             train.freeze_variables.extend(EARLY_MOBILENET_LAYERS)

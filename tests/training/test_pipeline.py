@@ -28,6 +28,7 @@ def test_every_template_is_filled(prepared, template):
     assert (config.train_config.batch_size, config.train_config.num_steps) == (4, 300)
     cosine = config.train_config.optimizer.momentum_optimizer.learning_rate.cosine_decay_learning_rate
     assert (cosine.learning_rate_base, cosine.total_steps, cosine.warmup_steps) == (pytest.approx(0.01), 300, 30)
+    assert config.train_config.gradient_clipping_by_norm == TrainSettings.gradient_clip_norm == 10  # the drone set's spikes
     assert config.train_config.fine_tune_checkpoint == "/ckpt/ckpt-0"
     assert config.train_config.fine_tune_checkpoint_type == "detection"
     assert config.train_config.data_augmentation_options  # the template's own are kept
@@ -36,7 +37,7 @@ def test_every_template_is_filled(prepared, template):
 
 
 def test_user_config_keeps_its_model_and_optimizer(prepared, tmp_path):
-    base = build_pipeline(prepared, TrainSettings(learning_rate=0.123), template="ssd_mobilenet_v2_320")
+    base = build_pipeline(prepared, TrainSettings(learning_rate=0.123, gradient_clip_norm=3), template="ssd_mobilenet_v2_320")
     base.model.ssd.num_classes = 90
     user = save_pipeline(base, tmp_path / "mine")
     config = build_pipeline(prepared, TrainSettings(learning_rate=0.5, steps=7), config_path=user)
@@ -44,6 +45,7 @@ def test_user_config_keeps_its_model_and_optimizer(prepared, tmp_path):
     assert config.train_config.num_steps == 7
     cosine = config.train_config.optimizer.momentum_optimizer.learning_rate.cosine_decay_learning_rate
     assert cosine.learning_rate_base == pytest.approx(0.123)
+    assert config.train_config.gradient_clipping_by_norm == 3
 
 
 @pytest.mark.parametrize(
