@@ -304,22 +304,47 @@ def _run_eval(args: argparse.Namespace) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> None:
-    from livedroid.training.export import export
+    from livedroid.training.export import VariantFailed, export
 
-    export(args.run, args.out, quantizations=tuple(args.quantization), max_detections=args.max_detections, onnx=args.onnx)
+    try:
+        export(args.run, args.out, quantizations=tuple(args.quantization), max_detections=args.max_detections, onnx=args.onnx)
+    except VariantFailed as failure:
+        if failure.playable is None or args.handler is not _run_export:
+            raise  # the all-in-one command says how to finish its own way
+        raise UserError(f"{failure}; play the float model: livedroid run VIDEO --model {failure.playable}") from None
+
+
+def _options(args: argparse.Namespace, add_options) -> dict:
+    """The values in ``args`` of the options ``add_options`` defines: what a step ran with."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_options(parser)
+    return {action.dest: getattr(args, action.dest, None) for action in parser._actions}
+
+
+def _fit_progress(run: Path) -> str:
+    """'done (step N of M)': the run's newest checkpoint against its pipeline's steps."""
+    from livedroid.training.compat import tf
+    from livedroid.training.pipeline import load_pipeline
+
+    step = int(tf.train.latest_checkpoint(str(run)).rsplit("-", 1)[1])  # fit numbers checkpoints by step
+    return f"done (step {step} of {load_pipeline(run).train_config.num_steps})"
 
 
 def _run_all(args: argparse.Namespace) -> None:
     """prepare → fit → export (into the work folder) → the int8 file and label map copied into
-    ``--out`` → eval of that very file, as ``livedroid run`` will play it."""
+    ``--out`` → eval of that very file, as ``livedroid run`` will play it. A rerun of the same
+    command skips the steps done (see :mod:`livedroid.training.resume`); a step that fails after
+    ``fit`` says what was written and the command that finishes the job."""
     import json
+    import shlex
     import shutil
     import time
 
     from livedroid.training.dataset.prepare import PreparedDataset
-    from livedroid.training.export import ONNX_FILE, TFLITE_FILES
+    from livedroid.training.export import ONNX_FILE, TFLITE_FILES, VariantFailed
     from livedroid.training.model_card import write_model_card
     from livedroid.training.pipeline import load_pipeline
+    from livedroid.training.resume import StepLog, with_quantization
 
     began = time.monotonic()
     work = args.work_dir or Path("runs") / args.out.name
@@ -331,17 +356,38 @@ def _run_all(args: argparse.Namespace) -> None:
         for name in ["label_map.pbtxt", "export.json"] + [TFLITE_FILES[q] for q in args.quantization] + [ONNX_FILE] * args.onnx:
             shutil.copy2(export_dir / name, args.out / name)
 
+    # (step, its options, the output it leaves, how to run it, what a rerun says of it when done)
     steps = [
-        ("prepare", lambda: _run_prepare(argparse.Namespace(**{**vars(args), "out": work / "dataset"}))),
-        ("fit", lambda: _run_fit(argparse.Namespace(**{**vars(args), "data": work / "dataset", "out": work / "training"}))),
-        ("export", lambda: (_run_export(argparse.Namespace(**{**vars(args), "run": work / "training", "out": export_dir})), copy_model())),
-        ("eval", lambda: _run_eval(argparse.Namespace(run=work / "training", out=args.out / "eval", model=deployed, threshold=DEFAULT_THRESHOLD, data=None, images=None))),
+        ("prepare", {"data": args.data, **_options(args, _add_prepare_options)}, work / "dataset" / "dataset.json",
+         lambda: _run_prepare(argparse.Namespace(**{**vars(args), "out": work / "dataset"})), lambda: f"done earlier ({work / 'dataset'})"),
+        ("fit", _options(args, _add_fit_options), work / "training" / "checkpoint",
+         lambda: _run_fit(argparse.Namespace(**{**vars(args), "data": work / "dataset", "out": work / "training"})), lambda: _fit_progress(work / "training")),
+        ("export", _options(args, _add_export_options), deployed,
+         lambda: (_run_export(argparse.Namespace(**{**vars(args), "run": work / "training", "out": export_dir})), copy_model()), lambda: f"done earlier ({export_dir})"),
+        ("eval", {"model": deployed}, args.out / "eval" / "metrics.json",
+         lambda: _run_eval(argparse.Namespace(run=work / "training", out=args.out / "eval", model=deployed, threshold=DEFAULT_THRESHOLD, data=None, images=None)), lambda: "done earlier"),
     ]
-    for number, (name, run) in enumerate(steps, start=1):
+    if args.dry_run:  # prepare alone, which stops after its pre-flight; the step log is left as it is
+        steps[0][3]()
+        return
+    log = StepLog(work, [name for name, *_ in steps])
+    for number, (name, options, output, run, summary) in enumerate(steps, start=1):
+        if log.can_skip(name, options, output):
+            continue
         print(f"\n== {number}/{len(steps)} {name} ==")
-        run()
-        if args.dry_run:
-            return  # prepare stopped after its pre-flight: nothing trained
+        try:
+            run()
+        except VariantFailed as failure:
+            if not failure.written_quantizations:
+                raise
+            finish = with_quantization(args.command_line, failure.written_quantizations)
+            raise UserError(f"{failure}; finish with: {finish}") from None
+        except UserError as error:
+            if name in ("prepare", "fit"):
+                raise
+            raise UserError(f"{error} (the fit is kept in {work / 'training'}; '{shlex.join(args.command_line)}' resumes at {name})") from None
+        log.done(name, options, summary())
+    log.report_all_done()
     minutes = (time.monotonic() - began) / 60
     card = write_model_card(
         args.out,

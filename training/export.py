@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from livedroid.detections import Detections, best_same_class
-from livedroid.errors import UserError
+from livedroid.errors import UserError, first_line
 from livedroid.labels import load_labels
 from livedroid.training.dataset.tfrecords import read_records
 from livedroid.training.dataset.writer import format_label_map
@@ -58,6 +58,26 @@ class Agreement:
         )
 
 
+class VariantFailed(UserError):
+    """A TFLite variant could not be written; the files before it were (float before int8), and
+    their agreement with the SavedModel saved in export.json."""
+
+    def __init__(self, variant: str, reason: str, out_dir: Path, written: list[str]) -> None:
+        self.variant, self.reason, self.out_dir, self.written = variant, reason, out_dir, written
+        super().__init__(f"TFLite {variant}: {TFLITE_FILES[variant]} {reason}; written in {out_dir}: {', '.join(written)}")
+
+    @property
+    def written_quantizations(self) -> list[str]:
+        """The TFLite variants written before the failure (float ones)."""
+        return [quantization for quantization, name in TFLITE_FILES.items() if name in self.written]
+
+    @property
+    def playable(self) -> Path | None:
+        """The float TFLite file written, which livedroid can play instead, if any."""
+        written = self.written_quantizations
+        return self.out_dir / TFLITE_FILES[written[-1]] if written else None
+
+
 def export(
     model_dir: Path,
     out_dir: Path,
@@ -72,11 +92,14 @@ def export(
     """Write ``out_dir/saved_model``, ``out_dir/model*.tflite``, with ``onnx`` ``out_dir/model.onnx``,
     and ``out_dir/label_map.pbtxt``; return the agreement of each file with the SavedModel (also
     saved as export.json).
+    Float variants are written before int8, and int8 alone brings float16 with it, so that an int8
+    file that fails (:class:`VariantFailed`) leaves a float model to play.
     Models whose TFLite graph livedroid cannot feed (see ``_tflite_ready``) get the SavedModel only."""
     from livedroid.training.compat import tf
     from object_detection import exporter_lib_v2
+    from tensorflow.lite.python.convert_phase import ConverterError  # what tf.lite's converter raises
 
-    from livedroid.training.tflite_export import convert_saved_model_to_tflite
+    from livedroid.training.tflite_export import ModelCannotRun, convert_saved_model_to_tflite
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     config = load_pipeline(model_dir)
@@ -86,6 +109,7 @@ def export(
     if quantizations and not _tflite_ready(config):
         print("note: TFLite export needs an SSD with a MobileNet feature extractor: writing the SavedModel only")
         quantizations = ()
+    quantizations = floats_first(quantizations)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with _timed("SavedModel"):
@@ -96,15 +120,14 @@ def export(
         with _timed("ONNX"):
             save_onnx(out_dir / "saved_model", out_dir / ONNX_FILE, labels)
 
-    files = {q: TFLITE_FILES[q] for q in quantizations} | ({"onnx": ONNX_FILE} if onnx else {})
-    if not files:
-        return []
+    written, failure = {}, None
     train_images = _images(config.train_input_reader.tf_record_input_reader.input_path, calibration_images)
     with tempfile.TemporaryDirectory(prefix="livedroid-tflite-graph-") as graph_dir:
         if quantizations:
             with _timed("TFLite graph"):
                 save_tflite_graph(config, model_dir, Path(graph_dir), max_detections)
         for quantization in quantizations:
+            (out_dir / TFLITE_FILES[quantization]).unlink(missing_ok=True)  # never a stale file beside new ones
             with _timed(f"TFLite {quantization}"):
                 try:
                     convert_saved_model_to_tflite(
@@ -114,8 +137,18 @@ def export(
                         representative_images=train_images if quantization == "int8" else None,
                         labels=labels,
                     )
-                except ValueError as error:  # e.g. calibration images that do not span 0..255
-                    raise UserError(f"TFLite {quantization} conversion: {error}") from None
+                except ModelCannotRun as error:
+                    failure = (quantization, f"cannot run in LiteRT with XNNPACK ({error})")
+                except (ValueError, ConverterError) as error:
+                    failure = (quantization, f"conversion failed ({first_line(error)})")
+            if failure:
+                break
+            written[quantization] = TFLITE_FILES[quantization]
+    files = written | ({"onnx": ONNX_FILE} if onnx else {})
+    if not files:
+        if failure:
+            raise VariantFailed(*failure, out_dir, ["saved_model"])
+        return []
 
     check = _images(config.eval_input_reader[0].tf_record_input_reader.input_path, check_images)
     with _timed("agreement check"):
@@ -130,7 +163,16 @@ def export(
     print(f"\nexported to {out_dir}; agreement with the SavedModel:")
     for agreement in agreements:
         print(f"  {agreement}")
+    if failure:
+        raise VariantFailed(*failure, out_dir, ["saved_model", *files.values(), "export.json"])
     return agreements
+
+
+def floats_first(quantizations: tuple[str, ...]) -> tuple[str, ...]:
+    """The TFLite variants in the order written: float32, float16, int8; int8 alone brings float16."""
+    if quantizations and set(quantizations) == {"int8"}:
+        quantizations = ("float16", "int8")
+    return tuple(q for q in TFLITE_FILES if q in quantizations)
 
 
 def save_onnx(saved_model: Path, path: Path, labels: dict[int, str]) -> None:

@@ -12,6 +12,9 @@ appended to the model, which is how TFLite metadata stores associated files (and
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -51,8 +54,9 @@ def convert_saved_model_to_tflite(
     """Convert ``saved_model_dir`` to ``out_path`` and return it.
 
     ``float16`` halves the weights; ``int8`` is full integer with a uint8 image input (raw
-    pixels: its quantization maps 0..255 onto the model's [-1, 1]) and float outputs, calibrated
-    on ``representative_images`` (RGB uint8, any size: resized to the model input here).
+    pixels: its quantization maps 0..255 onto the model's [-1, 1] whatever the images) and float
+    outputs, calibrated on ``representative_images`` (RGB uint8, any size: resized to the model
+    input here). Nothing is written when the file cannot run (:class:`ModelCannotRun`).
     """
     import tensorflow as tf
     from tqdm import tqdm
@@ -60,10 +64,7 @@ def convert_saved_model_to_tflite(
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, not {quantization!r}")
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
-    if quantization == "float16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif quantization == "int8":
+    if quantization == "int8":
         height, width = saved_model_input_size(saved_model_dir)
         samples = [_to_model_input(image, width, height) for image in representative_images or ()]
         if not samples:
@@ -77,15 +78,52 @@ def convert_saved_model_to_tflite(
             tf.lite.OpsSet.TFLITE_BUILTINS,  # the post-process op and its float outputs
         ]
         converter.inference_input_type = tf.uint8
-    tflite = converter.convert()
-    if quantization == "int8":
+        tflite = _quantize_with_pixel_input(tf, converter)
         _check_pixel_input(tflite)
+    else:
+        if quantization == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        tflite = converter.convert()
+    check_runs(tflite)
     if labels:
         tflite = pack_labels(tflite, labels)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_bytes(tflite)
     return out_path
+
+
+class ModelCannotRun(RuntimeError):
+    """The converted file fails in the interpreter livedroid runs it with (XNNPACK delegate)."""
+
+
+def check_runs(tflite: bytes) -> None:
+    """Raise :class:`ModelCannotRun` unless ``tflite`` loads and runs one frame in the interpreter
+    ``livedroid run`` uses, with its default XNNPACK delegate. A file that converts can still be
+    refused there: XNNPACK rejects int8 layers whose requantization scale (input scale × weight
+    scale / output scale) is 256 or more, which weights blown up in training give, and
+    ai_edge_litert 2.3 then aborts the process (double free) or raises. Hence its own process."""
+    with tempfile.TemporaryDirectory(prefix="livedroid-check-") as folder:
+        path = Path(folder) / "model.tflite"
+        path.write_bytes(tflite)
+        result = subprocess.run([sys.executable, "-c", _RUN_ONE_FRAME, str(path)], capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("INFO:")]
+        raise ModelCannotRun(lines[-1] if lines else f"the interpreter exited with status {result.returncode}")
+
+
+# Load, allocate and invoke once on a blank frame, as livedroid's TFLite detector does.
+_RUN_ONE_FRAME = """
+import sys
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+interpreter = Interpreter(model_path=sys.argv[1], num_threads=2)
+interpreter.allocate_tensors()
+(image,) = interpreter.get_input_details()
+interpreter.set_tensor(image["index"], np.zeros(image["shape"], image["dtype"]))
+interpreter.invoke()
+"""
 
 
 def saved_model_input_size(saved_model_dir: str | Path) -> tuple[int, int]:
@@ -137,21 +175,43 @@ def _to_model_input(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return unit_range(resized)[np.newaxis]
 
 
-def _check_pixel_input(tflite: bytes) -> None:
-    """Fail unless the uint8 input maps raw pixels 0..255 onto [-1, 1], as runtimes assume.
+def _quantize_with_pixel_input(tf, converter) -> bytes:
+    """Calibrate, fix the image input's range at [-1, 1], then quantize: a uint8 input that maps
+    raw pixels 0..255 onto the model's [-1, 1] whatever the calibration images hold.
 
-    The converter takes the input range from the calibration images, so images without black
-    and white pixels would give another mapping.
+    The converter takes every tensor's range from the calibration images, the input's too, so
+    images without black or white pixels (microscopy, fog, night infrared) would give an input
+    that clips darker and brighter pixels. A fake-quant op at the input does not help: the
+    converter requantizes its output to the calibrated range. So the calibrated model (float, with
+    each tensor's range recorded) gets the input range replaced before the quantizer reads it;
+    ``_experimental_calibrate_only`` and ``mlir_quantize`` are the two halves of what
+    ``converter.convert()`` does (TensorFlow's quantization debugger uses them alike).
     """
+    from ai_edge_litert import schema_py_generated as schema
+    from tensorflow.lite.python.convert import mlir_quantize
+    import flatbuffers
+
+    converter._experimental_calibrate_only = True
+    calibrated = converter.convert()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(calibrated), 0)
+    subgraph = model.subgraphs[0]
+    for tensor in subgraph.inputs:
+        subgraph.tensors[tensor].quantization.min = [-1.0]
+        subgraph.tensors[tensor].quantization.max = [1.0]
+    builder = flatbuffers.Builder(len(calibrated) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=_TFLITE_FILE_ID)
+    return mlir_quantize(bytes(builder.Output()), input_data_type=tf.uint8, output_data_type=tf.float32)
+
+
+def _check_pixel_input(tflite: bytes) -> None:
+    """Fail unless the uint8 input maps raw pixels 0..255 onto [-1, 1], as runtimes assume (an
+    internal error: :func:`_quantize_with_pixel_input` fixes that range whatever the images)."""
     from ai_edge_litert.interpreter import Interpreter
 
     scale, zero_point = Interpreter(model_content=tflite).get_input_details()[0]["quantization"]
     low, high = (0 - zero_point) * scale, (255 - zero_point) * scale
     if abs(low + 1) > 2 * scale or abs(high - 1) > 2 * scale:
-        raise ValueError(
-            f"calibration images span [{low:.3f}, {high:.3f}] of the [-1, 1] input: "
-            "include images with black and white pixels"
-        )
+        raise AssertionError(f"the int8 input maps pixels 0..255 onto [{low:.3f}, {high:.3f}], not [-1, 1]")
 
 
 def _model_metadata(model: object) -> bytes:
