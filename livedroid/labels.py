@@ -26,7 +26,10 @@ _warned: set[str] = set()
 
 # A label map item: ``item { id: 1 name: 'BB-8' display_name: "BB 8" }`` in any order and layout.
 _ITEM = re.compile(r"item\s*\{(.*?)\}", re.S)
-_FIELD = re.compile(r"(\w+)\s*:\s*(?:\"([^\"]*)\"|'([^']*)'|(-?\d+))")
+_FIELD = re.compile(r"""(\w+)\s*:\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|(-?\d+))""")
+# Text format's escapes in a quoted name: \" \' \\ \n \t, \xNN and \uNNNN.
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.)")
+_ESCAPED = {"n": "\n", "t": "\t", "r": "\r"}
 # Placeholder first lines of TFLite label files: their line k then names label-map id k.
 _BACKGROUND = {"???", "background", "__background__"}
 # Names TFLite exporters give the label file packed into a model.
@@ -37,7 +40,7 @@ def parse_label_map(text: str, source: str = "label map") -> dict[int, str]:
     """Parse label_map.pbtxt text; ``display_name`` wins over ``name`` when both are given."""
     labels: dict[int, str] = {}
     for number, item in enumerate(_ITEM.findall(_strip_comments(text)), start=1):
-        fields = {m[0]: m[1] or m[2] or m[3] for m in _FIELD.findall(item)}
+        fields = {m[0]: _unescape(m[1] or m[2]) or m[3] for m in _FIELD.findall(item)}
         if "id" not in fields or not fields["id"].lstrip("-").isdigit():
             raise UserError(f"{source}: item {number} has no numeric id")
         item_id = int(fields["id"])
@@ -54,6 +57,26 @@ def parse_label_map(text: str, source: str = "label map") -> dict[int, str]:
     if not labels:
         raise UserError(f"{source}: no 'item {{ id: … name: … }}' entries found")
     return labels
+
+
+def format_label_map(labels: dict[int, str]) -> str:
+    """``label_map.pbtxt`` text, the one writer of it (``prepare``, ``export``, ``mine``, ``review``):
+    names double-quoted with text format's escapes, UTF-8 as is, so the Object Detection API and
+    :func:`parse_label_map` read back the same names whatever they hold."""
+    def quoted(name: str) -> str:
+        return '"' + name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+    return "".join(f"item {{\n  id: {i}\n  name: {quoted(name)}\n}}\n" for i, name in sorted(labels.items()))
+
+
+def _unescape(text: str) -> str:
+    def character(match: re.Match) -> str:
+        escape = match[1]
+        if escape[0] in "xu" and len(escape) > 1:
+            return chr(int(escape[1:], 16))
+        return _ESCAPED.get(escape, escape)
+
+    return _ESCAPE.sub(character, text)
 
 
 def parse_label_lines(text: str) -> dict[int, str]:

@@ -9,6 +9,7 @@ from livedroid.coco import COCO_80
 from livedroid.errors import UserError
 from livedroid.labels import (
     find_labels,
+    format_label_map,
     labels_for_classes,
     load_labels,
     parse_label_lines,
@@ -29,6 +30,20 @@ from tests.conftest import needs_module, run_cli, write_clip
 )
 def test_parse_label_map(text, expected) -> None:
     assert parse_label_map(text) == expected
+
+
+def test_label_map_names_round_trip_whatever_they_hold() -> None:
+    """The one writer quotes so that the reader (and the Object Detection API's text format) gets
+    back every name: apostrophes, quotes, backslashes and non-ASCII letters included."""
+    labels = {1: "Dad's car", 2: 'the "big" one', 3: "back\\slash", 4: "Würfel", 5: "R2-D2"}
+    text = format_label_map(labels)
+    assert parse_label_map(text) == labels
+    assert 'name: "Würfel"' in text and 'name: "the \\"big\\" one"' in text
+
+
+def test_label_map_escapes_written_by_other_tools() -> None:
+    text = 'item { id: 1 name: "W\\u00fcrfel" } item { id: 2 name: \'it\\\'s\' }'
+    assert parse_label_map(text) == {1: "Würfel", 2: "it's"}
 
 
 @pytest.mark.parametrize(

@@ -21,9 +21,8 @@ from PIL import Image
 
 from livedroid.detections import Detections, best_same_class
 from livedroid.errors import UserError, first_line
-from livedroid.labels import load_labels
+from livedroid.labels import format_label_map, load_labels
 from livedroid.training.dataset.tfrecords import read_records
-from livedroid.training.dataset.writer import format_label_map
 from livedroid.training.pipeline import load_pipeline
 
 #: Output file of each TFLite variant; ``livedroid run`` prefers model_int8.tflite, then model.tflite.

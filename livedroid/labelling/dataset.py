@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from livedroid.errors import UserError
-from livedroid.labels import load_labels
+from livedroid.labels import format_label_map, load_labels
 
 IMAGES = "images"
 ANNOTATIONS = "annotations"
@@ -162,11 +162,6 @@ def coco_json(images: list[LabelledImage], label_map: dict[int, str]) -> str:
             annotations.append(annotation)
     categories = [{"id": class_id, "name": name, "supercategory": "object"} for class_id, name in sorted(label_map.items())]
     return json.dumps({"images": coco_images, "annotations": annotations, "categories": categories}, indent=1) + "\n"
-
-
-def format_label_map(label_map: dict[int, str]) -> str:
-    """``label_map.pbtxt`` text (the Object Detection API's format)."""
-    return "".join(f"item {{\n  id: {i}\n  name: {json.dumps(name)}\n}}\n" for i, name in sorted(label_map.items()))
 
 
 # The folder ----------------------------------------------------------------------------------

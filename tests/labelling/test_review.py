@@ -46,7 +46,8 @@ def copy_star_wars(root: Path, names: list[str]) -> Path:
 
 def mined_folder(root: Path) -> Path:
     """What ``livedroid mine`` writes, made of star-wars photos: images, XML, label map, records, COCO."""
-    from livedroid.labelling.dataset import LabellingFolder, format_label_map
+    from livedroid.labelling.dataset import LabellingFolder
+    from livedroid.labels import format_label_map
 
     copy_star_wars(root, FRAMES)
     (root / "label_map.pbtxt").write_text(format_label_map(LABEL_MAP))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from livedroid.errors import UserError
 from livedroid.labelling import dataset as labelling
-from livedroid.labels import load_labels
+from livedroid.labels import format_label_map, load_labels
 from livedroid.training.dataset import coco, csv_labels, cvat, label_studio, tfrecords, voc, yolo
 from livedroid.training.dataset.annotations import AnnotatedImage, Problem
 from livedroid.training.dataset.class_names import apply_label_map, normalized
@@ -19,7 +19,7 @@ from livedroid.training.dataset.preflight import model_geometry, preflight
 from livedroid.training.dataset.split import grouped_split
 from livedroid.training.dataset.unlabelled import leave_out_unlabelled
 from livedroid.training.dataset.validate import validate_images
-from livedroid.training.dataset.writer import format_label_map, shard_pattern, write_split
+from livedroid.training.dataset.writer import shard_pattern, write_split
 
 DATASET_FILE = "dataset.json"
 LABEL_MAP_FILE = "label_map.pbtxt"

@@ -1,5 +1,4 @@
-"""Write validated images as sharded TFRecords in the Object Detection API's tf.Example schema,
-and the label map beside them."""
+"""Write validated images as sharded TFRecords in the Object Detection API's tf.Example schema."""
 
 from __future__ import annotations
 
@@ -72,8 +71,3 @@ def to_tf_example(image: CheckedImage, class_ids: dict[str, int]):
     }
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
-
-def format_label_map(labels: dict[int, str]) -> str:
-    """label_map.pbtxt text, readable by the API and by ``livedroid.labels.parse_label_map``."""
-    items = [f"item {{\n  id: {i}\n  name: '{name}'\n}}\n" for i, name in sorted(labels.items())]
-    return "\n".join(items)
