@@ -29,12 +29,11 @@ second review, or a ``mine`` into the folder, out while the review runs.
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import errno
 import json
 import logging
 import math
+import time
 import webbrowser
 import xml.etree.ElementTree as ET
 from importlib import resources
@@ -50,10 +49,10 @@ from livedroid.labelling.dataset import (
     read_voc, voc_xml, write_atomic,
 )
 from livedroid.signals import StopOnSignals
+from livedroid.web import LOCAL_HOST, WebServer, local_names_only, port_number
 
 log = logging.getLogger("livedroid")
 
-HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 #: States that count as reviewed (skipped means: decide later).
 REVIEWED = ("accepted", "edited", "rejected")
@@ -399,13 +398,6 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _host_name(host: str) -> str:
-    """``127.0.0.1:8765`` → ``127.0.0.1``; ``[::1]:80`` → ``[::1]``."""
-    if host.startswith("["):
-        return host[: host.find("]") + 1]
-    return host.rsplit(":", 1)[0]
-
-
 async def _json_body(request: web.Request) -> object:
     """The request's JSON, bounded: at most ``MAX_BODY_BYTES`` (413), nested at most
     ``MAX_JSON_DEPTH`` deep (400), each refusal one line."""
@@ -439,10 +431,6 @@ def make_app(review: Review) -> web.Application:
 
     @web.middleware
     async def errors(request: web.Request, handler):
-        # only pages of this machine's own address: another site that rebinds its name to
-        # 127.0.0.1 must not read or change the folder
-        if _host_name(request.host or "") not in (HOST, "localhost"):
-            return _error(403, f"Host {request.host!r}: open the page at http://{HOST}:PORT/")
         try:
             return await handler(request)
         except BadRequest as error:
@@ -474,7 +462,7 @@ def make_app(review: Review) -> web.Application:
         content_type = CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
         return web.Response(body=path.read_bytes(), content_type=content_type, headers={"Cache-Control": "no-store"})
 
-    app = web.Application(middlewares=[errors], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[local_names_only, errors], client_max_size=MAX_BODY_BYTES)
     app.router.add_get("/", index)
     app.router.add_get("/api/frames", frames)
     app.router.add_get("/api/frames/{name}", frame)
@@ -508,19 +496,15 @@ def open_folder(path: str | Path) -> LabellingFolder:
 
 
 class _Stop:
-    """The stop request of a signal: a flag before the server runs, the event's ``set`` after."""
+    """The stop request of a signal. Only flags are set in the handler (it runs in the main thread,
+    which may hold any lock at that moment)."""
 
     def __init__(self) -> None:
         self.requested = False
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.event: asyncio.Event | None = None
         self.closed = False
 
-    def __call__(self) -> None:  # in the signal handler (main thread): no lock may be taken here
+    def __call__(self) -> None:
         self.requested = True
-        loop, event = self.loop, self.event
-        if loop is not None and event is not None:
-            loop.call_soon_threadsafe(event.set)
 
     def cancel(self) -> None:
         """A second signal: stop at once, unless the server is closed already (only the lock's
@@ -528,42 +512,29 @@ class _Stop:
         if not self.closed:
             raise KeyboardInterrupt
 
-    def attach(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
-        self.loop, self.event = loop, event
-        if self.requested:
-            event.set()
 
-
-async def _serve(review: Review, port: int, open_browser: bool, stop: _Stop) -> None:
-    stopping = asyncio.Event()
-    stop.attach(asyncio.get_running_loop(), stopping)
-    if stopping.is_set():
+def _serve(review: Review, port: int, open_browser: bool, stop: _Stop) -> None:
+    """The page until ``stop`` is requested (checked in short sleeps, which signals interrupt)."""
+    if stop.requested:
         return
-    runner = web.AppRunner(make_app(review), access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
+    server = WebServer(make_app(review), LOCAL_HOST, port, option="--port", typed_with_host=False)
+    server.start()
     try:
-        try:
-            await web.TCPSite(runner, HOST, port).start()
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise UserError(f"--port {port}: the port is in use (pick another, or --port 0 for any free one)") from None
-            raise UserError(f"--port {port}: cannot listen ({error.strerror or error})") from None
-        url = f"http://{HOST}:{runner.addresses[0][1]}/"
         progress = review.progress()
         print(f"livedroid: reviewing {review.folder.root} ({progress['reviewed']} / {progress['total']} reviewed) "
-              f"at {url} (Ctrl-C stops)", flush=True)
+              f"at {server.url} (Ctrl-C stops)", flush=True)
         if open_browser:
-            webbrowser.open(url)
-        await stopping.wait()
+            webbrowser.open(server.url)
+        while not stop.requested:
+            time.sleep(0.1)
     finally:
-        await runner.cleanup()
+        server.stop()
 
 
 def review(folder: str | Path, port: int = DEFAULT_PORT, open_browser: bool = False) -> int:
     """Serve the review page of ``folder`` until Ctrl-C or SIGTERM; 130 then, as ``run`` and
     ``serve`` (every change is saved as it is made, so the stop loses nothing)."""
-    if not 0 <= port <= 65535:
-        raise UserError(f"--port {port}: give a port number 0-65535 (0: any free one)")
+    port_number(str(port), "--port")
     labelling = open_folder(folder)
     stop = _Stop()
     # the signals are caught from here on, so that the lock is always released
@@ -577,7 +548,7 @@ def review(folder: str | Path, port: int = DEFAULT_PORT, open_browser: bool = Fa
                         labelling.root / ANNOTATIONS, len(state.orphans), IMAGES, REJECTED, ", ".join(state.orphans[:5]),
                         " …" if len(state.orphans) > 5 else "")
         state.repair()
-        asyncio.run(_serve(state, port, open_browser, stop))
+        _serve(state, port, open_browser, stop)
         stop.closed = True
         progress = state.progress()
         print(f"livedroid: review closed ({progress['reviewed']} / {progress['total']} reviewed)", flush=True)

@@ -48,10 +48,12 @@ def service_config(args: argparse.Namespace) -> ServiceConfig:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from livedroid.service.http import HttpServer, parse_address
+    from livedroid.service.http import HttpServer
+    from livedroid.web import parse_address
 
     config = service_config(args)
-    host, port = parse_address(config.http, 8080)
+    host, port = parse_address(config.http, 8080, "--http")
+    mqtt_address = parse_address(config.mqtt, MQTT_PORT, "--mqtt") if config.mqtt else None
     events = EventHub()
     service = CameraService(config, events, backend=args.backend, device=args.device, workers=args.workers, threads=args.threads, batch=args.batch,
                             timeouts={"connect_timeout": args.connect_timeout, "read_timeout": args.read_timeout,
@@ -59,11 +61,10 @@ def serve(args: argparse.Namespace) -> int:
     publisher = None
     http = None
     try:
-        if config.mqtt:
+        if mqtt_address:
             from livedroid.service.mqtt import MqttPublisher
 
-            mqtt_host, mqtt_port = parse_address(config.mqtt, MQTT_PORT)
-            publisher = MqttPublisher(mqtt_host, mqtt_port, queue_limit=args.mqtt_queue, cameras=config.cameras)
+            publisher = MqttPublisher(*mqtt_address, queue_limit=args.mqtt_queue, cameras=config.cameras)
             events.subscribers.append(publisher.publish)
             service.subscribe_frames(publisher.frame)
         http = HttpServer(service, host, port, token=config.token,

@@ -2,16 +2,15 @@
 a page with every camera's live view and figures, JSON stats, Prometheus metrics, JPEG and MJPEG.
 
 Nothing served names a camera's source: responses carry camera names and figures only.
-Bound beyond localhost, every request needs the token (``Authorization: Bearer T`` or ``?token=T``).
+Bound beyond localhost, every request needs the token (``Authorization: Bearer T`` or ``?token=T``);
+bound to localhost, only requests addressed to a local name are answered (no DNS rebinding).
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import hmac
 import html
-import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -22,24 +21,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from livedroid.errors import UserError
 from livedroid.service import strict_json
 from livedroid.service.cameras import CameraService, model_name
+from livedroid.web import WebServer, is_local, local_names_only
 
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 #: How often an MJPEG stream looks for a newer picture (and whether its viewer is still there).
 MJPEG_POLL_S = 0.05
 BOUNDARY = "livedroidframe"
 #: What a write to a viewer that went away raises (aiohttp's own, and the OS's).
 GONE = (ConnectionError, ClientConnectionError)
-
-
-def parse_address(text: str, default_port: int) -> tuple[str, int]:
-    """``HOST:PORT``, ``HOST`` or ``:PORT`` (IPv6 in brackets)."""
-    host, _, port = text.rpartition(":") if ":" in text and not text.endswith("]") else (text, "", "")
-    host = host.strip("[]") or "127.0.0.1"
-    if not port:
-        return host, default_port
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UserError(f"{text}: expected HOST:PORT with a port number 0-65535")
-    return host, int(port)
 
 
 class ServiceMetrics:
@@ -99,41 +87,38 @@ class ServiceMetrics:
 
 
 class HttpServer:
-    """Serves the page and the API on ``host:port`` from a thread with its own event loop."""
+    """Serves the page and the API on ``host:port`` (:class:`livedroid.web.WebServer`)."""
 
     def __init__(self, service: CameraService, host: str, port: int, *, token: str | None = None,
                  extra_stats: Callable[[], dict] | None = None) -> None:
-        if host not in LOCAL_HOSTS and not token:
+        if not is_local(host) and not token:
             raise UserError(f"--http {host}:{port} serves beyond this machine: give --token (or 'token:' in the config)")
         self.service = service
-        self.host, self.port = host, port
         self.token = token
         self.extra_stats = extra_stats or dict
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(ServiceMetrics(service))
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
         self._closing = False
         self.mjpeg_viewers = 0
-        self._thread = threading.Thread(target=self._loop.run_forever, name="livedroid-http", daemon=True)
+        self.server = WebServer(self.app(local=is_local(host)), host, port, option="--http")
 
     @property
     def url(self) -> str:
-        return f"http://{self.host if ':' not in self.host else f'[{self.host}]'}:{self.port}/"
+        return self.server.url
 
     def start(self) -> None:
         """Bind now, so a port in use is one line before any camera starts."""
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
-        except OSError as error:
-            self.stop()
-            if error.errno == errno.EADDRINUSE:
-                raise UserError(f"--http {self.host}:{self.port}: the port is in use (pick another, e.g. --http {self.host}:0)") from None
-            raise UserError(f"--http {self.host}:{self.port}: cannot listen ({error.strerror or error})") from None
+        self.server.start()
 
-    async def _start(self) -> None:
-        app = web.Application(middlewares=[self._check_token])
+    def stop(self) -> None:
+        """End the MJPEG streams, close the listener; safe to call twice."""
+        self._closing = True
+        self.server.stop()
+
+    def app(self, *, local: bool = True) -> web.Application:
+        """The page and the API; ``local``: bound to this machine, so answering local names only."""
+        guards = [local_names_only] if local else []
+        app = web.Application(middlewares=[*guards, self._check_token])
         app.router.add_get("/", self._page)
         app.router.add_get("/api/stats", self._stats)
         app.router.add_get("/api/events", self._events)
@@ -142,21 +127,7 @@ class HttpServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/api/cameras/{name}/latest.jpg", self._latest)
         app.router.add_get("/api/cameras/{name}/mjpeg", self._mjpeg)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        """Close the streams and the listener; safe to call twice."""
-        if self._closing or not self._thread.is_alive():
-            return
-        self._closing = True
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        return app
 
     # -- handlers --------------------------------------------------------------------------
     @web.middleware
