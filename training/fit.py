@@ -1,6 +1,6 @@
 """``livedroid train fit``: fine-tune (or train from scratch) with the Object Detection API's TF2
-training step, with a progress bar, TensorBoard logs, periodic checkpoints, resume and a clean
-Ctrl-C.
+training step, with a progress bar, TensorBoard logs, periodic checkpoints, resume, a clean
+Ctrl-C, and a guard that catches a blow-up within the step (training/loss_guard.py).
 
 The loop is ``model_lib_v2.train_loop`` reduced to what livedroid needs, built from the API's own
 pieces (``inputs.train_input``, ``eager_train_step``, ``load_fine_tune_checkpoint``) and the same
@@ -46,7 +46,7 @@ def fit(model_dir: Path, config=None, *, checkpoint_every: int = 500, keep_check
     without it the run saved in ``model_dir`` resumes from its newest checkpoint. Uses every
     visible GPU (MirroredStrategy) when there are several."""
     from livedroid.training.compat import tf
-    from object_detection import inputs
+    from object_detection import inputs, model_lib_v2
     from object_detection.builders import model_builder, optimizer_builder
 
     model_dir = Path(model_dir)
@@ -81,6 +81,8 @@ def fit(model_dir: Path, config=None, *, checkpoint_every: int = 500, keep_check
         checkpoint = tf.train.Checkpoint(step=step, model=model, optimizer=optimizer, learning_rate_scale=learning_rate_scale)
         manager = tf.train.CheckpointManager(checkpoint, str(model_dir), max_to_keep=keep_checkpoints)
         _start_weights(tf, checkpoint, manager, model, train_config, dataset)
+        if not _variables_built(model):  # from scratch, or a resume's restore waiting for them
+            model_lib_v2._ensure_model_is_built(model, dataset, train_config.unpad_groundtruth_tensors)
         frozen = _freeze_layers(model, train_config.freeze_variables)
         if frozen:
             print(f"frozen: the first {frozen} layers of the backbone (generic features; faster steps)")
@@ -119,6 +121,14 @@ def _start_weights(tf, checkpoint, manager, model, train_config, dataset) -> Non
                 "checkpoint was trained with, or a --config of its pipeline"
             ) from None
         _restore_box_encoder(tf, model, train_config.fine_tune_checkpoint)
+
+
+def _variables_built(model) -> bool:
+    """Whether the model's variables exist, as the guard's first copy needs before the first step."""
+    try:
+        return bool(model.variables)
+    except ValueError:  # "Weights for model ... have not yet been created"
+        return False
 
 
 def _train_step(tf, strategy, model, optimizer, step, train_config):
