@@ -1,6 +1,7 @@
 """``livedroid review`` as a user runs it: the command in a subprocess with a bare environment, its
 page driven with the mouse and the keys in Debian's chromium (headless, through Playwright), and
-the folder checked afterwards, file by file, for exactly the changes made on the page."""
+the folder checked afterwards, file by file, for exactly the changes made on the page. The API's
+answers alone are checked on the app served in this process (the same server, no process to start)."""
 
 from __future__ import annotations
 
@@ -80,7 +81,29 @@ def run_review(folder: Path, *args: str, home: Path) -> subprocess.CompletedProc
                           env=bare_env(home), capture_output=True, text=True, timeout=60)
 
 
-class Server:
+class Client:
+    """Requests to a review page listening on 127.0.0.1:``port``."""
+
+    port: int
+
+    def request(self, method: str, path: str, body: object = None) -> tuple[int, bytes]:
+        """One request, the path sent exactly as given (no client-side clean-up of ``..``)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            data = None if body is None else json.dumps(body).encode()
+            connection.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def json(self, method: str, path: str, body: object = None) -> dict:
+        status, data = self.request(method, path, body)
+        assert status == 200, (status, data)
+        return json.loads(data)
+
+
+class Server(Client):
     """``livedroid review DIR --port 0`` in a subprocess, with the URL it printed."""
 
     def __init__(self, folder: Path, home: Path) -> None:
@@ -113,21 +136,19 @@ class Server:
                 self.process.wait()
         return self.process.returncode, self.process.stderr.read()
 
-    def request(self, method: str, path: str, body: object = None) -> tuple[int, bytes]:
-        """One request, the path sent exactly as given (no client-side clean-up of ``..``)."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            data = None if body is None else json.dumps(body).encode()
-            connection.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
 
-    def json(self, method: str, path: str, body: object = None) -> dict:
-        status, data = self.request(method, path, body)
-        assert status == 200, (status, data)
-        return json.loads(data)
+class Served(Client):
+    """The review app of ``folder`` served by this process on a free port, as the command serves it."""
+
+    def __init__(self, folder: Path) -> None:
+        from livedroid.labelling.dataset import LabellingFolder
+        from livedroid.labelling.review import Review, make_app
+        from livedroid.web import WebServer
+
+        self.server = WebServer(make_app(Review(LabellingFolder(folder))), "127.0.0.1", 0, option="--port",
+                                typed_with_host=False)
+        self.server.start()
+        self.port = self.server.port
 
 
 @pytest.fixture
@@ -141,6 +162,20 @@ def server_of():
     yield start
     for server in servers:
         server.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def served_here():
+    """``served_here(folder)``: the folder's review app served in this process, stopped afterwards."""
+    servers: list[Served] = []
+
+    def start(folder: Path) -> Served:
+        servers.append(Served(folder))
+        return servers[-1]
+
+    yield start
+    for served in servers:
+        served.server.stop()
 
 
 # The page in a browser -----------------------------------------------------------------------------
@@ -319,13 +354,13 @@ def test_the_page_accepts_moves_resizes_relabels_deletes_draws_rejects_and_skips
     assert not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
 
 
-def test_a_labelimg_folder_is_reviewed_in_place_keeping_its_own_fields(tmp_path: Path, server_of) -> None:
+def test_a_labelimg_folder_is_reviewed_in_place_keeping_its_own_fields(tmp_path: Path, served_here) -> None:
     """A plain labelImg folder (images/, annotations/, its own label map): the XML files keep what
     labelImg wrote; only the changed box changes; no coco.json appears."""
     folder = copy_star_wars(tmp_path / "droids", ["BB-8_1.jpg", "R2-D2_1.jpg"])
     shutil.copyfile(shared_path("datasets/star-wars/label_map.pbtxt"), folder / "label_map.pbtxt")
     original = (folder / "annotations" / "R2-D2_1.xml").read_bytes()
-    server = server_of(folder, tmp_path)
+    server = served_here(folder)
     frames = server.json("GET", "/api/frames")
     assert [f["name"] for f in frames["frames"]] == ["BB-8_1.jpg", "R2-D2_1.jpg"]
     assert [c["name"] for c in frames["classes"]] == ["BB-8", "R2-D2"]
@@ -354,15 +389,12 @@ def test_a_labelimg_folder_is_reviewed_in_place_keeping_its_own_fields(tmp_path:
     assert not (folder / "coco.json").exists()
     assert json.loads((folder / "review.json").read_text()) == {"BB-8_1.jpg": "accepted", "R2-D2_1.jpg": "edited"}
     assert server.json("GET", "/api/frames")["progress"] == {"reviewed": 2, "total": 2}
-    status, stderr = server.stop(signal.SIGTERM)
-    assert status == 130, stderr
-    assert not (folder / ".livedroid.lock").exists()
 
 
-def test_paths_out_of_the_folder_are_refused(tmp_path: Path, server_of) -> None:
+def test_paths_out_of_the_folder_are_refused(tmp_path: Path, served_here) -> None:
     folder = copy_star_wars(tmp_path / "droids", ["BB-8_1.jpg"])
     (tmp_path / "secret.txt").write_text("not for the page")
-    server = server_of(folder, tmp_path)
+    server = served_here(folder)
     for path in ("/images/..%2Fsecret.txt", "/images/..%2F..%2Fsecret.txt", "/images/%2e%2e%2fsecret.txt",
                  "/images/../../secret.txt", "/images/..", "/images/%2E%2E", "/api/frames/..%2F..%2Fsecret.txt",
                  "/api/frames/..%5csecret.txt", "/images/.livedroid.lock", "/images/..%2Fannotations%2FBB-8_1.xml",
