@@ -13,7 +13,8 @@ from livedroid.training.dataset.annotations import Box
 
 def coco_metrics(ground_truth: list[list[Box]], detections: list[Detections], labels: dict[int, str]) -> dict:
     """mAP (IoU 0.5:0.95), mAP@0.5, mAP@0.75 and AP per class (None for a class without
-    ground truth), over images given as parallel lists."""
+    ground truth), over images given as parallel lists. Images without ground truth (background
+    images) count: a detection on one is a false positive of its class."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -38,7 +39,9 @@ def coco_metrics(ground_truth: list[list[Box]], detections: list[Detections], la
         for n, result in enumerate(detections)
         for (x1, y1, x2, y2), s, c in zip(result.xyxy, result.scores, result.class_ids)
     ]
-    empty = {"mAP": 0.0, "mAP@0.5": 0.0, "mAP@0.75": 0.0, "per_class_AP": {name: 0.0 for name in labels.values()}}
+    # No detection: AP 0 for every class with objects; no object at all (background images only): no AP.
+    boxed = {annotation["category_id"] for annotation in truth["annotations"]}
+    empty = {"mAP": 0.0, "mAP@0.5": 0.0, "mAP@0.75": 0.0, "per_class_AP": {name: 0.0 if i in boxed else None for i, name in labels.items()}}
     if not found or not truth["annotations"]:
         return empty | {"images": len(ground_truth), "detections": len(found)}
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress

@@ -18,7 +18,8 @@ examples:
   livedroid eval coco-ssd-mobilenet-v2 mined/intel --classes person     # a mined folder you reviewed
 
 Writes OUT/metrics.json (COCO mAP, mAP@0.5, mAP@0.75, per-class AP, and the mistakes at -t:
-confusions, misses, duplicates, false alarms) and OUT/contact_sheet.png, mistakes first.
+confusions, misses, duplicates, false alarms) and OUT/contact_sheet.png, mistakes first (false
+alarms on background images, those annotated with no object, before the others).
 """
 
 
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--images", type=Path, help="image folder of a DATA .json or .csv")
     add_threshold_option(parser, "the deployment threshold, as 'livedroid run -t': confusions, duplicates and the "
                                  "contact sheet count boxes from this score")
-    parser.add_argument("--classes", metavar="A,B", help="measure only these classes (default: every class DATA has boxes of)")
+    parser.add_argument("--classes", metavar="A,B", help="measure only these classes (default: every class DATA has boxes of or its label_map.pbtxt names; on images annotated with no object, any box of them is a false alarm)")
     parser.add_argument("--label-alias", action="append", default=[], metavar="NAME=LABEL", help="read annotation class NAME as model class LABEL (repeatable)")
     parser.add_argument("--match-label-names", action="store_true", help="map annotation names that differ from the model's only in case and punctuation (bb8 → BB-8)")
     parser.set_defaults(handler=_run)

@@ -164,16 +164,22 @@ def test_a_merged_retrain_then_eval_of_the_model_it_wrote(tmp_path: Path) -> Non
     needs_module("object_detection", "the Object Detection API (pip install 'livedroid[train]') is not installed")
     photos = make_voc_dataset(tmp_path / "photos", count=8)
     mined = make_mined_folder(tmp_path / "mined", {"a": "red", "b": "blue"}, frames=3)
+    folder = LabellingFolder(mined)  # a frame of clip a a reviewer accepted as empty: a background image
+    folder.save_image(LabelledImage("a-empty.jpg", 96, 72, []), jpeg(np.full((72, 96, 3), 128, np.uint8)))
+    folder.append_records([{"image": "a-empty.jpg", "source": "/videos/a.mp4", "frame": 90, "reasons": ["novel"]}])
+    folder.write_review_state("a-empty.jpg", "accepted")
     model = tmp_path / "models" / "merged"
     result = run_cli("train", str(photos), str(mined), "--out", str(model), "--work-dir", str(tmp_path / "work"),
                      "--steps", "2", "--val-fraction", "0.25", "--model", "ssd_mobilenet_v2_320", "--batch-size", "2",
                      "--pretrained", "none", timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((tmp_path / "work" / "dataset" / "dataset.json").read_text())
-    assert summary["train"]["images"] + summary["val"]["images"] == 14 and summary["groups"]["by_source"] == 2
+    assert summary["train"]["images"] + summary["val"]["images"] == 15 and summary["groups"]["by_source"] == 2
+    assert summary["train"]["background"] + summary["val"]["background"] == 1  # trained on, or measured on
     evaluated = run_cli("eval", str(model), str(mined), "--out", str(tmp_path / "eval"))
     assert evaluated.returncode == 0, evaluated.stderr
-    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["images"] == 6
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["images"] == 7 and metrics["mistakes"]["background_images"] == 1
 
 
 def make_clip_folder(root: Path, labels: list[str | None], states: dict[int, str] | None = None,
