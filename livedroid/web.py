@@ -102,10 +102,9 @@ class WebServer:
     def __init__(self, app: web.Application, host: str, port: int, *, option: str, typed_with_host: bool = True) -> None:
         self.app, self.host, self.port = app, host, port
         self.option, self.typed_with_host = option, typed_with_host
-        self._loop = asyncio.new_event_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"livedroid-web{option}", daemon=True)
-        self._stopped = False
 
     @property
     def url(self) -> str:
@@ -117,6 +116,8 @@ class WebServer:
 
     def start(self) -> None:
         """Bind now; a port in use (or any other refusal to listen) is one line, and nothing left running."""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"livedroid-web{self.option}", daemon=True)
         self._thread.start()
         try:
             asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
@@ -135,14 +136,15 @@ class WebServer:
         self.port = self._runner.addresses[0][1]
 
     def stop(self) -> None:
-        """Close the listener and the open requests, then the loop; safe to call twice."""
-        if self._stopped or not self._thread.is_alive():
+        """Close the listener and the open requests, then the loop; safe to call twice, or unstarted."""
+        loop, thread, runner = self._loop, self._thread, self._runner
+        self._loop = self._thread = self._runner = None
+        if loop is None or thread is None:
             return
-        self._stopped = True
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        if not self._thread.is_alive():
-            self._loop.close()
+        if runner is not None:
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        if not thread.is_alive():
+            loop.close()
 

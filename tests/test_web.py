@@ -84,8 +84,15 @@ def test_a_port_in_use_is_the_same_line_in_both_commands(option: str, typed_with
     assert threading.active_count() == threads  # nothing left running
 
 
+def test_an_address_not_of_this_machine_cannot_be_listened_on_in_one_line() -> None:
+    server = WebServer(hello(), "192.0.2.1", 8080, option="--http")  # TEST-NET-1: no machine's own
+    with pytest.raises(UserError, match=r"^--http 192\.0\.2\.1:8080: cannot listen \(.+\)$"):
+        server.start()
+
+
 def test_a_server_binds_at_once_serves_and_stops_twice_safely() -> None:
     server = WebServer(hello(), "127.0.0.1", 0, option="--port", typed_with_host=False)
+    server.stop()  # never started: nothing to do
     server.start()
     try:
         assert server.port > 0 and server.url == f"http://127.0.0.1:{server.port}/"
