@@ -18,7 +18,7 @@ GOLDEN = ["BB-8_31", "BB-8_53", "BB-8_66", "R2-D2_39", "R2-D2_54", "R2-D2_71"]
 
 @pytest.mark.parametrize("name", GOLDEN)
 def test_each_droid_is_found_once_and_named_right(name):
-    from livedroid.training.dataset.voc import parse_voc_xml
+    from livedroid.annotations.voc import parse_voc_xml
 
     xml = shared_path(f"datasets/star-wars/annotations/{name}.xml")
     root = xml.parent.parent

@@ -7,8 +7,8 @@ import io
 
 import numpy as np
 
+from livedroid.annotations import Box
 from livedroid.detections import Detections
-from livedroid.training.dataset.annotations import Box
 
 
 def coco_metrics(ground_truth: list[list[Box]], detections: list[Detections], labels: dict[int, str]) -> dict:

@@ -14,11 +14,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from livedroid.annotations import AnnotatedImage
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
 from livedroid.training.checkpoint_detector import CheckpointDetector
 from livedroid.training.coco_metrics import coco_metrics
-from livedroid.training.dataset.annotations import AnnotatedImage
 from livedroid.training.dataset.tfrecords import read_records
 from livedroid.training.fit import LOSS_TABLE, TRAIN_LOG_DIR
 from livedroid.training.mistakes import format_report, mistake_report

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from livedroid.annotations import Box
 from livedroid.detections import Detections, box_iou
-from livedroid.training.dataset.annotations import Box
 
 MATCH_IOU = 0.5  # a box "sits on" an object when they overlap this much (COCO's mAP@0.5 rule)
 MISSED = "(missed)"

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from livedroid.annotations import Box
 from livedroid.detections import Detections
-from livedroid.training.dataset.annotations import Box
 
 TRUTH_COLOUR = (40, 200, 60)
 PREDICTION_COLOUR = (230, 40, 40)

@@ -1,4 +1,11 @@
-"""The in-memory form every dataset reader produces, whatever the file format."""
+"""Annotated images: the one in-memory form, and one reader/writer per file format (``voc``,
+``coco``), shared by ``mine`` and ``review`` (:mod:`livedroid.labelling`) and ``train prepare``
+(``livedroid.training.dataset``).
+
+It lives in the runtime package, pure Python (no TensorFlow, no Pillow), because ``mine`` and
+``review`` run in an install without the ``train`` extra; what ``review`` saves is read by
+``prepare`` through the very same code.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ class Box:
     ymax: float
     difficult: bool = False
     truncated: bool = False
+    score: float | None = None  # the model's, for a pre-annotation (``mine``); None for a person's box
 
 
 @dataclass

@@ -1,15 +1,26 @@
 """COCO JSON annotations (``images``, ``annotations`` with ``[x, y, width, height]`` boxes,
-``categories``). An image listed without annotations is a background image."""
+``categories``): the reader ``prepare`` uses, and the one writer (a labelling folder's
+``coco.json``, ``train convert --to coco``). An image listed without annotations is a background
+image."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
+from livedroid.annotations import AnnotatedImage, Box, Problem
 from livedroid.errors import UserError
-from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
-from livedroid.training.dataset.validate import CheckedImage
+
+
+class BoxedImage(Protocol):
+    """What the writer needs of an image: an annotated one, or one ``prepare`` checked."""
+
+    width: int | None
+    height: int | None
+    boxes: list[Box]
 
 
 def is_coco_json(path: Path) -> bool:
@@ -95,21 +106,29 @@ def _is_bbox(bbox: object) -> bool:
     )
 
 
-def write_coco(splits: dict[str, list[tuple[str, CheckedImage]]], label_map: dict[int, str], out_dir: Path) -> None:
-    """``annotations/instances_SPLIT.json`` for images already written to ``out_dir/images/SPLIT/NAME``
-    (the layout of CVAT's COCO export; category ids are the label map's)."""
+def coco_json(named: Sequence[tuple[str, BoxedImage]], label_map: dict[int, str]) -> str:
+    """A COCO detection file of images under their file names; category ids are the label map's,
+    a box whose label it lacks is left out."""
     category_ids = {name: number for number, name in label_map.items()}
+    images, annotations = [], []
+    for image_id, (name, image) in enumerate(named, start=1):
+        images.append({"id": image_id, "file_name": name, "width": image.width, "height": image.height})
+        for box in image.boxes:
+            if box.label not in category_ids:
+                continue
+            width, height = box.xmax - box.xmin, box.ymax - box.ymin
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": image_id, "category_id": category_ids[box.label],
+                "bbox": [round(v, 2) for v in (box.xmin, box.ymin, width, height)], "area": round(width * height, 2),
+                "iscrowd": 0,
+            })
     categories = [{"id": number, "name": name, "supercategory": ""} for number, name in sorted(label_map.items())]
+    return json.dumps({"images": images, "annotations": annotations, "categories": categories}, indent=1) + "\n"
+
+
+def write_coco(splits: dict[str, Sequence[tuple[str, BoxedImage]]], label_map: dict[int, str], out_dir: Path) -> None:
+    """``annotations/instances_SPLIT.json`` for images already written to ``out_dir/images/SPLIT/NAME``
+    (the layout of CVAT's COCO export)."""
     (out_dir / "annotations").mkdir(parents=True, exist_ok=True)
     for split, named in splits.items():
-        images, annotations = [], []
-        for image_id, (name, image) in enumerate(named, start=1):
-            images.append({"id": image_id, "file_name": name, "width": image.width, "height": image.height})
-            for box in image.boxes:
-                width, height = box.xmax - box.xmin, box.ymax - box.ymin
-                annotations.append({
-                    "id": len(annotations) + 1, "image_id": image_id, "category_id": category_ids[box.label],
-                    "bbox": [box.xmin, box.ymin, width, height], "area": width * height, "iscrowd": 0,
-                })
-        document = {"images": images, "annotations": annotations, "categories": categories}
-        (out_dir / "annotations" / f"instances_{split}.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
+        (out_dir / "annotations" / f"instances_{split}.json").write_text(coco_json(named, label_map), encoding="utf-8")

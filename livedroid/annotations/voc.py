@@ -1,4 +1,5 @@
-"""Pascal VOC XML annotations, as labelImg writes them, in the usual folder layouts.
+"""Pascal VOC XML annotations, as labelImg writes them, in the usual folder layouts: the reader
+``prepare`` uses and the writer of ``mine`` and ``review``.
 
 Handles XML beside the images, ``annotations/`` + ``images/`` (labelImg, star-wars, raccoon),
 VOC's ``Annotations/`` + ``JPEGImages/`` and Oxford-IIIT Pets' ``annotations/xmls/`` + ``images/``.
@@ -10,7 +11,8 @@ import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
+from livedroid.annotations import AnnotatedImage, Box, Problem
+from livedroid.errors import UserError
 
 # Where the images of an XML file may be, relative to the dataset root.
 _IMAGE_FOLDERS = ("images", "JPEGImages", "imgs", ".")
@@ -31,6 +33,15 @@ def read_voc_folder(root: Path, problems: list[Problem]) -> list[AnnotatedImage]
         except (ET.ParseError, ValueError) as error:
             problems.append(Problem(where, f"cannot read the annotation: {error}", "dropped image"))
     return images
+
+
+def read_voc_file(path: Path) -> AnnotatedImage:
+    """One XML file, for a command that cannot go on without it: UserError naming the file."""
+    path = Path(path)
+    try:
+        return parse_voc_xml(path.read_bytes(), str(path), path.parent, path.parent.parent)
+    except (ET.ParseError, ValueError, OSError) as error:
+        raise UserError(f"{path}: not a readable labelImg XML file ({error})") from None
 
 
 def parse_voc_xml(data: bytes, where: str, xml_folder: Path, root: Path) -> AnnotatedImage:
@@ -96,3 +107,32 @@ def _float(parent: ET.Element, tag: str) -> float:
 
 def _int(parent: ET.Element, tag: str) -> int:
     return int(round(_float(parent, tag)))
+
+
+def voc_xml(image: AnnotatedImage, folder: str = "images") -> str:
+    """labelImg's XML for one image in ``folder`` (the elements labelImg writes, in its order)."""
+    root = ET.Element("annotation")
+    ET.SubElement(root, "folder").text = folder
+    ET.SubElement(root, "filename").text = image.filename
+    ET.SubElement(root, "path").text = f"../{folder}/{image.filename}"
+    ET.SubElement(ET.SubElement(root, "source"), "database").text = "livedroid"
+    size = ET.SubElement(root, "size")
+    for tag, value in (("width", image.width or 0), ("height", image.height or 0), ("depth", 3)):
+        ET.SubElement(size, tag).text = str(value)
+    ET.SubElement(root, "segmented").text = "0"
+    root.extend(voc_object(box) for box in image.boxes)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def voc_object(box: Box) -> ET.Element:
+    """One ``<object>``: name, pose, truncated, difficult and the box in whole pixels."""
+    obj = ET.Element("object")
+    ET.SubElement(obj, "name").text = box.label
+    ET.SubElement(obj, "pose").text = "Unspecified"
+    ET.SubElement(obj, "truncated").text = str(int(box.truncated))
+    ET.SubElement(obj, "difficult").text = str(int(box.difficult))
+    bndbox = ET.SubElement(obj, "bndbox")
+    for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), (box.xmin, box.ymin, box.xmax, box.ymax)):
+        ET.SubElement(bndbox, tag).text = str(int(round(value)))
+    return obj

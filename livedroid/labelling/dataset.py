@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import json
 import os
-import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from livedroid.annotations import AnnotatedImage, Box
+from livedroid.annotations.coco import coco_json
+from livedroid.annotations.voc import read_voc_file, voc_xml
 from livedroid.errors import UserError
 from livedroid.labels import format_label_map, load_labels
 
@@ -39,38 +40,16 @@ REJECTED_XML_SUFFIX = ".xml.rejected"
 
 #: Review states a frame can have; a frame with none is not reviewed yet.
 STATES = ("accepted", "edited", "skipped", "rejected")
+#: States whose boxes a person checked: such a frame with no box is a background image.
+CHECKED = ("accepted", "edited")
 
 
-@dataclass
-class LabelBox:
-    """One box in pixel coordinates of its image (x1, y1, x2, y2)."""
-
-    label: str
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    score: float | None = None  # the model's score, for pre-annotations
-
-    def as_dict(self) -> dict:
-        record = {"label": self.label, "box": [round(v, 1) for v in (self.x1, self.y1, self.x2, self.y2)]}
-        if self.score is not None:
-            record["score"] = round(self.score, 4)
-        return record
-
-
-@dataclass
-class LabelledImage:
-    """One image of the folder with its boxes."""
-
-    name: str  # file name under images/ (or rejected/)
-    width: int
-    height: int
-    boxes: list[LabelBox] = field(default_factory=list)
-
-    @property
-    def stem(self) -> str:
-        return Path(self.name).stem
+def box_record(box: Box) -> dict:
+    """A box as ``mined.jsonl`` and the review page carry it: label, [x1, y1, x2, y2], score."""
+    record = {"label": box.label, "box": [round(v, 1) for v in (box.xmin, box.ymin, box.xmax, box.ymax)]}
+    if box.score is not None:
+        record["score"] = round(box.score, 4)
+    return record
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -87,81 +66,6 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     except OSError as error:
         temporary.unlink(missing_ok=True)
         raise UserError(f"cannot write {path}: {error.strerror or error}") from None
-
-
-# Pascal VOC ----------------------------------------------------------------------------------
-
-
-def voc_xml(image: LabelledImage, folder: str = IMAGES) -> str:
-    """labelImg's XML for one image (the elements labelImg writes, in its order)."""
-    root = ET.Element("annotation")
-    ET.SubElement(root, "folder").text = folder
-    ET.SubElement(root, "filename").text = image.name
-    ET.SubElement(root, "path").text = f"../{folder}/{image.name}"
-    ET.SubElement(ET.SubElement(root, "source"), "database").text = "livedroid"
-    size = ET.SubElement(root, "size")
-    for tag, value in (("width", image.width), ("height", image.height), ("depth", 3)):
-        ET.SubElement(size, tag).text = str(value)
-    ET.SubElement(root, "segmented").text = "0"
-    for box in image.boxes:
-        obj = ET.SubElement(root, "object")
-        ET.SubElement(obj, "name").text = box.label
-        ET.SubElement(obj, "pose").text = "Unspecified"
-        ET.SubElement(obj, "truncated").text = "0"
-        ET.SubElement(obj, "difficult").text = "0"
-        bndbox = ET.SubElement(obj, "bndbox")
-        for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), (box.x1, box.y1, box.x2, box.y2)):
-            ET.SubElement(bndbox, tag).text = str(int(round(value)))
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode") + "\n"
-
-
-def read_voc(path: Path) -> LabelledImage:
-    """The image and boxes of one labelImg XML file; UserError naming the file when unreadable."""
-    try:
-        root = ET.fromstring(Path(path).read_bytes())
-        boxes = []
-        for obj in root.findall("object"):
-            bndbox = obj.find("bndbox")
-            values = [float(bndbox.findtext(tag)) for tag in ("xmin", "ymin", "xmax", "ymax")]
-            boxes.append(LabelBox((obj.findtext("name") or "").strip(), *values))
-        return LabelledImage(
-            name=(root.findtext("filename") or "").strip() or Path(path).with_suffix(".jpg").name,
-            width=int(float(root.findtext("size/width") or 0)),
-            height=int(float(root.findtext("size/height") or 0)),
-            boxes=boxes,
-        )
-    except (ET.ParseError, AttributeError, TypeError, ValueError, OSError) as error:
-        raise UserError(f"{path}: not a readable labelImg XML file ({error})") from None
-
-
-# COCO ----------------------------------------------------------------------------------------
-
-
-def coco_json(images: list[LabelledImage], label_map: dict[int, str]) -> str:
-    """A COCO detection file of ``images`` (bbox as x, y, width, height; category ids = the
-    label map's). Boxes whose label is not in the label map get no category and are left out."""
-    ids = {name: class_id for class_id, name in label_map.items()}
-    coco_images, annotations = [], []
-    for number, image in enumerate(images, start=1):
-        coco_images.append({"id": number, "file_name": image.name, "width": image.width, "height": image.height})
-        for box in image.boxes:
-            if box.label not in ids:
-                continue
-            width, height = box.x2 - box.x1, box.y2 - box.y1
-            annotation = {
-                "id": len(annotations) + 1,
-                "image_id": number,
-                "category_id": ids[box.label],
-                "bbox": [round(box.x1, 1), round(box.y1, 1), round(width, 1), round(height, 1)],
-                "area": round(width * height, 1),
-                "iscrowd": 0,
-            }
-            if box.score is not None:
-                annotation["score"] = round(box.score, 4)
-            annotations.append(annotation)
-    categories = [{"id": class_id, "name": name, "supercategory": "object"} for class_id, name in sorted(label_map.items())]
-    return json.dumps({"images": coco_images, "annotations": annotations, "categories": categories}, indent=1) + "\n"
 
 
 # The folder ----------------------------------------------------------------------------------
@@ -217,18 +121,18 @@ class LabellingFolder:
                 return path
         return self.root / IMAGES / name
 
-    def images(self) -> list[LabelledImage]:
+    def images(self) -> list[AnnotatedImage]:
         """Every image with its boxes: those with an XML file, in name order."""
         folder = self.root / ANNOTATIONS
-        return [read_voc(path) for path in sorted(folder.glob("*.xml"))] if folder.is_dir() else []
+        return [read_voc_file(path) for path in sorted(folder.glob("*.xml"))] if folder.is_dir() else []
 
     # writing
 
-    def save_image(self, image: LabelledImage, jpeg: bytes | None = None) -> None:
+    def save_image(self, image: AnnotatedImage, jpeg: bytes | None = None) -> None:
         """Write the JPEG (when given) and the XML of one image (``write_coco`` refreshes the COCO copy)."""
         if jpeg is not None:
-            write_atomic(self.root / IMAGES / image.name, jpeg)
-        write_atomic(self.annotation_path(image.name), voc_xml(image))
+            write_atomic(self.root / IMAGES / image.filename, jpeg)
+        write_atomic(self.annotation_path(image.filename), voc_xml(image, IMAGES))
 
     def rejected_annotation_path(self, name: str) -> Path:
         """Where a rejected frame's XML waits, beside its image, under a suffix no dataset reader
@@ -261,7 +165,7 @@ class LabellingFolder:
     def write_coco(self, label_map: dict[int, str] | None = None) -> None:
         """``coco.json`` from the XML files (the two formats always hold the same boxes), with
         ``label_map`` or the folder's own; written only when it changes."""
-        text = coco_json(self.images(), label_map or self.label_map())
+        text = coco_json([(image.filename, image) for image in self.images()], label_map or self.label_map())
         path = self.root / COCO
         try:
             if path.read_text(encoding="utf-8") == text:

@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from livedroid.annotations import AnnotatedImage, Box
+from livedroid.annotations.voc import read_voc_file
 from livedroid.detections import Detections, box_iou_matrix
 from livedroid.detectors import Detector
 from livedroid.errors import UserError
@@ -33,10 +35,8 @@ from livedroid.labelling.dataset import (
     CONTACT_SHEET,
     IMAGES,
     REJECTED,
-    LabelBox,
-    LabelledImage,
     LabellingFolder,
-    read_voc,
+    box_record,
     write_atomic,
 )
 from livedroid.labelling.sheet import contact_sheet
@@ -95,7 +95,7 @@ class Candidate:
     name: str = field(compare=False)
     width: int = field(compare=False)
     height: int = field(compare=False)
-    boxes: list[LabelBox] = field(compare=False)
+    boxes: list[Box] = field(compare=False)
     signals: sig.FrameSignals = field(compare=False)
     views: sig.Views = field(compare=False, repr=False)
     look: np.ndarray = field(compare=False)
@@ -118,7 +118,7 @@ class Seen:
 
     look: np.ndarray
     colours: np.ndarray
-    boxes: list[LabelBox] | None
+    boxes: list[Box] | None
     source: str | None = None
     timestamp: float | None = None
 
@@ -272,7 +272,7 @@ class Miner:
             name=f"{stem}.jpg",
             width=width,
             height=height,
-            boxes=[LabelBox(label, *map(float, box), score=float(score))
+            boxes=[Box(label, *map(float, box), score=float(score))
                    for box, score, label in zip(confident.xyxy, confident.scores, confident.labels)],
             signals=signals,
             views=views,
@@ -331,13 +331,13 @@ def same_scene(a: Candidate | Seen, b: Candidate | Seen) -> bool:
     return a.boxes is not None and b.boxes is not None and distance < SAME_VIEW and same_layout(a.boxes, b.boxes)
 
 
-def same_layout(a: list[LabelBox], b: list[LabelBox]) -> bool:
+def same_layout(a: list[Box], b: list[Box]) -> bool:
     """The same classes, as many boxes of each, every box overlapping one of the other's by LAYOUT_IOU."""
     if sorted(box.label for box in a) != sorted(box.label for box in b):
         return False
     for label in {box.label for box in a}:
-        first = [[x.x1, x.y1, x.x2, x.y2] for x in a if x.label == label]
-        second = [[x.x1, x.y1, x.x2, x.y2] for x in b if x.label == label]
+        first = [[x.xmin, x.ymin, x.xmax, x.ymax] for x in a if x.label == label]
+        second = [[x.xmin, x.ymin, x.xmax, x.ymax] for x in b if x.label == label]
         iou = box_iou_matrix(first, second)
         if (iou.max(axis=1) < LAYOUT_IOU).any() or (iou.max(axis=0) < LAYOUT_IOU).any():
             return False
@@ -388,12 +388,12 @@ def earlier_picks(folder: LabellingFolder, classes: set[str] | None) -> list[See
     return seen
 
 
-def _boxes_now(folder: LabellingFolder, record: dict) -> list[LabelBox]:
+def _boxes_now(folder: LabellingFolder, record: dict) -> list[Box]:
     """A pick's boxes: its XML (as reviewed, or as rejected) when there is one, else its record."""
     for xml in (folder.annotation_path(record["image"]), folder.rejected_annotation_path(record["image"])):
         if xml.is_file():
-            return read_voc(xml).boxes
-    return [LabelBox(b["label"], *b["box"]) for b in record.get("boxes", [])]
+            return read_voc_file(xml).boxes
+    return [Box(b["label"], *b["box"]) for b in record.get("boxes", [])]
 
 
 def write_picks(folder: LabellingFolder, picks: list[Candidate], label_map: dict[int, str], settings: MineSettings,
@@ -411,7 +411,8 @@ def write_picks(folder: LabellingFolder, picks: list[Candidate], label_map: dict
             name = f"{Path(candidate.name).stem}-{number}.jpg"
         used.add(name)
         candidate.name = name
-        folder.save_image(LabelledImage(name, candidate.width, candidate.height, candidate.boxes), candidate.jpeg)
+        picked = AnnotatedImage(name, name, candidate.boxes, width=candidate.width, height=candidate.height)
+        folder.save_image(picked, candidate.jpeg)
         records.append({
             "image": name,
             "source": candidate.source,
@@ -420,7 +421,7 @@ def write_picks(folder: LabellingFolder, picks: list[Candidate], label_map: dict
             "reasons": candidate.signals.reasons or ["novel: unlike the frames picked before"],
             "signals": candidate.signals.values,
             "score": round(candidate.score, 3),
-            "boxes": [box.as_dict() for box in candidate.boxes],
+            "boxes": [box_record(box) for box in candidate.boxes],
             "model": model,
             "threshold": settings.threshold,
             "mined_at": mined_at,
@@ -450,7 +451,7 @@ def write_contact_sheet(folder: LabellingFolder, fresh: list[Candidate]) -> None
             sizes.append((image.shape[1], image.shape[0]))
         else:
             continue
-        boxes.append([(b.label, b.x1, b.y1, b.x2, b.y2) for b in _boxes_now(folder, record)])
+        boxes.append([(b.label, b.xmin, b.ymin, b.xmax, b.ymax) for b in _boxes_now(folder, record)])
         captions.append(f"{record['image']}{' (rejected)' if REJECTED in path.parts else ''}: "
                         + "; ".join(record.get("reasons", [])[:2]))
     sheet = contact_sheet(cells, boxes, sizes, captions)

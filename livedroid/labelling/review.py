@@ -42,11 +42,12 @@ from pathlib import Path
 import cv2
 from aiohttp import web
 
+from livedroid.annotations import AnnotatedImage, Box
+from livedroid.annotations.voc import read_voc_file, voc_object, voc_xml
 from livedroid.errors import UserError
 from livedroid.folder_lock import FolderLock
 from livedroid.labelling.dataset import (
-    ANNOTATIONS, COCO, IMAGES, RECORDS, REJECTED, STATES, LabelBox, LabelledImage, LabellingFolder,
-    read_voc, voc_xml, write_atomic,
+    ANNOTATIONS, COCO, IMAGES, RECORDS, REJECTED, STATES, LabellingFolder, box_record, write_atomic,
 )
 from livedroid.signals import StopOnSignals
 from livedroid.web import LOCAL_HOST, WebServer, local_names_only, port_number
@@ -161,25 +162,25 @@ class Review:
                 return path
         return None
 
-    def _read_xml(self, name: str) -> tuple[LabelledImage | None, ET.Element | None]:
+    def _read_xml(self, name: str) -> tuple[AnnotatedImage | None, ET.Element | None]:
         path = self._xml_path(name)
         if path is None:
             return None, None
-        image = read_voc(path)
+        image = read_voc_file(path)
         try:
             root = ET.fromstring(path.read_bytes())
-        except (ET.ParseError, OSError) as error:  # pragma: no cover - read_voc read it just now
+        except (ET.ParseError, OSError) as error:  # pragma: no cover - read_voc_file read it just now
             raise UserError(f"{path}: not a readable labelImg XML file ({error})") from None
         return image, root
 
-    def stored(self, name: str) -> tuple[LabelledImage, ET.Element | None]:
+    def stored(self, name: str) -> tuple[AnnotatedImage, ET.Element | None]:
         """The frame's image and boxes as saved (a rejected frame: as it was when rejected), with
         its XML tree (None when the frame has no XML file yet)."""
         image, root = self._read_xml(name)
         if image is None:
-            image = LabelledImage(name, 0, 0, [])
-        image.name = name
-        if image.width <= 0 or image.height <= 0:
+            image = AnnotatedImage(name, name)
+        image.filename = name
+        if not image.width or not image.height:
             pixels = cv2.imread(str(self.folder.image_path(name)), cv2.IMREAD_UNCHANGED)
             if pixels is None:
                 raise UserError(f"{self.folder.image_path(name)}: not a readable image")
@@ -199,7 +200,7 @@ class Review:
             "index": self.names.index(name),
             "width": image.width,
             "height": image.height,
-            "boxes": [dict(box.as_dict(), ref=number) for number, box in enumerate(image.boxes)],
+            "boxes": [dict(box_record(box), ref=number) for number, box in enumerate(image.boxes)],
             "state": states.get(name),
             "reasons": [str(r) for r in record.get("reasons", [])],
             "record": {key: record[key] for key in ("source", "frame", "timestamp", "score") if key in record},
@@ -221,7 +222,7 @@ class Review:
 
     # writing
 
-    def parse_boxes(self, value: object, image: LabelledImage) -> tuple[list[LabelBox], list[int | None]]:
+    def parse_boxes(self, value: object, image: AnnotatedImage) -> tuple[list[Box], list[int | None]]:
         """The boxes of a PUT, clipped to the image, and each one's ``ref`` (None: a new box)."""
         if not isinstance(value, list):
             raise BadRequest('"boxes" must be a list of {"label": NAME, "box": [x1, y1, x2, y2]}')
@@ -251,17 +252,17 @@ class Review:
                     raise BadRequest(
                         f"box {number}: ref {ref!r} is not one of the frame's {len(image.boxes)} saved boxes")
             score = item.get("score")
-            boxes.append(LabelBox(label, x1, y1, x2, y2, score if isinstance(score, (int, float)) else None))
+            boxes.append(Box(label, x1, y1, x2, y2, score=score if isinstance(score, (int, float)) else None))
             refs.append(ref)
         return boxes, refs
 
-    def xml_text(self, stored: LabelledImage, root: ET.Element | None, boxes: list[LabelBox],
+    def xml_text(self, stored: AnnotatedImage, root: ET.Element | None, boxes: list[Box],
                  refs: list[int | None]) -> str:
         """The frame's XML with ``boxes``: the saved file edited (its other elements, and the
         elements of boxes that did not change, kept as they were), or labelImg's XML when the
         frame has none yet."""
         if root is None:
-            return voc_xml(LabelledImage(stored.name, stored.width, stored.height, boxes))
+            return voc_xml(AnnotatedImage(stored.source, stored.filename, boxes, width=stored.width, height=stored.height))
         root = copy.deepcopy(root)
         objects = root.findall("object")
         children = list(root)
@@ -287,10 +288,12 @@ class Review:
             if same:
                 refs[number] = same.pop(0)
         for offset, (box, ref) in enumerate(zip(boxes, refs)):
-            if ref is not None and _key([box]) == _key([stored.boxes[ref]]):
+            if ref is None:
+                obj = voc_object(box)  # a new box, as labelImg writes one
+            elif _key([box]) == _key([stored.boxes[ref]]):
                 obj = objects[ref]  # untouched: as it was, float coordinates and all
             else:
-                obj = copy.deepcopy(objects[ref]) if ref is not None else _new_object()
+                obj = copy.deepcopy(objects[ref])  # moved or relabelled: its other elements kept
                 name = obj.find("name")
                 if name is None:
                     name = ET.SubElement(obj, "name")
@@ -298,7 +301,7 @@ class Review:
                 bndbox = obj.find("bndbox")
                 if bndbox is None:
                     bndbox = ET.SubElement(obj, "bndbox")
-                for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), (box.x1, box.y1, box.x2, box.y2)):
+                for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), (box.xmin, box.ymin, box.xmax, box.ymax)):
                     element = bndbox.find(tag)
                     if element is None:
                         element = ET.SubElement(bndbox, tag)
@@ -378,17 +381,9 @@ class Review:
             self.write_coco()
 
 
-def _new_object() -> ET.Element:
-    obj = ET.Element("object")
-    for tag, text in (("name", ""), ("pose", "Unspecified"), ("truncated", "0"), ("difficult", "0")):
-        ET.SubElement(obj, tag).text = text
-    ET.SubElement(obj, "bndbox")
-    return obj
-
-
-def _key(boxes: list[LabelBox]) -> list[tuple]:
+def _key(boxes: list[Box]) -> list[tuple]:
     """Boxes as the XML keeps them (whole pixels), to tell an edit from a plain accept."""
-    return [(b.label, *(int(round(v)) for v in (b.x1, b.y1, b.x2, b.y2))) for b in boxes]
+    return [(b.label, *(int(round(v)) for v in (b.xmin, b.ymin, b.xmax, b.ymax))) for b in boxes]
 
 
 # The web app -------------------------------------------------------------------------------------

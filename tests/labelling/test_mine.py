@@ -93,12 +93,12 @@ def test_mine_into_a_folder_under_review_is_refused_in_one_line(tmp_path: Path, 
 def seen_of(image, detector) -> "Seen":
     """A picture as ``mine`` sees it: its look and the model's boxes at 0.5."""
     from livedroid.labelling import signals as sig
-    from livedroid.labelling.dataset import LabelBox
+    from livedroid.annotations import Box
     from livedroid.labelling.mining import Seen
 
     boxes = detector.detect([image])[0].select(0.5)
     return Seen(sig.thumbnail(image), sig.scene_colours(image),
-                [LabelBox(label, *map(float, box)) for box, label in zip(boxes.xyxy, boxes.labels)])
+                [Box(label, *map(float, box)) for box, label in zip(boxes.xyxy, boxes.labels)])
 
 
 def frames_as_seen(clip: str, indices: list[int], detector) -> dict[int, "Seen"]:

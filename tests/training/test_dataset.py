@@ -11,8 +11,9 @@ from PIL import Image
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
 from tests.training.conftest import make_voc_dataset, voc_xml
-from livedroid.training.dataset import tfrecords, voc
-from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
+from livedroid.annotations import voc
+from livedroid.training.dataset import tfrecords
+from livedroid.annotations import AnnotatedImage, Box, Problem
 from livedroid.training.dataset.class_names import apply_label_map, parse_aliases
 from livedroid.training.dataset.prepare import PreparedDataset, check_split, prepare_dataset
 from livedroid.training.dataset.split import grouped_split
@@ -214,7 +215,7 @@ def test_prepared_dataset_loads_back(tmp_path):
 
 
 def _annotated(root: Path) -> list[AnnotatedImage]:
-    from livedroid.training.dataset.voc import read_voc_folder
+    from livedroid.annotations.voc import read_voc_folder
 
     problems: list[Problem] = []
     images = read_voc_folder(root, problems)
@@ -237,7 +238,7 @@ def test_validate_keeps_input_order(tmp_path):
     ],
 )
 def test_voc_layouts_find_their_images(tmp_path, xml_folder, image_folder):
-    from livedroid.training.dataset.voc import read_voc_folder
+    from livedroid.annotations.voc import read_voc_folder
 
     made = make_voc_dataset(tmp_path / "made", count=2)
     root = tmp_path / "data"

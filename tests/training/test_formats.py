@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from livedroid.annotations import Problem
 from livedroid.errors import UserError
-from livedroid.training.dataset.annotations import Problem
 from livedroid.training.dataset.convert import convert_dataset
 from livedroid.training.dataset.prepare import read_annotations, read_dataset
 from livedroid.training.dataset.validate import validate_images

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from livedroid.annotations import AnnotatedImage, Box
 from livedroid.errors import UserError
-from livedroid.labelling.dataset import LabelBox, LabelledImage, LabellingFolder
+from livedroid.labelling.dataset import LabellingFolder
 from livedroid.training.dataset.prepare import prepare_dataset, read_annotations
 from livedroid.training.dataset.split import grouped_split
 from livedroid.training.dataset.validate import validate_images
@@ -41,7 +42,7 @@ def make_mined_folder(root: Path, videos: dict[str, str], frames: int = 6, seed:
             x = 10 + 2 * index
             pixels[20:50, x : x + 30] = COLOURS[label]
             name = f"{video}-f{index:06d}.jpg"
-            folder.save_image(LabelledImage(name, 96, 72, [LabelBox(label, x, 20, x + 30, 50)]), jpeg(pixels))
+            folder.save_image(AnnotatedImage(name, name, [Box(label, x, 20, x + 30, 50)], width=96, height=72), jpeg(pixels))
             records.append({"image": name, "source": f"/videos/{video}.mp4", "frame": index * 10, "reasons": ["near threshold"]})
     folder.write_label_map({1: "blue", 2: "red"})
     folder.append_records(records)
@@ -165,7 +166,7 @@ def test_a_merged_retrain_then_eval_of_the_model_it_wrote(tmp_path: Path) -> Non
     photos = make_voc_dataset(tmp_path / "photos", count=8)
     mined = make_mined_folder(tmp_path / "mined", {"a": "red", "b": "blue"}, frames=3)
     folder = LabellingFolder(mined)  # a frame of clip a a reviewer accepted as empty: a background image
-    folder.save_image(LabelledImage("a-empty.jpg", 96, 72, []), jpeg(np.full((72, 96, 3), 128, np.uint8)))
+    folder.save_image(AnnotatedImage("a-empty.jpg", "a-empty.jpg", width=96, height=72), jpeg(np.full((72, 96, 3), 128, np.uint8)))
     folder.append_records([{"image": "a-empty.jpg", "source": "/videos/a.mp4", "frame": 90, "reasons": ["novel"]}])
     folder.write_review_state("a-empty.jpg", "accepted")
     model = tmp_path / "models" / "merged"
@@ -195,9 +196,9 @@ def make_clip_folder(root: Path, labels: list[str | None], states: dict[int, str
         x = 4 + 2 * index
         if label:
             pixels[20:50, x : x + 30] = COLOURS[label]
-            boxes = [LabelBox(label, x, 20, x + 30, 50)]
+            boxes = [Box(label, x, 20, x + 30, 50)]
         name = f"lot-f{index:06d}.jpg"
-        folder.save_image(LabelledImage(name, 96, 72, boxes), jpeg(pixels))
+        folder.save_image(AnnotatedImage(name, name, boxes, width=96, height=72), jpeg(pixels))
         records.append({"image": name, "source": "/videos/lot.mp4", "frame": index * 25, "timestamp": float(index)})
     folder.write_label_map(label_map or {1: "blue", 2: "red"})
     folder.append_records(records)

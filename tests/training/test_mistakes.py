@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from livedroid.annotations import Box
 from livedroid.detections import Detections
-from livedroid.training.dataset.annotations import Box
 from livedroid.training.mistakes import MISSED, format_report, image_mistakes, mistake_report
 
 R2 = Box("R2-D2", 10, 10, 60, 90)

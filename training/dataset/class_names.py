@@ -12,8 +12,8 @@ import difflib
 import re
 from collections import Counter, defaultdict
 
+from livedroid.annotations import AnnotatedImage, Problem
 from livedroid.errors import UserError
-from livedroid.training.dataset.annotations import AnnotatedImage, Problem
 
 _EXAMPLES_SHOWN = 3
 

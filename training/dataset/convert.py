@@ -13,9 +13,9 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+from livedroid.annotations import Problem, coco
 from livedroid.errors import UserError
-from livedroid.training.dataset import coco, yolo
-from livedroid.training.dataset.annotations import Problem
+from livedroid.training.dataset import yolo
 from livedroid.training.dataset.prepare import _print_problems, read_dataset
 from livedroid.training.dataset.split import grouped_split
 from livedroid.training.dataset.validate import CheckedImage, validate_images

@@ -9,8 +9,8 @@ import csv
 import math
 from pathlib import Path
 
+from livedroid.annotations import AnnotatedImage, Box, Problem
 from livedroid.errors import UserError
-from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
 
 COLUMNS = ("filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax")
 _BOX_COLUMNS = ("class", "xmin", "ymin", "xmax", "ymax")

@@ -10,8 +10,8 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
+from livedroid.annotations import AnnotatedImage, Box, Problem
 from livedroid.errors import UserError
-from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
 
 EXPORT_FILE = "annotations.xml"
 _OTHER_SHAPES = ("polygon", "polyline", "points", "ellipse", "mask", "cuboid", "skeleton")

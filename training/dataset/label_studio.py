@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+from livedroid.annotations import AnnotatedImage, Box, Problem
 from livedroid.errors import UserError
-from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
 
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from livedroid.annotations import Problem
 from livedroid.errors import UserError
-from livedroid.training.dataset.annotations import Problem
 from livedroid.training.dataset.split import Grouping
 from livedroid.training.dataset.validate import SIXTEEN_BIT_NOTE, CheckedImage
 from livedroid.training.pipeline import DEFAULT_TEMPLATE, TEMPLATES_DIR, template_names

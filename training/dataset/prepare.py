@@ -9,11 +9,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from livedroid.annotations import AnnotatedImage, Problem, coco, voc
 from livedroid.errors import UserError
 from livedroid.labelling import dataset as labelling
 from livedroid.labels import format_label_map, load_labels
-from livedroid.training.dataset import coco, csv_labels, cvat, label_studio, tfrecords, voc, yolo
-from livedroid.training.dataset.annotations import AnnotatedImage, Problem
+from livedroid.training.dataset import csv_labels, cvat, label_studio, tfrecords, yolo
 from livedroid.training.dataset.class_names import apply_label_map, normalized
 from livedroid.training.dataset.preflight import model_geometry, preflight
 from livedroid.training.dataset.split import grouped_split
@@ -309,8 +309,8 @@ def _read_mined_folder(source: Path, problems: list[Problem]) -> list[AnnotatedI
         timestamp = record.get("timestamp")
         image.timestamp = float(timestamp) if isinstance(timestamp, (int, float)) else None
         # An empty frame is background once a reviewer accepted it; before, it is the model's silence.
-        image.labelled = bool(image.boxes) or states.get(Path(image.filename).name) in ("accepted", "edited")
-    unreviewed = [image for image in annotated if image.boxes and states.get(Path(image.filename).name) not in ("accepted", "edited")]
+        image.labelled = bool(image.boxes) or states.get(Path(image.filename).name) in labelling.CHECKED
+    unreviewed = [image for image in annotated if image.boxes and states.get(Path(image.filename).name) not in labelling.CHECKED]
     if unreviewed:
         print(f"{source}: {len(unreviewed)} of {len(annotated)} mined frames are not reviewed: their boxes are the "
               f"model's own guesses (livedroid review {source})")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from livedroid.annotations import AnnotatedImage, Box
 from livedroid.errors import UserError
-from livedroid.training.dataset.annotations import AnnotatedImage, Box
 
 RECORD_SUFFIXES = (".record", ".tfrecord", ".tfrecords")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from livedroid.annotations import AnnotatedImage
 from livedroid.sources.images import IMAGE_SUFFIXES
-from livedroid.training.dataset.annotations import AnnotatedImage
 
 
 def leave_out_unlabelled(source: Path, annotated: list[AnnotatedImage]) -> list[AnnotatedImage]:

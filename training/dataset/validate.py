@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
+from livedroid.annotations import AnnotatedImage, Box, Problem
 
 # Formats the Object Detection API decodes; others are re-encoded as PNG.
 _DECODABLE = {"JPEG": "jpeg", "PNG": "png"}

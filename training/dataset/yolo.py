@@ -18,9 +18,9 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
+from livedroid.annotations import AnnotatedImage, Box, Problem
 from livedroid.documents import MAX_FILE_BYTES, NoAliasLoader
 from livedroid.errors import UserError
-from livedroid.training.dataset.annotations import AnnotatedImage, Box, Problem
 from livedroid.training.dataset.validate import CheckedImage
 
 SPLITS = ("train", "val", "test")
