@@ -187,9 +187,9 @@ def _quantize_with_pixel_input(tf, converter) -> bytes:
     ``_experimental_calibrate_only`` and ``mlir_quantize`` are the two halves of what
     ``converter.convert()`` does (TensorFlow's quantization debugger uses them alike).
     """
+    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
     from tensorflow.lite.python.convert import mlir_quantize
-    import flatbuffers
 
     converter._experimental_calibrate_only = True
     calibrated = converter.convert()

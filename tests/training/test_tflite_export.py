@@ -1,7 +1,9 @@
-"""Labels packed into a TFLite file: real TFLite metadata, readable by livedroid, model unchanged."""
+"""Labels packed into a TFLite file: real TFLite metadata, readable by livedroid, model unchanged; the
+int8 input maps raw pixels onto [-1, 1] whatever the calibration images; a file XNNPACK refuses is not written."""
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import flatbuffers
 import numpy as np
@@ -109,3 +111,55 @@ def test_a_model_without_the_post_process_op_is_refused():
     builder.Finish(schema.ModelEnd(builder), file_identifier=b"TFL3")
     with pytest.raises(ValueError, match="TFLite_Detection_PostProcess"):
         pack_labels(bytes(builder.Output()), LABELS)
+
+
+def tiny_int8(tmp_path: Path, predict, images) -> Path:
+    """The tiny red-square detector with ``predict`` converted to int8, calibrated on ``images``."""
+    from livedroid.training.ssd_tflite_graph import PostprocessSettings, save_ssd_tflite_graph
+    from livedroid.training.tflite_export import convert_saved_model_to_tflite
+    from tests import tiny_detector
+
+    settings = PostprocessSettings(num_classes=1, score_threshold=0.5, iou_threshold=0.3)
+    size = (tiny_detector.INPUT_SIZE, tiny_detector.INPUT_SIZE)
+    graph = save_ssd_tflite_graph(tmp_path / "graph", predict, tiny_detector.anchors(), size, settings)
+    return convert_saved_model_to_tflite(graph, tmp_path / "model.tflite", "int8", images, tiny_detector.LABELS)
+
+
+@pytest.mark.slow
+def test_int8_input_maps_raw_pixels_onto_minus_one_to_one_whatever_the_calibration_images(tmp_path):
+    pytest.importorskip("tensorflow", reason="the tiny detector is built with TensorFlow (train extra)")
+    from tests import tiny_detector
+
+    def dim(image: np.ndarray) -> np.ndarray:  # no pixel darker than 40 or brighter than 215
+        return (40 + image * (175 / 255)).astype(np.uint8)
+
+    model = tiny_int8(tmp_path, tiny_detector.predict, [dim(image) for image in tiny_detector.calibration_images()])
+    interpreter = Interpreter(model_path=str(model), num_threads=1)
+    scale, zero_point = interpreter.get_input_details()[0]["quantization"]
+    assert scale == pytest.approx(2 / 255) and zero_point in (127, 128)  # pixels 0..255 onto [-1, 1]
+    first = interpreter._get_ops_details()[1]  # after the uint8 -> int8 shift: the model's own first op
+    assert first["op_name"] == "CONV_2D"  # fed the pinned input, not requantized to the images' range
+
+    runner = interpreter.get_signature_runner("serving_default")
+    out = runner(input=dim(tiny_detector.red_square_image((64, 64), (18, 18, 42, 42)))[np.newaxis])  # on an anchor
+    assert int(out["num_detections"][0]) >= 1 and out["detection_scores"][0, 0] > 0.5
+
+
+@pytest.mark.slow
+def test_an_int8_file_xnnpack_refuses_is_not_written(tmp_path):
+    """Weights blown up 1e5 times under a ReLU6 give a requantization scale over 256, which
+    XNNPACK refuses (the drone set's 'failed to create XNNPACK runtime')."""
+    tf = pytest.importorskip("tensorflow", reason="the tiny detector is built with TensorFlow (train extra)")
+    from livedroid.training.tflite_export import ModelCannotRun
+    from tests import tiny_detector
+
+    def blown_up(image):
+        kernel = tf.constant([1.0e5, -0.5e5, -0.5e5], shape=[1, 1, 3, 1])
+        redness = tf.nn.relu6(tf.nn.conv2d(image, kernel, strides=1, padding="VALID"))
+        share = tf.nn.avg_pool2d(redness, tiny_detector.ANCHOR_PIXELS, strides=4, padding="SAME") / 6.0
+        logits = tf.reshape(10.0 * (share - 0.6), [-1, 256, 1])
+        return tf.zeros([tf.shape(logits)[0], 256, 4]), tf.concat([tf.sigmoid(-logits), tf.sigmoid(logits)], axis=2)
+
+    with pytest.raises(ModelCannotRun):
+        tiny_int8(tmp_path, blown_up, tiny_detector.calibration_images())
+    assert not (tmp_path / "model.tflite").exists()
