@@ -28,7 +28,7 @@ def test_every_template_is_filled(prepared, template):
     assert (config.train_config.batch_size, config.train_config.num_steps) == (4, 300)
     cosine = config.train_config.optimizer.momentum_optimizer.learning_rate.cosine_decay_learning_rate
     assert (cosine.learning_rate_base, cosine.total_steps, cosine.warmup_steps) == (pytest.approx(0.01), 300, 30)
-    assert config.train_config.gradient_clipping_by_norm == TrainSettings.gradient_clip_norm == 10  # the drone set's spikes
+    assert config.train_config.gradient_clipping_by_norm == TrainSettings.gradient_clip_norm == 100  # the drone set's spikes
     assert config.train_config.fine_tune_checkpoint == "/ckpt/ckpt-0"
     assert config.train_config.fine_tune_checkpoint_type == "detection"
     assert config.train_config.data_augmentation_options  # the template's own are kept
