@@ -36,7 +36,7 @@ step by step:
 
 then:  livedroid run --model models/NAME VIDEO
 
-elsewhere:  livedroid train convert DATA_DIR --to yolo|coco --out DIR   for Ultralytics, CVAT, Roboflow…
+elsewhere:  livedroid train convert DATA_DIR --to yolo|coco|voc --out DIR   for Ultralytics, CVAT, Roboflow…, or review
 
 DATA_DIR is a folder 'livedroid mine' wrote, a labelImg folder (Pascal VOC XML beside the images or in annotations/), a VOC or
 Oxford-IIIT-Pets layout, a COCO .json (also CVAT's annotations/ and Roboflow's train/ valid/ layouts), a YOLO
@@ -156,7 +156,7 @@ def _step_parser(step: str) -> argparse.ArgumentParser:
         "fit": "Fine-tune a detector on a prepared dataset. Rerunning on the same --out resumes from its newest checkpoint (--steps can extend the run); Ctrl-C saves a checkpoint. TensorBoard: tensorboard --logdir OUT/train",
         "eval": "COCO metrics of the newest checkpoint on the validation split (metrics.json), a contact sheet of predictions and the loss curve.",
         "export": "Write a SavedModel (batch input) and TFLite float32/float16/int8 files with labels packed, then check that the TFLite files agree with the SavedModel.",
-        "convert": "Write annotated photos (any format 'prepare' reads, a mined and reviewed folder too) as YOLO (Ultralytics: images/, labels/, data.yaml) or COCO (images/, annotations/instances_SPLIT.json), checked and split into train and val as 'prepare' does them.",
+        "convert": "Write annotated photos (any format 'prepare' reads, a mined and reviewed folder too) as YOLO (Ultralytics: images/, labels/, data.yaml) or COCO (images/, annotations/instances_SPLIT.json), checked and split into train and val as 'prepare' does them, or as a labelImg folder (voc: images/, annotations/, label_map.pbtxt) that 'livedroid review' opens.",
     }
     parser = Parser(prog=f"livedroid train {step}", description=descriptions[step])
     if step == "prepare":
@@ -181,7 +181,7 @@ def _step_parser(step: str) -> argparse.ArgumentParser:
         parser.set_defaults(handler=_run_eval)
     elif step == "convert":
         parser.add_argument("data", type=Path, nargs="+", metavar="DATA_DIR", help="annotated photos in any format 'prepare' reads; several are merged")
-        parser.add_argument("--to", required=True, choices=("yolo", "coco"), help="format to write")
+        parser.add_argument("--to", required=True, choices=("yolo", "coco", "voc"), help="format to write (voc: a folder 'livedroid review' opens)")
         parser.add_argument("--out", type=Path, required=True, help="a new folder to write")
         _add_prepare_options(parser)
         parser.set_defaults(handler=_run_convert)

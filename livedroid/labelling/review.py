@@ -477,6 +477,13 @@ def open_folder(path: str | Path) -> LabellingFolder:
     folder = LabellingFolder(root)
     has_xml = (root / ANNOTATIONS).is_dir() and any((root / ANNOTATIONS).glob("*.xml"))
     if not has_xml and not (root / RECORDS).is_file():
+        export = _export_file(root)
+        if export is not None:
+            named = root if root.name else root.resolve()
+            raise UserError(
+                f"{path}: an export ({export.relative_to(root)}) review does not edit: convert it to a labelImg "
+                f"folder first with 'livedroid train convert {path} --to voc --out {named.with_name(named.name + '-voc')}'"
+            )
         beside = next((f for f in (root, root / IMAGES) if f.is_dir() and any(f.glob("*.xml"))), None)
         if beside is not None:
             raise UserError(
@@ -488,6 +495,15 @@ def open_folder(path: str | Path) -> LabellingFolder:
             f"that 'livedroid mine' wrote, or a labelImg folder ({IMAGES}/ and {ANNOTATIONS}/)"
         )
     return folder
+
+
+def _export_file(root: Path) -> Path | None:
+    """The file or folder of another tool's export in ``root`` (YOLO's data.yaml or labels/, CVAT's
+    annotations.xml, a COCO or Label Studio .json), which ``train convert`` turns into a folder to
+    review; None when there is none."""
+    candidates = [root / "data.yaml", root / "labels", root / "annotations.xml"]
+    candidates += sorted(root.glob("*.json")) + sorted(root.glob("*/*.json"))
+    return next((path for path in candidates if path.exists()), None)
 
 
 class _Stop:

@@ -176,11 +176,27 @@ def test_an_export_reads_back_the_boxes_of_the_original(raccoon: Path, tmp_path:
     assert_same_boxes(boxes_by_image(source, images_dir), boxes_by_image(raccoon))
 
 
-@pytest.mark.parametrize("to", ["yolo", "coco"])
+@pytest.mark.parametrize("to", ["yolo", "coco", "voc"])
 def test_a_mined_folder_converts_with_its_boxes(tmp_path: Path, to: str) -> None:
     mined = make_mined_folder(tmp_path / "mined", {"a": "red", "b": "blue", "c": "red", "d": "blue"})
     convert_dataset([mined], tmp_path / to, to)
     assert_same_boxes(boxes_by_image(tmp_path / to), boxes_by_image(mined))
+
+
+@pytest.mark.parametrize("export", [yolo_ultralytics, cvat_for_images], ids=lambda export: export.__name__)
+def test_review_names_the_conversion_of_an_export_and_opens_what_it_writes(raccoon: Path, tmp_path: Path, export) -> None:
+    """review edits labelImg folders: an export gets the one command that makes one, and the
+    folder that command writes opens with every image and box of the original."""
+    from livedroid.labelling.review import Review, open_folder
+
+    source, _ = export(raccoon, tmp_path / "export")
+    with pytest.raises(UserError, match=re.escape(f"convert it to a labelImg folder first with 'livedroid train convert {source} "
+                                                  f"--to voc --out {tmp_path / 'export-voc'}'")):
+        open_folder(source)
+    convert_dataset([source], tmp_path / "export-voc", "voc")
+    review = Review(open_folder(tmp_path / "export-voc"))
+    assert len(review.names) == RACCOONS and review.label_map == {1: "raccoon"}
+    assert_same_boxes(boxes_by_image(tmp_path / "export-voc"), boxes_by_image(raccoon))
 
 
 def test_merged_folders_with_the_same_file_names_convert_to_distinct_files(tmp_path: Path) -> None:

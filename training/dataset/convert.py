@@ -1,10 +1,11 @@
 """``livedroid train convert``: any dataset ``prepare`` reads (a mined and reviewed folder too),
-written out as YOLO (Ultralytics) or COCO for the tools users move to.
+written out as YOLO (Ultralytics) or COCO for the tools users move to, or as a labelImg folder
+(VOC) that ``livedroid review`` opens.
 
 The images are checked as ``prepare`` checks them (unusable ones and boxes are reported and left
-out, boxes are clipped to the image) and split as ``prepare`` splits them (frames of one video and
-near-duplicates on one side), into ``images/train`` and ``images/val``; the format's annotations
-go beside them. The folder is written aside and moved in place when complete.
+out, boxes are clipped to the image) and, for YOLO and COCO, split as ``prepare`` splits them
+(frames of one video and near-duplicates on one side), into ``images/train`` and ``images/val``;
+the format's annotations go beside them. The folder is written aside and moved in place when complete.
 """
 
 from __future__ import annotations
@@ -13,14 +14,27 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from livedroid.annotations import Problem, coco
+from livedroid.annotations import AnnotatedImage, Problem, coco
 from livedroid.errors import UserError
+from livedroid.labelling.dataset import LabellingFolder
 from livedroid.training.dataset import yolo
 from livedroid.training.dataset.prepare import _print_problems, read_dataset
 from livedroid.training.dataset.split import grouped_split
 from livedroid.training.dataset.validate import CheckedImage, validate_images
 
-WRITERS = {"yolo": yolo.write_yolo, "coco": coco.write_coco}
+
+
+def write_voc(splits: dict[str, list[tuple[str, CheckedImage]]], label_map: dict[int, str], out_dir: Path) -> None:
+    """labelImg's layout, the one ``review`` edits: ``annotations/NAME.xml`` for images already
+    written to ``out_dir/images/NAME`` (one folder: ``prepare`` splits it), and the label map."""
+    folder = LabellingFolder(out_dir)
+    for named in splits.values():
+        for name, image in named:
+            folder.save_image(AnnotatedImage(image.source, name, image.boxes, width=image.width, height=image.height))
+    folder.write_label_map(label_map)
+
+
+WRITERS = {"yolo": yolo.write_yolo, "coco": coco.write_coco, "voc": write_voc}
 #: File suffixes of the formats a checked image is encoded in, the first the one written.
 _SUFFIXES = {"jpeg": (".jpg", ".jpeg"), "png": (".png",)}
 
@@ -54,8 +68,11 @@ def convert_dataset(
     _print_problems(problems)
     if not checked:
         raise UserError(f"{', '.join(map(str, sources))}: no usable images left after validation (see the problems above)")
-    train, val, grouping = grouped_split(checked, val_fraction, seed)
-    splits = {split: named for split, named in (("train", _file_names(train)), ("val", _file_names(val))) if named}
+    if to == "voc":  # one folder of frames, as review shows them; the split is prepare's
+        grouping, splits = None, {"": _file_names(checked)}
+    else:
+        train, val, grouping = grouped_split(checked, val_fraction, seed)
+        splits = {split: named for split, named in (("train", _file_names(train)), ("val", _file_names(val))) if named}
 
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -71,9 +88,10 @@ def convert_dataset(
 
     boxes = Counter(box.label for image in checked for box in image.boxes)
     counts = {split: len(named) for split, named in splits.items()}
-    print(f"{out_dir}: {to.upper()}, " + ", ".join(f"{split} {count} images" for split, count in counts.items())
+    print(f"{out_dir}: {to.upper()}, " + ", ".join(f"{split} {count} images".strip() for split, count in counts.items())
           + f"; {sum(boxes.values())} boxes of {len(label_map)} classes (" + ", ".join(f"{name} {boxes[name]}" for name in label_map.values()) + ")")
-    print(grouping.summary())
+    if grouping is not None:
+        print(grouping.summary())
     return counts
 
 
