@@ -7,7 +7,8 @@ import io
 
 import numpy as np
 
-from livedroid.annotations import Box
+from livedroid.annotations import AnnotatedImage, Box
+from livedroid.annotations.coco import coco_document
 from livedroid.detections import Detections
 
 
@@ -18,25 +19,10 @@ def coco_metrics(ground_truth: list[list[Box]], detections: list[Detections], la
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    ids = {name: i for i, name in labels.items()}
-    truth = {
-        "images": [{"id": n} for n in range(len(ground_truth))],
-        "categories": [{"id": i, "name": name} for i, name in labels.items()],
-        "annotations": [
-            {
-                "id": k + 1,
-                "image_id": n,
-                "category_id": ids[box.label],
-                "bbox": [box.xmin, box.ymin, box.xmax - box.xmin, box.ymax - box.ymin],
-                "area": (box.xmax - box.xmin) * (box.ymax - box.ymin),
-                "iscrowd": 0,
-            }
-            for k, (n, box) in enumerate((n, box) for n, boxes in enumerate(ground_truth) for box in boxes)
-        ],
-    }
-    found = [
+    truth = coco_document([(str(n), AnnotatedImage(str(n), str(n), boxes)) for n, boxes in enumerate(ground_truth)], labels)
+    found = [  # image ids as coco_document numbers them, from 1
         {"image_id": n, "category_id": int(c), "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)], "score": float(s)}
-        for n, result in enumerate(detections)
+        for n, result in enumerate(detections, start=1)
         for (x1, y1, x2, y2), s, c in zip(result.xyxy, result.scores, result.class_ids)
     ]
     # No detection: AP 0 for every class with objects; no object at all (background images only): no AP.

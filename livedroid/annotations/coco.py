@@ -107,8 +107,13 @@ def _is_bbox(bbox: object) -> bool:
 
 
 def coco_json(named: Sequence[tuple[str, BoxedImage]], label_map: dict[int, str]) -> str:
-    """A COCO detection file of images under their file names; category ids are the label map's,
-    a box whose label it lacks is left out."""
+    """A COCO detection file of images under their file names (:func:`coco_document`)."""
+    return json.dumps(coco_document(named, label_map), indent=1) + "\n"
+
+
+def coco_document(named: Sequence[tuple[str, BoxedImage]], label_map: dict[int, str]) -> dict:
+    """COCO's images, annotations and categories; image ids count from 1 in order, category ids
+    are the label map's, a box whose label it lacks is left out."""
     category_ids = {name: number for number, name in label_map.items()}
     images, annotations = [], []
     for image_id, (name, image) in enumerate(named, start=1):
@@ -123,7 +128,7 @@ def coco_json(named: Sequence[tuple[str, BoxedImage]], label_map: dict[int, str]
                 "iscrowd": 0,
             })
     categories = [{"id": number, "name": name, "supercategory": ""} for number, name in sorted(label_map.items())]
-    return json.dumps({"images": images, "annotations": annotations, "categories": categories}, indent=1) + "\n"
+    return {"images": images, "annotations": annotations, "categories": categories}
 
 
 def write_coco(splits: dict[str, Sequence[tuple[str, BoxedImage]]], label_map: dict[int, str], out_dir: Path) -> None:
