@@ -137,7 +137,8 @@ def export(
                         labels=labels,
                     )
                 except ModelCannotRun as error:
-                    failure = (quantization, f"cannot run in LiteRT with XNNPACK ({error})")
+                    failure = (quantization, f"cannot run in LiteRT with XNNPACK ({error}; weights blown up "
+                                             "in training give int8 scales XNNPACK refuses)")
                 except (ValueError, ConverterError) as error:
                     failure = (quantization, f"conversion failed ({first_line(error)})")
             if failure:
