@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from livedroid.annotate import BoxAnnotator
@@ -27,8 +27,7 @@ from livedroid.errors import UserError
 from livedroid.frames import Frame
 from livedroid.machine_load import QUIET_SHARE, LoadWatch, describe
 from livedroid.bench_loops import SUPERVISION_MISSING, opencv_loop, single_frame, supervision_available, supervision_loop
-from livedroid.pipeline import Pipeline, Selection
-from livedroid.regions import MotionGatedDetector
+from livedroid.engine import EngineSettings, build_engine
 from livedroid.sinks import VideoSink
 from livedroid.sources import MemorySource, VideoSource
 from livedroid.wording import plural
@@ -87,9 +86,10 @@ class Bench:
     """The measurements of ``livedroid bench``, each a method, sharing the decoded clip."""
 
     def __init__(
-        self, clip: str, detectors: list[Detector], naive_detector: Detector, *, batch: int, max_frames: int,
-        workdir: Path, preset: str = DEFAULT_PRESET, versus: list[Detector] | None = None,
+        self, clip: str, detectors: list[Detector], naive_detector: Detector, settings: EngineSettings, *,
+        max_frames: int, workdir: Path, preset: str = DEFAULT_PRESET, versus: list[Detector] | None = None,
     ) -> None:
+        batch = settings.batch
         self.clip = clip
         self.detectors = detectors
         self.detector = detectors[0]  # the isolated inference workload uses one
@@ -109,7 +109,9 @@ class Bench:
         self.detections = self.detector.detect(self.frames[:1])  # warm-up, and a shape check
         if self.versus:
             self.versus[0].detect(self.frames[:1])
-        self.selection = Selection()
+        #: the engine measured (``_motion_engine``: the same with ``--motion``)
+        self.settings = settings
+        self.selection = build_engine(self.settings, detectors).selection
 
     def _sink(self, name: str) -> VideoSink:
         return VideoSink(self.workdir / name, fps=self.fps, time_base=None, preset=self.preset, overwrite=True)
@@ -172,24 +174,30 @@ class Bench:
 
     def _run_pipeline(self, detectors: list[Detector], batch: int, output: str) -> int:
         source = VideoSource(self.clip, max_frames=self.max_frames)
-        summary = Pipeline(source, detectors, [self._sink(output)], self.selection, batch=batch, progress=False).run()
+        summary = build_engine(self.settings, detectors).pipeline(source, [self._sink(output)], batch=batch,
+                                                                 progress=False).run()
         source.close()
         return summary.frames_processed
 
     def motion(self) -> int:
         """The pipeline with ``--motion``: one gated interpreter on every core, as the CLI runs it."""
-        gated = MotionGatedDetector(self.naive_detector)
+        engine = self._motion_engine()
+        gated = engine.detectors[0]
         source = VideoSource(self.clip, max_frames=self.max_frames)
-        summary = Pipeline(source, [gated], [self._sink("motion.mp4")], self.selection, progress=False).run()
+        summary = engine.pipeline(source, [self._sink("motion.mp4")], progress=False).run()
         source.close()
         self.motion_runs_per_frame = gated.calls / max(1, gated.frames)
         return summary.frames_processed
+
+    def _motion_engine(self):
+        """``run --motion``'s engine: one gated interpreter with every core."""
+        return build_engine(replace(self.settings, motion=True), [self.naive_detector])
 
     def motion_agreement(self) -> tuple[float, int]:
         """The share of the ungated detections (same frame and class, IoU ≥ 0.5) the gate also
         reports, and how many boxes it reports that the ungated run does not (carried past an
         object's flicker, or found only in a crop)."""
-        gated = MotionGatedDetector(self.naive_detector)
+        gated = self._motion_engine().detectors[0]
         kept = total = extra = 0
         for image, reference in zip(self.frames, self.detections):
             found = self.selection.apply(gated.detect([image])[0])
@@ -201,8 +209,8 @@ class Bench:
 
     def live(self, seconds: float) -> LiveMeasurement:
         source = MemorySource(self.frames, self.fps, live=True, seconds=seconds)
-        pipeline = Pipeline(source, self.detectors, [self._sink("live.mp4")], self.selection,
-                            batch=1, progress=False)
+        pipeline = build_engine(self.settings, self.detectors).pipeline(source, [self._sink("live.mp4")],
+                                                                        batch=1, progress=False)
         summary = pipeline.run()
         p50, p95 = summary.latency_ms or (0.0, 0.0)
         return LiveMeasurement(
@@ -219,22 +227,21 @@ class Bench:
 
 def run_bench(
     clip: str,
-    model: Path,
+    settings: EngineSettings,
     *,
-    threads: int | None,
-    batch: int,
-    workers: int | None,
     repeat: int,
     max_frames: int,
     live_seconds: float,
-    backend: str | None = None,
-    device: str | None = None,
     preset: str = DEFAULT_PRESET,
     motion: bool = False,
     versus: Path | None = None,
 ) -> dict:
-    """Every measurement, as a JSON-ready dict. ``versus``: another model (the same detector in
-    another format or backend, say) whose inference and pipeline are measured in the same rounds."""
+    """Every measurement, as a JSON-ready dict, of the engine ``settings`` describe (its model
+    resolved to a path). ``motion``: also the engine with ``--motion``. ``versus``: another model
+    (the same detector in another format or backend, say) whose inference and pipeline are
+    measured in the same rounds."""
+    model, backend, device = Path(settings.model), settings.backend, settings.device
+    threads, batch, workers = settings.threads, settings.batch, settings.workers
     key = backend or backend_for(model)
     detectors = load_detectors(model, backend, workers=workers, threads=threads, batch=batch, device=device)
     versus_detectors = load_detectors(versus, workers=workers, threads=threads, batch=batch, device=device) if versus else None
@@ -247,7 +254,7 @@ def run_bench(
     skipped = {} if supervision_available() else {"supervision": SUPERVISION_MISSING}
     with tempfile.TemporaryDirectory(prefix="livedroid-bench-") as folder:
         _say(f"decoding {max_frames} frames of {clip} into memory")
-        bench = Bench(clip, detectors, naive_detector, batch=batch, max_frames=max_frames, workdir=Path(folder),
+        bench = Bench(clip, detectors, naive_detector, settings, max_frames=max_frames, workdir=Path(folder),
                       preset=preset, versus=versus_detectors)
         watch = LoadWatch()
         workloads = _measure_workloads(bench, _plan(bench, motion), skipped, repeat, Path(folder))

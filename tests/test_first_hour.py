@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from livedroid.batch.runner import BatchSummary
-from livedroid.cli import _class_names, main
+from livedroid.cli import main
+from livedroid.engine import EngineSettings
 from livedroid.errors import UserError
 from livedroid.wording import did_you_mean, plural
 from tests.conftest import REPO, run_cli, write_clip
@@ -49,7 +50,7 @@ def test_a_misspelt_class_gets_its_close_match(tmp_path, capsys):
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "livedroid: error: --classes: persn not in the model's labels; did you mean person?")
     with pytest.raises(UserError, match=r"zzz not in the model's labels \(person, bicycle\)"):
-        _class_names("zzz", {1: "person", 2: "bicycle"})
+        EngineSettings(classes=frozenset({"zzz"})).checked_classes({1: "person", 2: "bicycle"})
 
 
 def test_a_rerun_with_nothing_to_do_is_one_line_and_no_empty_bars(tmp_path):

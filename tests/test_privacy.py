@@ -177,14 +177,16 @@ def test_run_burns_the_blurred_class_and_the_mask_into_the_video_and_still_repor
 def test_batch_burns_the_blurred_class_into_each_video_and_fingerprints_it(square_clip, tiny_tflite, tmp_path):
     from livedroid.batch import BatchSettings
     from livedroid.cli import main
+    from livedroid.engine import EngineSettings
 
     out = tmp_path / "out"
     assert main(["batch", str(square_clip), "--out", str(out), "-m", str(tiny_tflite), "-t", "0.9",
                  "--blur", "red-square", "--privacy-style", "fill", "--workers", "1", "--no-progress"]) == 0
     for frame in decoded(out / "square-detections.mp4"):
         assert region(frame, (60, 60, 108, 108)).mean() < 30
-    plain = BatchSettings(model=str(tiny_tflite))
-    assert plain.fingerprint() != BatchSettings(model=str(tiny_tflite), blur=("red-square",)).fingerprint()
+    plain = BatchSettings(EngineSettings(model=str(tiny_tflite)))
+    blurred = EngineSettings(model=str(tiny_tflite), privacy=PrivacySettings(frozenset({"red-square"})))
+    assert plain.fingerprint() != BatchSettings(blurred).fingerprint()
 
 
 @pytest.mark.parametrize(

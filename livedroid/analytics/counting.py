@@ -27,6 +27,7 @@ from livedroid.analytics.shapes import Shape, anchors, inside_polygon, side_of_l
 from livedroid.annotate import BoxAnnotator, place_label
 from livedroid.detections import Detections
 from livedroid.frames import Frame
+from livedroid.settings import DEFAULT_TRACK_BUFFER
 from livedroid.sinks.jsonl import JsonLinesFile
 from livedroid.stages import Stage
 
@@ -67,7 +68,7 @@ class LineCount:
 class ZoneAnalytics(Stage):
     """Counts tracked detections in zones and across lines; events go to ``log`` when given."""
 
-    def __init__(self, shapes: list[Shape], *, lost_frames: int = 30, log: JsonLinesFile | None = None) -> None:
+    def __init__(self, shapes: list[Shape], *, lost_frames: int = DEFAULT_TRACK_BUFFER, log: JsonLinesFile | None = None) -> None:
         self.zones = [ZoneCount(s) for s in shapes if s.kind == "zone"]
         self.lines = [LineCount(s) for s in shapes if s.kind == "line"]
         self.lost_frames = lost_frames

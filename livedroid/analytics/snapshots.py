@@ -10,6 +10,7 @@ import numpy as np
 from livedroid.detections import Detections
 from livedroid.errors import UserError
 from livedroid.frames import Frame
+from livedroid.settings import DEFAULT_TRACK_BUFFER
 from livedroid.stages import Stage
 
 
@@ -17,7 +18,7 @@ class Snapshots(Stage):
     """Keeps each track's best crop in memory and writes ``FOLDER/track-0003-person.jpg`` once the
     track is lost (unseen for ``lost_frames`` frames) or the run ends."""
 
-    def __init__(self, folder: str | Path, *, lost_frames: int = 30, overwrite: bool = False) -> None:
+    def __init__(self, folder: str | Path, *, lost_frames: int = DEFAULT_TRACK_BUFFER, overwrite: bool = False) -> None:
         self.folder = self.path = Path(folder)
         if self.folder.is_file():
             raise UserError(f"--snapshots {self.folder} is a file; give a folder")

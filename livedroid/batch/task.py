@@ -8,7 +8,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,50 +20,49 @@ from livedroid.detections import Detections
 from livedroid.detectors import Detector, load_detector
 from livedroid.errors import UserError
 from livedroid.frames import Frame
-from livedroid.pipeline import Pipeline, Selection
-from livedroid.privacy import PrivacySettings, with_privacy
+from livedroid.engine import EngineSettings, build_engine
+from livedroid.pipeline import Pipeline
+from livedroid.settings import DEFAULT_CRF
 from livedroid.sinks import JsonLinesSink, Sink, VideoSink
 from livedroid.sources import VideoSource
 
 
 @dataclass(frozen=True)
 class BatchSettings:
-    """Everything a worker needs to annotate any file of the batch (sent to every worker)."""
+    """Everything a worker needs to annotate any file of the batch (sent to every worker): the
+    engine's settings and the encoder's."""
 
-    model: str
-    backend: str | None = None
-    device: str | None = None
-    labels: str | None = None
-    threads: int | None = None
-    batch: int = 1
-    threshold: float = 0.5
-    classes: tuple[str, ...] | None = None
-    max_detections: int = 100
-    crf: int = 23
+    engine: EngineSettings
+    crf: int = DEFAULT_CRF
     preset: str = DEFAULT_PRESET
     video: bool = True
-    #: privacy masking (``--blur``, ``--mask``, ``--privacy-style``), as typed: part of the fingerprint
-    blur: tuple[str, ...] = ()
-    masks: tuple[str, ...] = ()
-    privacy_style: str = "blur"
+
+    @property
+    def backend(self) -> str | None:
+        return self.engine.backend
+
+    @property
+    def threads(self) -> int | None:
+        return self.engine.threads
 
     def fingerprint(self) -> str:
         """Identifies what shapes the outputs (not threads or batch size): a rerun with other
         settings redoes the files instead of skipping them."""
-        model = Path(self.model)
+        model = Path(self.engine.model)
         stamp = [model.stat().st_mtime, model.stat().st_size] if model.is_file() else None
-        shaping = {k: v for k, v in asdict(self).items() if k not in ("threads", "batch")}
+        shaping = {**self.engine.shaping(), "crf": self.crf, "preset": self.preset, "video": self.video}
         return hashlib.sha256(json.dumps([shaping, stamp], sort_keys=True).encode()).hexdigest()[:16]
 
 
-_loaded: dict[BatchSettings, Detector] = {}
+_loaded: dict[EngineSettings, Detector] = {}
 
 
-def detector_for(settings: BatchSettings) -> Detector:
+def detector_for(settings: EngineSettings) -> Detector:
     """One interpreter per worker process, loaded with its first file and reused for the next."""
     if settings not in _loaded:
         _loaded[settings] = load_detector(
-            settings.model, settings.backend, device=settings.device, labels=settings.labels, threads=settings.threads, batch=settings.batch
+            settings.model, settings.backend, device=settings.device, labels=settings.labels, threads=settings.threads,
+            batch=settings.batch,
         )
     return _loaded[settings]
 
@@ -85,7 +84,7 @@ def annotate_file(
     started = time.perf_counter()
     stopped = threading.Event()
     try:
-        detector = detector_for(settings)
+        engine = build_engine(settings.engine, [detector_for(settings.engine)])
         with VideoSource(job.input) as source:
             sinks: list[Sink] = [JsonLinesSink(job.jsonl, overwrite=True, inputs=(job.input,))]
             if job.video:
@@ -93,20 +92,8 @@ def annotate_file(
                                                      overwrite=True, inputs=(job.input,)))
             if on_frames:
                 sinks.append(FrameCounter(on_frames))
-            selection, stages = with_privacy(
-                PrivacySettings.from_options(",".join(settings.blur), list(settings.masks), settings.privacy_style),
-                Selection(settings.threshold, set(settings.classes) if settings.classes else None, settings.max_detections),
-                [],
-            )
-            pipeline = Pipeline(
-                source,
-                detector,
-                [FinishedOnlyIfWhole(sink, stopped) for sink in sinks],
-                selection,
-                stages,
-                batch=settings.batch,
-                progress=False,
-            )
+            pipeline = engine.pipeline(source, [FinishedOnlyIfWhole(sink, stopped) for sink in sinks],
+                                       batch=settings.engine.batch, progress=False)
             summary = _run_until_stopped(pipeline, stopped, should_stop)
     except UserError as error:
         return Outcome.of(job, fingerprint, FAILED, error=str(error), seconds=time.perf_counter() - started)

@@ -28,6 +28,7 @@ import numpy as np
 from livedroid.detections import Detections, same_class_iou_matrix
 from livedroid.detectors.base import Detector
 from livedroid.regions.tiles import class_aware_nms
+from livedroid.settings import DEFAULT_DETECT_EVERY, DEFAULT_FULL_EVERY, DEFAULT_THRESHOLD
 from livedroid.tracking.bytetrack import greedy_match
 from livedroid.tracking.kalman import BoxKalman
 
@@ -156,8 +157,8 @@ class MotionGatedDetector(Detector):
     ``calls`` counts model runs and ``frames`` the frames seen, for "model runs a frame".
     """
 
-    def __init__(self, detector: Detector, full_every: int = 20, detect_every: int = 3,
-                 min_score: float = 0.5) -> None:
+    def __init__(self, detector: Detector, full_every: int = DEFAULT_FULL_EVERY, detect_every: int = DEFAULT_DETECT_EVERY,
+                 min_score: float = DEFAULT_THRESHOLD) -> None:
         self.detector = detector
         self.full_every = max(1, full_every)
         self.detect_every = max(1, detect_every)

@@ -17,11 +17,10 @@ import cv2
 import numpy as np
 
 from livedroid.detections import Detections
-from livedroid.detectors.base import Detector
 from livedroid.errors import UserError
 from livedroid.frames import Frame
-from livedroid.pipeline import Pipeline, Selection
-from livedroid.privacy import with_privacy
+from livedroid.engine import build_engine
+from livedroid.pipeline import Pipeline
 from livedroid.sinks.base import Sink
 from livedroid.sources import StreamSource, open_source
 from livedroid.sources.video import is_stream_url, mask_credentials
@@ -34,7 +33,6 @@ from livedroid.service.rates import RateMeter
 from livedroid.service.recording_index import RecordingIndex
 from livedroid.service.recordings import CaptureWindow, Retention, SegmentRecorder
 from livedroid.stats import percentiles_ms
-from livedroid.tracking import LOW_SCORE, ByteTracker
 
 log = logging.getLogger("livedroid")
 
@@ -46,9 +44,6 @@ HEALTHY_S = 60.0
 STALE_S = 3.0
 #: Seconds the cameras get to close their records after a second Ctrl-C (one may be mid-connect).
 CANCEL_GRACE_S = 1.0
-#: With ``motion``, a full pass every this many inferred frames (4 s at the default detect_fps):
-#: it checks still objects, which the gate otherwise leaves be.
-MOTION_FULL_EVERY = 20
 
 
 class LiveView(Sink):
@@ -168,11 +163,9 @@ class Camera:
         feed = CappedFeed(source, self.config.detect_fps, self.reading)
         pipeline = None
         try:
-            stages = self._stages(feed)
-            # With zones, the tracker sees unconfident detections too (as in ``livedroid run``).
-            min_score = min(self.config.threshold, LOW_SCORE) if stages else self.config.threshold
-            selection, stages = with_privacy(self.config.privacy, Selection(min_score, self._classes()), stages)
-            pipeline = Pipeline(feed, [self._detector()], self._sinks(feed), selection, stages, batch=1, progress=False)
+            engine = build_engine(self.config.engine, [self.inference.for_camera(self.name)],
+                                  event_log=self.events.log_for(self.name))
+            pipeline = engine.pipeline(feed, self._sinks(feed), batch=1, progress=False)
             with self._lock:
                 self._feed, self._pipeline = feed, pipeline
                 if self._stopping.is_set():
@@ -192,16 +185,6 @@ class Camera:
                 source.close()
         return True
 
-    def _detector(self) -> Detector:
-        """The camera's door into the shared workers; with ``motion``, behind a motion gate that
-        infers every frame detect_fps passes on where objects move (those frames are already few)."""
-        detector = self.inference.for_camera(self.name)
-        if not self.config.motion:
-            return detector
-        from livedroid.regions import MotionGatedDetector
-
-        return MotionGatedDetector(detector, full_every=MOTION_FULL_EVERY, detect_every=1, min_score=self.config.threshold)
-
     def _open(self):
         spec = self.config.source
         if self.config.loop and not is_stream_url(spec):
@@ -216,21 +199,6 @@ class Camera:
             self.recorder.fps, self.recorder.audio = feed.fps, feed.audio
             sinks.append(self.recorder)
         return sinks
-
-    def _stages(self, feed: CappedFeed) -> list:
-        """Tracker and zones when the camera has zones or lines; their events go to the hub."""
-        shapes = self.config.shapes
-        if not shapes:
-            return []
-        from livedroid.analytics import ZoneAnalytics
-
-        analytics = ZoneAnalytics(shapes, log=self.events.log_for(self.name))
-        if feed.size:
-            analytics.place(*feed.size)
-        return [ByteTracker(self.config.threshold, LOW_SCORE), analytics]
-
-    def _classes(self) -> set[str] | None:
-        return set(self.config.classes) if self.config.classes else None
 
     def _collect(self, feed: CappedFeed, pipeline: Pipeline | None) -> None:
         """Fold a finished connection's counts into the camera's totals."""

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from livedroid.analytics import Shape, shapes_from_document
 from livedroid.privacy import PrivacySettings, privacy_from_document
+from livedroid.engine import EngineSettings
 from livedroid.documents import check_keys, class_names, load_document, shown, wrong
 from livedroid.errors import UserError
 from livedroid.settings import DEFAULT_THRESHOLD, RATE, SCORE, SECONDS, SECONDS_OR_ZERO, SHARE, Range
@@ -76,6 +77,13 @@ class CameraConfig:
     shapes: list[Shape] = field(default_factory=list)
     #: blurred classes and fixed masks, burned into the live view and the recordings
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+
+    @property
+    def engine(self) -> EngineSettings:
+        """The camera's engine: tracked when it has zones or lines; with ``motion``, moving objects
+        inferred on every frame detect_fps passes on (those frames are already few)."""
+        return EngineSettings(threshold=self.threshold, classes=frozenset(self.classes) if self.classes else None,
+                              motion=self.motion, detect_every=1, shapes=tuple(self.shapes), privacy=self.privacy)
 
     @property
     def keep_seconds(self) -> dict[str, float]:

@@ -26,6 +26,7 @@ import numpy as np
 
 from livedroid.detections import Detections, same_class_iou_matrix
 from livedroid.frames import Frame
+from livedroid.settings import DEFAULT_THRESHOLD, DEFAULT_TRACK_BUFFER
 from livedroid.stages import Stage
 from livedroid.tracking.kalman import BoxKalman
 
@@ -62,10 +63,10 @@ class ByteTracker(Stage):
 
     def __init__(
         self,
-        threshold: float = 0.5,
+        threshold: float = DEFAULT_THRESHOLD,
         low_threshold: float = LOW_SCORE,
         *,
-        lost_frames: int = 30,
+        lost_frames: int = DEFAULT_TRACK_BUFFER,
         min_hits: int = 2,
         match_iou: float = 0.2,
         low_match_iou: float = 0.5,
