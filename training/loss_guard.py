@@ -121,7 +121,8 @@ class Guard:
     """Judges every step; on a blow-up puts the good weights back and cuts the learning rate by
     ``cut`` (``learning_rate_scale``, a variable the optimizer's schedule is multiplied by), at
     most ``max_rollbacks`` times; the next blow-up raises :class:`Diverged`, the good weights back
-    in place."""
+    in place. The global step goes back with them (the detection model tracks it among its
+    variables), so the run trains those steps again at the lower rate and losses.csv repeats them."""
 
     def __init__(self, variables, learning_rate_scale, step: int, *, max_rollbacks: int = 3, cut: float = 0.5,
                  judge: LossJudge | None = None, every: int = 25):
