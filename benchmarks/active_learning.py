@@ -107,7 +107,7 @@ def load(name: str, seed: int) -> tuple[list, list, dict[int, str]]:
 
 def write_set(folder: Path, images: list, label_map: dict[int, str], with_labels: bool = True) -> Path:
     """images/ (+ labels.csv and label_map.pbtxt): the tutorial CSV layout ``prepare`` reads."""
-    from livedroid.labelling.dataset import format_label_map
+    from livedroid.labels import format_label_map
 
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "images").mkdir(parents=True)
