@@ -99,7 +99,7 @@ def test_a_run_made_to_blow_up_stops_in_one_line_on_its_good_weights(tmp_path, c
     assert "guard: a loss term that explodes sends the weights back to an in-memory copy" in output.out
     (error,) = [line[line.index("livedroid: error"):] for line in output.err.splitlines() if "livedroid: error" in line]
     assert error.startswith("livedroid: error: training stopped: step ") and ", 4 times now, the last at 0.125x the learning rate." in error
-    assert output.err.count("guard: step ") == 3  # each return said so above the bar
+    assert output.out.count("guard: step ") == 3  # each return said so above the bar
     assert error.endswith(f"The weights of step 0, before it, are saved as {run}/ckpt-0: export them with "
                           f"'livedroid train export --run {run} --out models/NAME', or start again with a lower --learning-rate")
     events = (run / "train" / "guard.log").read_text().splitlines()
