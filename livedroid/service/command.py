@@ -20,8 +20,8 @@ MQTT_PORT = 1883
 
 def service_config(args: argparse.Namespace) -> ServiceConfig:
     """The cameras and options asked for; the command line wins over the file. The parser leaves
-    per-camera options out of ``args`` unless typed (:data:`livedroid.cli.SERVE_PER_CAMERA`)."""
-    from livedroid.cli import SERVE_PER_CAMERA
+    per-camera options out of ``args`` unless typed (:data:`livedroid.commands.serve.SERVE_PER_CAMERA`)."""
+    from livedroid.commands.serve import SERVE_PER_CAMERA
 
     given = {dest: getattr(args, dest) for dest in SERVE_PER_CAMERA if hasattr(args, dest)}
     if args.config and args.source:
