@@ -71,9 +71,6 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def command(args: argparse.Namespace) -> int:
-    from livedroid.engine import EngineSettings, wrap_regions
     from livedroid.labelling.command import command_mine
 
-    settings = EngineSettings.from_args(args)
-    return command_mine(args, lambda _, labels: settings.checked_classes(labels),
-                        lambda _, detectors: wrap_regions(settings, detectors))
+    return command_mine(args)

@@ -18,37 +18,33 @@ from livedroid.labelling.mining import (
 )
 
 
-def command_mine(args: argparse.Namespace, class_names, regions) -> int:
-    """``class_names(option, labels)`` and ``regions(args, detectors)`` are ``run``'s own checks
-    of ``--classes`` and ``--tiles``, passed in by the command line."""
-    if args.count is not None and args.count < 1:
-        raise UserError(f"--count {args.count}: give 1 or more frames to pick")
-    if not 0.0 < args.threshold < 1.0:
-        raise UserError(f"-t {args.threshold}: give a score between 0 and 1")
-    if args.min_gap < 0:
-        raise UserError(f"--min-gap {args.min_gap}: give 0 or more seconds")
+def command_mine(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out(out, args.source)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)  # the lock lives in it
     try:
         with FolderLock(out, "mine", advice="close that review first (Ctrl-C in its terminal), or give another --out"):
-            return _mine(args, out, class_names, regions)
+            return _mine(args, out)
     finally:
         if created and not any(out.iterdir()):
             out.rmdir()  # nothing written: no folder left behind
 
 
-def _mine(args: argparse.Namespace, out: Path, class_names, regions) -> int:
+def _mine(args: argparse.Namespace, out: Path) -> int:
     from livedroid.detectors import load_detector
+    from livedroid.engine import EngineSettings, build_engine
     from livedroid.models import resolve_model
     from livedroid.sources import ImageSource, open_source
 
     known = _known_looks(args.known)  # before mining: a wrong folder fails at once
-    model_path = resolve_model(args.model)
-    detector = load_detector(model_path, args.backend, device=args.device, labels=args.labels, threads=args.threads)
-    wanted = class_names(args.classes, detector.labels)
-    tiled = regions(args, [detector])[0] if args.tiles else None
+    engine_settings = EngineSettings.from_args(args)
+    model_path = resolve_model(engine_settings.model)
+    detector = load_detector(model_path, engine_settings.backend, device=engine_settings.device,
+                             labels=engine_settings.labels, threads=engine_settings.threads)
+    engine = build_engine(engine_settings, [detector])  # --classes checked, --tiles wrapped
+    wanted = engine.selection.classes
+    tiled = engine.detectors[0] if engine_settings.tiles else None
     folder = LabellingFolder(out)
     existing = check_label_map(folder, detector.labels)
     classes, why = _classes(wanted, existing, detector.labels)
