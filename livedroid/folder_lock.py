@@ -12,6 +12,7 @@ process keeps the folder.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from pathlib import Path
@@ -95,9 +96,7 @@ class FolderLock:
                 if previous and previous[0] != str(os.getpid()):
                     what = f"the {previous[1]}" if len(previous) > 1 else "the command"
                     log.warning("%s: %s of process %s is gone: taking over its lock", self.path, what, previous[0])
-                os.ftruncate(descriptor, 0)
-                os.pwrite(descriptor, f"{os.getpid()} {self.command}\n".encode(), 0)
-                os.fsync(descriptor)
+                self._sign(descriptor)
             except BaseException:
                 if self.descriptor != descriptor:
                     os.close(descriptor)
@@ -105,6 +104,19 @@ class FolderLock:
             self.descriptor = descriptor
             return
         raise UserError(f"{self.path}: cannot take the lock (another command keeps taking it)")
+
+    def _sign(self, descriptor: int) -> None:
+        """Write our process id and command into the lock, for the refusal another command prints.
+        On a full disk the lock still holds (the flock is what excludes); only the name is missing,
+        and the command goes on to say what cannot be written."""
+        try:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, f"{os.getpid()} {self.command}\n".encode(), 0)
+            os.fsync(descriptor)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise UserError(f"cannot write {self.path}: {error.strerror or error}") from None
+            log.debug("%s: holding the lock unsigned: %s", self.path, error.strerror)
 
     def _check_pid(self) -> None:
         pid, _ = self.holder()
