@@ -196,19 +196,27 @@ def _step_parser(step: str) -> argparse.ArgumentParser:
 # Steps ---------------------------------------------------------------------------------------
 
 
-def _run_prepare(args: argparse.Namespace) -> None:
+def _reading(args: argparse.Namespace) -> dict:
+    """How a dataset is read, named and split: the same options for prepare and convert."""
     from livedroid.training.dataset.class_names import parse_aliases
-    from livedroid.training.dataset.prepare import prepare_dataset
 
-    prepare_dataset(
-        args.data,
-        args.out,
+    return dict(
         label_map_path=args.label_map,
         aliases=parse_aliases(args.label_alias),
         match_label_names=args.match_label_names,
         val_fraction=args.val_fraction,
         seed=args.seed,
         images_dir=args.images,
+    )
+
+
+def _run_prepare(args: argparse.Namespace) -> None:
+    from livedroid.training.dataset.prepare import prepare_dataset
+
+    prepare_dataset(
+        args.data,
+        args.out,
+        **_reading(args),
         model_config=_planned_model(args),
         max_detections=getattr(args, "max_detections", 100),
         dry_run=args.dry_run,
@@ -230,20 +238,9 @@ def _planned_model(args: argparse.Namespace) -> Path | None:
 
 
 def _run_convert(args: argparse.Namespace) -> None:
-    from livedroid.training.dataset.class_names import parse_aliases
     from livedroid.training.dataset.convert import convert_dataset
 
-    convert_dataset(
-        args.data,
-        args.out,
-        args.to,
-        label_map_path=args.label_map,
-        aliases=parse_aliases(args.label_alias),
-        match_label_names=args.match_label_names,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        images_dir=args.images,
-    )
+    convert_dataset(args.data, args.out, args.to, **_reading(args))
 
 
 def _run_fit(args: argparse.Namespace) -> None:
