@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# OpenCV before PyAV, whatever imports this package first: PyAV's wheel bundles its own libxcb, and
+# loaded before OpenCV it hangs OpenCV's Qt window (--show) as the window opens (av 18.1 with
+# opencv-python 5.1; tests/sinks/test_window.py).
+import cv2  # noqa: F401,I001
+
 from livedroid.errors import UserError
 from livedroid.sources.base import Source
 from livedroid.sources.camera import CameraSource

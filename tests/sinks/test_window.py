@@ -124,3 +124,12 @@ def test_show_without_a_display_is_one_clear_line(tmp_path: Path, default_model:
     result = run_cli("run", str(clip), "-m", str(default_model), "--show", cwd=tmp_path)
     assert result.returncode == 2
     assert "--show needs a display" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_opencv_is_loaded_before_pyav_whatever_imports_the_sources_first() -> None:
+    """PyAV loaded first makes the window hang as it opens (its wheel bundles another libxcb): the
+    real-display tests above time out then; this one says why in a second, display or not."""
+    code = ("import sys; from livedroid.engine import build_engine; from livedroid.sources import open_source; "
+            "names = list(sys.modules); print(names.index('cv2') < names.index('av'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "True", result.stderr
