@@ -34,14 +34,14 @@ def _import_interpreter() -> tuple[type, str]:
         from ai_edge_litert.interpreter import Interpreter
 
         return Interpreter, "ai-edge-litert"
-    except ImportError:
-        pass
+    except ImportError as error:
+        _reraise_interrupt(error)
     try:
         from tflite_runtime.interpreter import Interpreter
 
         return Interpreter, "tflite-runtime"
-    except ImportError:
-        pass
+    except ImportError as error:
+        _reraise_interrupt(error)
     try:
         import tensorflow as tf
 
@@ -50,6 +50,17 @@ def _import_interpreter() -> tuple[type, str]:
         raise ImportError(
             "no TFLite interpreter: install ai-edge-litert (or tflite-runtime)", name="ai_edge_litert"
         ) from None
+
+
+def _reraise_interrupt(error: ImportError) -> None:
+    """A Ctrl-C that lands while a native module loads can come back as an ImportError: it is the
+    user's interrupt, not a missing runtime (seen once: the run fell back to TensorFlow's
+    interpreter and ignored the Ctrl-C)."""
+    cause = error
+    while cause is not None:
+        if isinstance(cause, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        cause = cause.__cause__ or cause.__context__
 
 
 Interpreter, INTERPRETER_NAME = _import_interpreter()

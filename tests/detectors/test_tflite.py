@@ -92,3 +92,17 @@ def test_outputs_are_found_through_the_postprocess_op_whatever_their_names(tmp_p
     assert found.labels == ["red-square"]
     assert found.scores[0] > 0.5
     assert box_iou(found.xyxy[0].tolist(), [40, 40, 88, 88]) > 0.5
+
+
+def test_an_import_error_caused_by_ctrl_c_is_the_interrupt_not_a_missing_runtime() -> None:
+    from livedroid.detectors.tflite import _reraise_interrupt
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise ImportError("loading the native module failed") from interrupt
+    except ImportError as error:
+        with pytest.raises(KeyboardInterrupt):
+            _reraise_interrupt(error)
+    _reraise_interrupt(ImportError("no module named tflite_runtime"))  # a runtime really missing: the next is tried
