@@ -88,7 +88,7 @@ def read_coco(json_path: Path, image_dir: Path | None, problems: list[Problem]) 
             continue
         if category is None:
             problems.append(Problem(where, f"unknown category_id {annotation.get('category_id')}", "dropped box"))
-        elif not _is_bbox(bbox):
+        elif not is_bbox(bbox):
             problems.append(Problem(where, f"bbox is {json.dumps(bbox)}, expected [x, y, width, height] of finite numbers", "dropped box"))
         else:
             x, y, w, h = (float(v) for v in bbox)
@@ -98,7 +98,7 @@ def read_coco(json_path: Path, image_dir: Path | None, problems: list[Problem]) 
     return list(images.values())
 
 
-def _is_bbox(bbox: object) -> bool:
+def is_bbox(bbox: object) -> bool:
     """Four finite numbers (JSON's null, strings and booleans are not; NaN parses, but is not)."""
     return (
         isinstance(bbox, list) and len(bbox) == 4
@@ -118,17 +118,19 @@ def coco_document(named: Sequence[tuple[str, BoxedImage]], label_map: dict[int, 
     images, annotations = [], []
     for image_id, (name, image) in enumerate(named, start=1):
         images.append({"id": image_id, "file_name": name, "width": image.width, "height": image.height})
-        for box in image.boxes:
-            if box.label not in category_ids:
-                continue
-            width, height = box.xmax - box.xmin, box.ymax - box.ymin
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": image_id, "category_id": category_ids[box.label],
-                "bbox": [round(v, 2) for v in (box.xmin, box.ymin, width, height)], "area": round(width * height, 2),
-                "iscrowd": 0,
-            })
+        annotations += [coco_annotation(len(annotations) + number, image_id, category_ids[box.label], box)
+                        for number, box in enumerate((b for b in image.boxes if b.label in category_ids), start=1)]
     categories = [{"id": number, "name": name, "supercategory": ""} for number, name in sorted(label_map.items())]
     return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def coco_annotation(annotation_id: int, image_id: int, category_id: int, box: Box) -> dict:
+    """One COCO annotation of ``box``: ``bbox`` is ``[x, y, width, height]`` in pixels."""
+    width, height = box.xmax - box.xmin, box.ymax - box.ymin
+    return {
+        "id": annotation_id, "image_id": image_id, "category_id": category_id,
+        "bbox": [round(v, 2) for v in (box.xmin, box.ymin, width, height)], "area": round(width * height, 2), "iscrowd": 0,
+    }
 
 
 def write_coco(splits: dict[str, Sequence[tuple[str, BoxedImage]]], label_map: dict[int, str], out_dir: Path) -> None:

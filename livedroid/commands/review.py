@@ -47,9 +47,12 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         epilog=REVIEW_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    review.add_argument("folder", metavar="DIR", help="a folder 'livedroid mine' wrote, or a labelImg folder (images/, annotations/)")
+    review.add_argument("folder", metavar="DIR", help="a folder 'livedroid mine' wrote, a labelImg folder (images/, annotations/), "
+                        "or a YOLO, CVAT for images 1.1, COCO or Label Studio export (corrected in its own format)")
     review.add_argument("--port", type=int, default=8765, help="where the page listens on 127.0.0.1 (default 8765; 0: any free port)")
     review.add_argument("--open", action="store_true", help="open the page in the default web browser")
+    review.add_argument("--images", metavar="DIR", help="where an export's images are, when not beside it "
+                        "(a Label Studio export holds none)")
     review.set_defaults(handler=command)
     return review
 
@@ -57,4 +60,4 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def command(args: argparse.Namespace) -> int:
     from livedroid.labelling.review import review
 
-    return review(args.folder, args.port, args.open)
+    return review(args.folder, args.port, args.open, args.images)

@@ -1,8 +1,10 @@
 """``livedroid review DIR``: a page on 127.0.0.1 to check and correct pre-annotated frames.
 
 The page (``review_page.html``) walks through the frames of a labelling folder (what ``mine``
-writes, or a plain labelImg folder: ``images/`` and ``annotations/``) and saves every change at
-once through a small JSON API:
+writes, or a plain labelImg folder: ``images/`` and ``annotations/``), or of another tool's export
+(YOLO, CVAT for images 1.1, COCO, Label Studio: :class:`ExportReview`, written back in its own
+format, see :mod:`livedroid.labelling.exports`), and saves every change at once through a small
+JSON API:
 
 ```
 GET  /api/frames            the frames in review order, the classes, the progress
@@ -42,13 +44,14 @@ from pathlib import Path
 import cv2
 from aiohttp import web
 
-from livedroid.annotations import AnnotatedImage, Box
+from livedroid.annotations import AnnotatedImage, Box, Problem
 from livedroid.annotations.voc import read_voc_file, voc_object, voc_xml
 from livedroid.errors import UserError
 from livedroid.folder_lock import FolderLock
 from livedroid.labelling.dataset import (
-    ANNOTATIONS, COCO, IMAGES, RECORDS, REJECTED, STATES, LabellingFolder, box_record, write_atomic,
+    ANNOTATIONS, CHECKED, COCO, IMAGES, RECORDS, REJECTED, STATES, LabellingFolder, box_record, write_atomic,
 )
+from livedroid.labelling.exports import ORIGINALS, Export, find_export, pixel_key, unchanged
 from livedroid.signals import StopOnSignals
 from livedroid.web import LOCAL_HOST, WebServer, local_names_only, port_number
 
@@ -180,12 +183,23 @@ class Review:
         if image is None:
             image = AnnotatedImage(name, name)
         image.filename = name
+        return self._sized(image, name), root
+
+    def _sized(self, image: AnnotatedImage, name: str) -> AnnotatedImage:
+        """``image`` with its size: the annotation's, else the image file's."""
         if not image.width or not image.height:
-            pixels = cv2.imread(str(self.folder.image_path(name)), cv2.IMREAD_UNCHANGED)
+            pixels = cv2.imread(str(self.image_path(name)), cv2.IMREAD_UNCHANGED)
             if pixels is None:
-                raise UserError(f"{self.folder.image_path(name)}: not a readable image")
+                raise UserError(f"{self.image_path(name)}: not a readable image")
             image.height, image.width = pixels.shape[:2]
-        return image, root
+        return image
+
+    def image_path(self, name: str) -> Path:
+        return self.folder.image_path(name)
+
+    def describe(self) -> str:
+        """The folder, for the line printed on start."""
+        return str(self.folder.root)
 
     def progress(self, states: dict[str, str] | None = None) -> dict:
         states = self.folder.review_states() if states is None else states
@@ -324,19 +338,11 @@ class Review:
         else:
             boxes, refs = stored.boxes, list(range(len(stored.boxes)))
         changed = _key(boxes) != _key(stored.boxes)
-        annotation = self.folder.annotation_path(name)
         if requested == "rejected" or (current == "rejected" and requested != "accepted"):
-            # rejected, or edited while rejected (the edit lands in the rejected copy). The XML goes
-            # first: from that moment no dataset reader takes the frame.
-            self.folder.reject(name)
-            if changed:
-                write_atomic(self.folder.rejected_annotation_path(name), self.xml_text(stored, root, boxes, refs))
+            self.reject(name, stored, root, boxes, refs, changed)
             state = "rejected"
         else:
-            half_rejected = (self.folder.root / REJECTED / name).is_file() or self.folder.rejected_annotation_path(name).is_file()
-            if current == "rejected" or half_rejected:
-                # accepted again (or a rejection a crash cut short): back into the dataset
-                self.folder.restore(name)
+            self.restore(name, current)
             if changed:
                 state = "edited"
             elif requested == "accepted":
@@ -345,14 +351,35 @@ class Review:
                 state = current if current in REVIEWED else "skipped"
             else:
                 state = None if current == "rejected" else current  # an edit-free save: no decision
-            # the XML is written when a box changed, and for an accepted frame that had none
-            if changed or (not annotation.is_file() and state in ("accepted", "edited")):
-                write_atomic(annotation, self.xml_text(stored, root, boxes, refs))
+            # the boxes are written when one changed, and for an accepted frame that had no annotation
+            if changed or (not self.annotated(name) and state in CHECKED):
+                self.save(name, stored, root, boxes, refs)
         if state != current:
             self.folder.write_review_state(name, state)
         if self.writes_coco and self.label_map:
             self.write_coco()
         return self.frame(name)
+
+    def reject(self, name: str, stored: AnnotatedImage, root: ET.Element | None, boxes: list[Box],
+               refs: list[int | None], changed: bool) -> None:
+        """Rejected, or edited while rejected (the edit lands in the rejected copy). The XML goes
+        first: from that moment no dataset reader takes the frame."""
+        self.folder.reject(name)
+        if changed:
+            write_atomic(self.folder.rejected_annotation_path(name), self.xml_text(stored, root, boxes, refs))
+
+    def restore(self, name: str, current: str | None) -> None:
+        """A frame accepted again (or a rejection a crash cut short): back into the dataset."""
+        half_rejected = (self.folder.root / REJECTED / name).is_file() or self.folder.rejected_annotation_path(name).is_file()
+        if current == "rejected" or half_rejected:
+            self.folder.restore(name)
+
+    def annotated(self, name: str) -> bool:
+        return self.folder.annotation_path(name).is_file()
+
+    def save(self, name: str, stored: AnnotatedImage, root: ET.Element | None, boxes: list[Box],
+             refs: list[int | None]) -> None:
+        write_atomic(self.folder.annotation_path(name), self.xml_text(stored, root, boxes, refs))
 
     def write_coco(self) -> None:
         self.folder.write_coco(self.label_map)
@@ -368,11 +395,14 @@ class Review:
             raise BadRequest(f"class name {name[:40]!r}…: at most {MAX_CLASS_NAME} printable characters")
         if name not in self.label_map.values():
             self.label_map = {**self.label_map, max(self.label_map, default=0) + 1: name}
-            self.folder.write_label_map(self.label_map)
-            if self.writes_coco:
-                self.write_coco()
+            self.store_class(name)
             log.info("%s: class %s added to the label map", self.folder.root, name)
         return {"classes": self.classes()}
+
+    def store_class(self, name: str) -> None:
+        self.folder.write_label_map(self.label_map)
+        if self.writes_coco:
+            self.write_coco()
 
     def repair(self) -> None:
         """A mined folder's ``coco.json`` brought in line with its XML files (a crash between the
@@ -381,9 +411,81 @@ class Review:
             self.write_coco()
 
 
+class ExportReview(Review):
+    """The review of another tool's export (:mod:`livedroid.labelling.exports`): its frames as
+    ``prepare`` reads them, each correction written back into the export in its format. The
+    review states are kept in ``review.json`` as for any folder."""
+
+    def __init__(self, folder: LabellingFolder, export: Export) -> None:
+        self.folder, self.export = folder, export
+        self.mined = self.writes_coco = False
+        self.records: dict[str, dict] = {}
+        self.orphans: list[str] = []
+        self.problems: list[Problem] = []
+        self.images: dict[str, AnnotatedImage] = {}
+        missing = []
+        for image in export.read(self.problems):
+            if image.filename in self.images:
+                log.warning("%s: a second image named %s, left out (review knows a frame by its file name)",
+                            image.source, image.filename)
+            elif image.image_path is None or not image.image_path.is_file():
+                missing.append(image.filename)
+            else:
+                self.images[image.filename] = image
+        if self.problems:  # prepare reports them too; a frame saved from the page is written without them
+            log.warning("%s: %d problem(s) reading the export (boxes it cannot use are left out, and a frame saved "
+                        "here is written without them): %s", export.file, len(self.problems),
+                        "; ".join(map(str, self.problems[:3])) + (" …" if len(self.problems) > 3 else ""))
+        if missing:
+            log.warning("%s: %d image(s) the export names are not found, left out: %s%s", export.file, len(missing),
+                        ", ".join(missing[:5]), " …" if len(missing) > 5 else "")
+        self.names = [name for name in sorted(self.images) if self._nameable(name)]
+        self.label_map = dict(enumerate(export.classes(), start=1))
+
+    @staticmethod
+    def _nameable(name: str) -> bool:
+        try:
+            return bool(check_name(name))
+        except BadRequest:
+            log.warning("%s: a file name the page cannot ask for, left out", name)
+            return False
+
+    def describe(self) -> str:
+        export = self.export
+        return (f"{self.folder.root}, a {export.kind} export ({export.file.name}): corrections are written to "
+                f"{export.writes}, each original kept once in {self.folder.root / ORIGINALS}/")
+
+    def image_path(self, name: str) -> Path:
+        return self.images[name].image_path
+
+    def stored(self, name: str) -> tuple[AnnotatedImage, None]:
+        return self._sized(copy.deepcopy(self.images[name]), name), None
+
+    def reject(self, name: str, stored: AnnotatedImage, root: None, boxes: list[Box], refs: list[int | None],
+               changed: bool) -> None:
+        raise BadRequest(f"{name}: a {self.export.kind} export keeps every image it names: delete the boxes and "
+                         "accept the frame (a background image), or remove the image in the tool it came from")
+
+    def restore(self, name: str, current: str | None) -> None:
+        pass  # an export's frames are never rejected
+
+    def annotated(self, name: str) -> bool:
+        return self.export.annotated(self.images[name])
+
+    def save(self, name: str, stored: AnnotatedImage, root: None, boxes: list[Box], refs: list[int | None]) -> None:
+        # a box the page sent back as it was (to a tenth of a pixel) is saved with the export's own coordinates
+        boxes = [same or box for box, same in zip(boxes, unchanged([(b, b) for b in stored.boxes], boxes))]
+        self.export.save(stored, boxes)
+        self.images[name] = AnnotatedImage(stored.source, stored.filename, list(boxes), image_path=stored.image_path,
+                                           width=stored.width, height=stored.height)
+
+    def store_class(self, name: str) -> None:
+        self.export.add_class(name)
+
+
 def _key(boxes: list[Box]) -> list[tuple]:
     """Boxes as the XML keeps them (whole pixels), to tell an edit from a plain accept."""
-    return [(b.label, *(int(round(v)) for v in (b.xmin, b.ymin, b.xmax, b.ymax))) for b in boxes]
+    return [pixel_key(box) for box in boxes]
 
 
 # The web app -------------------------------------------------------------------------------------
@@ -451,7 +553,7 @@ def make_app(review: Review) -> web.Application:
 
     async def image(request: web.Request) -> web.StreamResponse:
         name = review.known(request.match_info["name"])
-        path = review.folder.image_path(name)
+        path = review.image_path(name)
         if not path.is_file():
             return _error(404, f"{name}: the image is missing")
         content_type = CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
@@ -467,43 +569,43 @@ def make_app(review: Review) -> web.Application:
     return app
 
 
-def open_folder(path: str | Path) -> LabellingFolder:
-    """The folder to review, or UserError saying why it is not one."""
+#: What review opens, for the line that refuses anything else.
+FOLDERS_READ = (
+    f"a folder 'livedroid mine' wrote, a labelImg folder ({IMAGES}/ and {ANNOTATIONS}/), or an export: YOLO (data.yaml, "
+    "or classes.txt / obj.names), CVAT for images 1.1 (annotations.xml), COCO .json or a Label Studio JSON export"
+)
+
+
+def open_folder(path: str | Path, images_dir: str | Path | None = None) -> tuple[LabellingFolder, Export | None]:
+    """The folder to review and, for another tool's export, the export; UserError saying why
+    ``path`` is neither."""
     root = Path(path)
     if not root.exists():
         raise UserError(f"{path}: no such folder")
     if not root.is_dir():
-        raise UserError(f"{path}: not a folder (give a folder that 'livedroid mine' wrote, or a labelImg folder)")
+        raise UserError(f"{path}: not a folder (give {FOLDERS_READ})")
     folder = LabellingFolder(root)
-    has_xml = (root / ANNOTATIONS).is_dir() and any((root / ANNOTATIONS).glob("*.xml"))
-    if not has_xml and not (root / RECORDS).is_file():
-        export = _export_file(root)
-        if export is not None:
-            named = root if root.name else root.resolve()
-            raise UserError(
-                f"{path}: an export ({export.relative_to(root)}) review does not edit: convert it to a labelImg "
-                f"folder first with 'livedroid train convert {path} --to voc --out {named.with_name(named.name + '-voc')}'"
-            )
-        beside = next((f for f in (root, root / IMAGES) if f.is_dir() and any(f.glob("*.xml"))), None)
-        if beside is not None:
-            raise UserError(
-                f"{path}: the XML files lie beside the images in {beside}; review reads labelImg's "
-                f"{IMAGES}/ + {ANNOTATIONS}/ layout: move the .xml files into {root / ANNOTATIONS}"
-            )
+    if ((root / ANNOTATIONS).is_dir() and any((root / ANNOTATIONS).glob("*.xml"))) or (root / RECORDS).is_file():
+        if images_dir is not None:
+            raise UserError(f"--images is for an export whose images lie elsewhere; {path} keeps its images in {IMAGES}/")
+        return folder, None
+    if images_dir is not None and not Path(images_dir).is_dir():
+        raise UserError(f"--images {images_dir}: no such folder")
+    export = find_export(root, Path(images_dir) if images_dir is not None else None)
+    if export is not None:
+        return folder, export
+    beside = next((f for f in (root, root / IMAGES) if f.is_dir() and any(f.glob("*.xml"))), None)
+    if beside is not None:
         raise UserError(
-            f"{path}: not a labelling folder (no {ANNOTATIONS}/*.xml and no {RECORDS}): give a folder "
-            f"that 'livedroid mine' wrote, or a labelImg folder ({IMAGES}/ and {ANNOTATIONS}/)"
+            f"{path}: the XML files lie beside the images in {beside}; review reads labelImg's "
+            f"{IMAGES}/ + {ANNOTATIONS}/ layout: move the .xml files into {root / ANNOTATIONS}"
         )
-    return folder
+    raise UserError(f"{path}: not a labelling folder nor an export review reads: give {FOLDERS_READ}")
 
 
-def _export_file(root: Path) -> Path | None:
-    """The file or folder of another tool's export in ``root`` (YOLO's data.yaml or labels/, CVAT's
-    annotations.xml, a COCO or Label Studio .json), which ``train convert`` turns into a folder to
-    review; None when there is none."""
-    candidates = [root / "data.yaml", root / "labels", root / "annotations.xml"]
-    candidates += sorted(root.glob("*.json")) + sorted(root.glob("*/*.json"))
-    return next((path for path in candidates if path.exists()), None)
+def start_review(folder: LabellingFolder, export: Export | None) -> Review:
+    """The review of what :func:`open_folder` found (an export is read now: its bad labels refused)."""
+    return Review(folder) if export is None else ExportReview(folder, export)
 
 
 class _Stop:
@@ -532,7 +634,7 @@ def _serve(review: Review, port: int, open_browser: bool, stop: _Stop) -> None:
     server.start()
     try:
         progress = review.progress()
-        print(f"livedroid: reviewing {review.folder.root} ({progress['reviewed']} / {progress['total']} reviewed) "
+        print(f"livedroid: reviewing {review.describe()} ({progress['reviewed']} / {progress['total']} reviewed) "
               f"at {server.url} (Ctrl-C stops)", flush=True)
         if open_browser:
             webbrowser.open(server.url)
@@ -542,18 +644,21 @@ def _serve(review: Review, port: int, open_browser: bool, stop: _Stop) -> None:
         server.stop()
 
 
-def review(folder: str | Path, port: int = DEFAULT_PORT, open_browser: bool = False) -> int:
+def review(folder: str | Path, port: int = DEFAULT_PORT, open_browser: bool = False,
+           images_dir: str | Path | None = None) -> int:
     """Serve the review page of ``folder`` until Ctrl-C or SIGTERM; 130 then, as ``run`` and
-    ``serve`` (every change is saved as it is made, so the stop loses nothing)."""
+    ``serve`` (every change is saved as it is made, so the stop loses nothing). ``images_dir``:
+    where an export's images are (Label Studio's export holds none)."""
     port_number(str(port), "--port")
-    labelling = open_folder(folder)
+    labelling, export = open_folder(folder, images_dir)
     stop = _Stop()
     # the signals are caught from here on, so that the lock is always released
     signals = StopOnSignals(stop, stop.cancel, finishing="closing the review (every change is already saved)")
     with signals, FolderLock(labelling.root, "review", advice="stop that review first (Ctrl-C in its terminal)"):
-        state = Review(labelling)
+        state = start_review(labelling, export)
         if not state.names:
-            raise UserError(f"{folder}: no images to review (no {', '.join(CONTENT_TYPES)} files in {IMAGES}/)")
+            what = f"no image {export.file} names is found" if export else f"no {', '.join(CONTENT_TYPES)} files in {IMAGES}/"
+            raise UserError(f"{folder}: no images to review ({what})")
         if state.orphans:
             log.warning("%s: %d XML file(s) without an image in %s/ or %s/, left out: %s%s",
                         labelling.root / ANNOTATIONS, len(state.orphans), IMAGES, REJECTED, ", ".join(state.orphans[:5]),

@@ -184,17 +184,14 @@ def test_a_mined_folder_converts_with_its_boxes(tmp_path: Path, to: str) -> None
 
 
 @pytest.mark.parametrize("export", [yolo_ultralytics, cvat_for_images], ids=lambda export: export.__name__)
-def test_review_names_the_conversion_of_an_export_and_opens_what_it_writes(raccoon: Path, tmp_path: Path, export) -> None:
-    """review edits labelImg folders: an export gets the one command that makes one, and the
-    folder that command writes opens with every image and box of the original."""
-    from livedroid.labelling.review import Review, open_folder
+def test_an_export_converted_to_voc_opens_in_review_with_every_box(raccoon: Path, tmp_path: Path, export) -> None:
+    """'--to voc' writes the labelImg folder review edits, with every image and box of the original
+    (review also opens the export itself: tests/labelling/test_review_formats.py)."""
+    from livedroid.labelling.review import open_folder, start_review
 
     source, _ = export(raccoon, tmp_path / "export")
-    with pytest.raises(UserError, match=re.escape(f"convert it to a labelImg folder first with 'livedroid train convert {source} "
-                                                  f"--to voc --out {tmp_path / 'export-voc'}'")):
-        open_folder(source)
     convert_dataset([source], tmp_path / "export-voc", "voc")
-    review = Review(open_folder(tmp_path / "export-voc"))
+    review = start_review(*open_folder(tmp_path / "export-voc"))
     assert len(review.names) == RACCOONS and review.label_map == {1: "raccoon"}
     assert_same_boxes(boxes_by_image(tmp_path / "export-voc"), boxes_by_image(raccoon))
 

@@ -43,19 +43,19 @@ def read_label_studio(json_path: Path, image_dir: Path | None, problems: list[Pr
     images, found = [], 0
     for number, task in enumerate(tasks):
         where = f"{json_path.name} task {task.get('id', number)}"
-        url = _image_url(task.get("data"))
-        annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+        url = image_url(task.get("data"))
+        annotation = annotation_of(task)
         if url is None:
             problems.append(Problem(where, "no image in its data", "dropped image"))
             continue
-        if not annotations:
+        if annotation is None:
             continue  # unlabelled: prepare counts the images no annotation names
         candidates = [folder / name for name in _file_names(url) for folder in folders]
         image_path = next((path for path in candidates if path.is_file()), candidates[0])
         found += image_path.is_file()
         image = AnnotatedImage(f"{where} ({image_path.name})", image_path.name, image_path=image_path)
-        for result in annotations[0].get("result") or []:
-            _add_box(image, result, problems)
+        for result in annotation.get("result") or []:
+            add_box(image, result, problems)
         images.append(image)
     if images and not found:
         looked = " or ".join(str(folder) for folder in folders)
@@ -64,7 +64,12 @@ def read_label_studio(json_path: Path, image_dir: Path | None, problems: list[Pr
     return images
 
 
-def _add_box(image: AnnotatedImage, result: dict, problems: list[Problem]) -> None:
+def annotation_of(task: dict) -> dict | None:
+    """The annotation read of a task: its first one not cancelled; None for an unlabelled task."""
+    return next((a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")), None)
+
+
+def add_box(image: AnnotatedImage, result: dict, problems: list[Problem]) -> None:
     """Append the box of one ``rectanglelabels`` result; other result types are noted."""
     if not isinstance(result, dict) or result.get("type") != "rectanglelabels":
         kind = result.get("type") if isinstance(result, dict) else type(result).__name__
@@ -95,7 +100,7 @@ def _add_box(image: AnnotatedImage, result: dict, problems: list[Problem]) -> No
     image.boxes.append(Box(label, min(xs), min(ys), max(xs), max(ys)))
 
 
-def _image_url(data: object) -> str | None:
+def image_url(data: object) -> str | None:
     """``data.image``, else the task's only string value (a labelling config may name it otherwise)."""
     if not isinstance(data, dict):
         return None

@@ -15,13 +15,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import yaml
-from PIL import Image
 
 from livedroid.annotations import AnnotatedImage, Box, Problem
 from livedroid.documents import MAX_FILE_BYTES, NoAliasLoader
 from livedroid.errors import UserError
-from livedroid.training.dataset.validate import CheckedImage
+
+if TYPE_CHECKING:  # Pillow and the validator are the train extra's: review imports this module without them
+    from livedroid.training.dataset.validate import CheckedImage
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".mpo"}
@@ -73,11 +76,19 @@ def read_darknet(names_file: Path, problems: list[Problem]) -> list[AnnotatedIma
     """The Darknet layout of labelImg's YOLO mode and CVAT's "YOLO 1.1" export: the class names one
     a line in ``classes.txt`` or ``obj.names``, and every image in its folder (or in ``images/``
     beside the ``labels/`` folder holding the names) with its label file beside it or in ``labels/``."""
-    lines = names_file.read_text(encoding="utf-8-sig", errors="replace").splitlines()
-    names = dict(enumerate(line.strip() for line in lines if line.strip()))
+    names = class_names(names_file)
     root = names_file.parent.parent if names_file.parent.name == "labels" else names_file.parent
     files = sorted(path for path in root.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
     return _read_images(files, root, names, names_file, problems)
+
+
+def class_names(names_file: Path) -> dict[int, str]:
+    """The class ids and names of a ``data.yaml``, or of a ``classes.txt`` / ``obj.names`` (one a line)."""
+    config = _dataset_config(names_file) if names_file.suffix.lower() in (".yaml", ".yml") else None
+    if config is not None:
+        return _class_names(config["names"], names_file)
+    lines = names_file.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    return dict(enumerate(line.strip() for line in lines if line.strip()))
 
 
 def _read_images(files: list[Path], root: Path, names: dict[int, str], names_file: Path, problems: list[Problem]) -> list[AnnotatedImage]:
@@ -117,12 +128,16 @@ def write_yolo(splits: dict[str, list[tuple[str, CheckedImage]]], label_map: dic
         folder = out_dir / "labels" / split
         folder.mkdir(parents=True, exist_ok=True)
         for name, image in named:
-            lines = "".join(f"{index[box.label]} {_normalised(box, image.width, image.height)}\n" for box in image.boxes)
-            (folder / Path(name).with_suffix(".txt")).write_text(lines, encoding="utf-8")
+            (folder / Path(name).with_suffix(".txt")).write_text(label_text(image.boxes, index, image.width, image.height), encoding="utf-8")
     config = {split: f"images/{split}" for split in splits}
     config.setdefault("val", config.get("train"))  # Ultralytics needs both; --val-fraction 0 made none
     config["names"] = {number: name for name, number in index.items()}
     (out_dir / "data.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def label_text(boxes: list[Box], class_ids: dict[str, int], width: int, height: int) -> str:
+    """A label file: a line ``class cx cy w h`` per box, as fractions of the image size (empty: background)."""
+    return "".join(f"{class_ids[box.label]} {_normalised(box, width, height)}\n" for box in boxes)
 
 
 def _normalised(box: Box, width: int, height: int) -> str:
@@ -154,6 +169,8 @@ class _BadLabels:
 def _read_label_file(
     image_path: Path, label_path: Path, root: Path, names: dict[int, str], bad: _BadLabels, problems: list[Problem]
 ) -> AnnotatedImage:
+    from PIL import Image  # the train extra's; review without it says so in one line
+
     where = _relative(label_path, root)
     try:
         with Image.open(image_path) as picture:
