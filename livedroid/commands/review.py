@@ -11,6 +11,9 @@ examples:
   livedroid review mined/intel             open http://127.0.0.1:8765/ and correct the boxes
   livedroid review my_photos/ --port 0 --open       
                                            a labelImg folder, any free port, in the browser
+  livedroid review exports/yolo            a YOLO export, corrected in its own label files
+  livedroid review ls-export/ --images photos/
+                                           a Label Studio export and the images it names
 
 keys on the page:
   a, Enter      accept the frame as it is and go to the next
@@ -31,6 +34,11 @@ folder's, or a labelImg folder's that has one). The page counts the frames revie
 edited or rejected; skipped ones are not). Frames come in mined order (mined.jsonl), or name order
 for a labelImg folder. "Add class" adds a class to label_map.pbtxt by name. Ctrl-C or SIGTERM
 stops the review (exit 130) and releases the folder's lock.
+
+An export (YOLO, CVAT for images 1.1, COCO, Label Studio) is corrected in its own format, where
+'train prepare' reads it: the label file, annotations.xml or JSON, the first write of each file
+keeping the original once in DIR/review-originals/; classes are added to its class list; r is
+refused there (delete the boxes and accept: a background image).
 """
 
 
