@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from livedroid import cli
 from tests.conftest import RtspServer, free_port, probe, run_cli, write_clip
 from tests.service.conftest import PASSWORD, TOKEN
 from tests.service.serving import Served
@@ -204,7 +205,10 @@ def _busy_port() -> socket.socket:
         (["a.mp4", "--loop", "--mqtt-queue", "-1"], None, "argument --mqtt-queue: expected a whole number of at least 1, got -1"),
     ],
 )
-def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], config: str | None, message: str) -> None:
+@pytest.mark.timeout(120)  # should a check go, the service would start and serve on: fail instead
+def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], config: str | None, message: str, monkeypatch, capsys) -> None:
+    """Through the command line's own entry, in process (the command in a fresh process, as typed:
+    the test below)."""
     write_clip(tmp_path / "a.mp4", frames=5, audio=None)
     write_clip(tmp_path / "b.mp4", frames=5, audio=None)
     holder = _busy_port()
@@ -212,15 +216,26 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], config: st
     if config:
         (tmp_path / "cameras.yaml").write_text(config)
         args += ["--config", "cameras.yaml"]
+    monkeypatch.chdir(tmp_path)
     try:
-        result = run_cli("serve", *args, "--http", "127.0.0.1:0", cwd=tmp_path, timeout=120) if "--http" not in args \
-            else run_cli("serve", *args, cwd=tmp_path, timeout=120)
+        code = cli.main(["serve", *args] if "--http" in args else ["serve", *args, "--http", "127.0.0.1:0"])
+    except SystemExit as exit:  # argparse's own refusals
+        code = exit.code
     finally:
         holder.close()
+    stderr = capsys.readouterr().err
+    assert code == 2, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("livedroid: error:")]
+    assert len(lines) == 1 and message in lines[0], stderr
+    assert "Traceback" not in stderr
+
+
+def test_bad_input_as_typed_is_one_line_in_a_fresh_process(tmp_path: Path) -> None:
+    write_clip(tmp_path / "a.mp4", frames=5, audio=None)
+    result = run_cli("serve", "a.mp4", "--http", "127.0.0.1:0", cwd=tmp_path, timeout=120)
     assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
-    assert len(lines) == 1 and message in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("livedroid: error:") and "a.mp4 is a file: add --loop" in line
 
 
 def test_a_cameras_privacy_mask_is_burned_into_its_live_view_and_recording(tmp_path: Path) -> None:
