@@ -31,7 +31,7 @@ from typing import TypeVar
 
 import yaml
 
-from livedroid.annotations import AnnotatedImage, Box, Problem, coco
+from livedroid.annotations import AnnotatedImage, Box, Problem, coco, voc
 from livedroid.errors import UserError
 from livedroid.labelling.dataset import write_atomic
 
@@ -145,6 +145,8 @@ class YoloExport(Export):
                 config["names"].append(name)
             else:
                 config["names"][number] = name
+            if "nc" in config:  # Roboflow's class count: Ultralytics refuses one that disagrees with the names
+                config["nc"] = len(config["names"])
             text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
         else:
             text = "".join(f"{line}\n" for line in self.classes() + [name])
@@ -330,6 +332,8 @@ def find_export(root: Path, images_dir: Path | None = None) -> Export | None:
     studio_files = [p for p in json_files if label_studio.is_label_studio_json(p)]
     if studio_files:
         return LabelStudioExport(root, _one(root, studio_files, "Label Studio"), images_dir)
+    if voc.find_xml_files(root):
+        return None  # prepare reads these XML files, not an export: review says where they should be
     names_file = yolo.find_names_file(root)
     if names_file:
         return YoloExport(root, names_file, images_dir)

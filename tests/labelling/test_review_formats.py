@@ -19,14 +19,17 @@ from livedroid.labelling.review import Review, make_app, open_folder, start_revi
 from livedroid.training.dataset.prepare import prepare_dataset, read_annotations
 from tests.labelling.test_review import run_review
 from tests.training.test_formats import (  # noqa: F401 - raccoon is a fixture
-    _yolo_label, assert_same_boxes, boxes_by_image, coco_cvat_default, cvat_for_images, label_studio, raccoon, yolo_roboflow, yolo_ultralytics,
+    _yolo_label, assert_same_boxes, boxes_by_image, coco_cvat_default, coco_roboflow_splits, cvat_for_images, label_studio, raccoon,
+    yolo_cvat_1_1, yolo_roboflow, yolo_ultralytics,
 )
 
 #: Where each export keeps the annotations a correction rewrites (relative to the export folder).
 ANNOTATION_FILES = {
     "yolo_ultralytics": "labels/*/*.txt", "yolo_roboflow": "*/labels/*.txt", "cvat_for_images": "annotations.xml",
     "coco_cvat_default": "annotations/instances_default.json", "label_studio": "*.json",
+    "yolo_cvat_1_1": "obj_train_data/*.txt", "coco_roboflow_splits": "*/_annotations.coco.json",
 }
+EXPORTS = [yolo_ultralytics, yolo_roboflow, yolo_cvat_1_1, cvat_for_images, coco_cvat_default, coco_roboflow_splits, label_studio]
 NEW_BOX = [12, 14, 90, 80]
 
 
@@ -52,8 +55,7 @@ def snapshot(folder: Path, pattern: str) -> dict[Path, bytes]:
     return {path: path.read_bytes() for path in folder.glob(pattern)}
 
 
-@pytest.mark.parametrize(
-    "export", [yolo_ultralytics, yolo_roboflow, cvat_for_images, coco_cvat_default, label_studio], ids=lambda export: export.__name__)
+@pytest.mark.parametrize("export", EXPORTS, ids=lambda export: export.__name__)
 def test_a_correction_in_an_export_is_written_in_its_format_and_prepare_trains_on_it(raccoon: Path, tmp_path: Path, export) -> None:
     source, images_dir = export(raccoon, tmp_path / "export")
     folder = export_folder(source)
@@ -88,6 +90,7 @@ def test_a_correction_in_an_export_is_written_in_its_format_and_prepare_trains_o
     assert again.folder.review_states() == {corrected: "edited", emptied: "edited"}
 
 
+@pytest.mark.slow  # writes TFRecords: TensorFlow's import alone takes seconds
 def test_prepare_of_a_reviewed_yolo_export_counts_the_frame_accepted_empty_as_background(raccoon: Path, tmp_path: Path, capsys) -> None:
     source, _ = yolo_ultralytics(raccoon, tmp_path / "export")
     review = start_review(*open_folder(source))
@@ -99,16 +102,19 @@ def test_prepare_of_a_reviewed_yolo_export_counts_the_frame_accepted_empty_as_ba
     assert "background" in capsys.readouterr().out
 
 
-def test_a_class_added_on_the_page_reaches_the_yolo_names(raccoon: Path, tmp_path: Path) -> None:
-    source, _ = yolo_ultralytics(raccoon, tmp_path / "export")
-    review = start_review(*open_folder(source))
+@pytest.mark.parametrize("export", [yolo_roboflow, yolo_cvat_1_1, cvat_for_images, coco_roboflow_splits, label_studio],
+                         ids=lambda export: export.__name__)
+def test_a_class_added_on_the_page_reaches_the_export(raccoon: Path, tmp_path: Path, export) -> None:
+    source, images_dir = export(raccoon, tmp_path / "export")
+    review = start_review(*open_folder(export_folder(source), images_dir))
     name = review.names[0]
     answers = send(review, [
         ("POST", "/api/classes", {"name": "dog"}),
         ("PUT", f"/api/frames/{name}", {"boxes": [{"label": "dog", "box": NEW_BOX}], "state": "accepted"}),
     ])
     assert [status for status, _ in answers] == [200, 200]
-    assert_same_boxes({name: boxes_by_image(source)[name]}, {name: [("dog", *map(float, NEW_BOX))]})
+    assert_same_boxes({name: boxes_by_image(source, images_dir)[name]}, {name: [("dog", *map(float, NEW_BOX))]})
+    assert "dog" in [c["name"] for c in start_review(*open_folder(export_folder(source), images_dir)).classes()]
 
 
 # Bad input: the line prepare says, nothing written -----------------------------------------------
