@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -126,10 +127,18 @@ def test_the_page_shows_every_camera_live(three_cameras, tmp_path: Path) -> None
     assert picture.std() > 20 and len(np.unique(picture.reshape(-1, 3), axis=0)) > 500
 
 
-def local_input(iso_utc: str, shift_s: float = 0.0) -> str:
-    """An API time (ISO 8601, UTC) as a datetime-local input holds it: local time, no zone."""
-    moment = datetime.fromisoformat(iso_utc).timestamp() + shift_s
+def local_input(moment: float) -> str:
+    """Seconds since 1970 as a datetime-local input with ``step="1"`` holds them: local time, no
+    zone, whole seconds (a fraction fails the form's step check: it would not submit)."""
     return datetime.fromtimestamp(moment).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def whole_second_inside(segment: dict) -> int | None:
+    """A whole second a tenth of a second or more inside ``segment`` (an API row), if it spans one:
+    an instant that only this segment holds."""
+    start, end = (datetime.fromisoformat(segment[key]).timestamp() for key in ("start", "end"))
+    second = math.ceil(start + 0.1)
+    return second if second < end - 0.1 else None
 
 
 def test_the_page_plays_a_cameras_recordings_in_a_time_range(tmp_path: Path) -> None:
@@ -159,14 +168,16 @@ def test_the_page_plays_a_cameras_recordings_in_a_time_range(tmp_path: Path) -> 
             assert page.eval_on_selector("#player", "v => new URL(v.src).pathname") == listed[1]
             assert page.eval_on_selector("#player", "v => v.error === null")  # it decoded, it was no 404
 
-            # A range: the instant in the middle of the third segment holds that segment only.
-            third = served.json("/api/recordings?camera=demo")["recordings"][2]
-            middle = local_input(third["start"], third["seconds"] / 2)
-            page.fill("#range-start", middle)
-            page.fill("#range-end", middle)
+            # A range: a whole second inside one segment (segments last about one second; once the
+            # middle of one was cut to whole seconds and fell in the segment before) holds it only.
+            rows = served.json("/api/recordings?camera=demo")["recordings"]
+            chosen, second = next(((row, s) for row in rows for s in [whole_second_inside(row)] if s), (None, None))
+            assert chosen, f"no segment spans a whole second: {rows}"
+            page.fill("#range-start", local_input(second))
+            page.fill("#range-end", local_input(second))
             page.click("#range button")
             page.wait_for_function("document.querySelectorAll('#segments li').length === 1")
-            assert page.eval_on_selector_all("#segments a", "links => links.map(a => a.pathname)") == [third["url"]]
+            assert page.eval_on_selector_all("#segments a", "links => links.map(a => a.pathname)") == [chosen["url"]]
             assert "segment 1 of 1" in page.inner_text("#range-status")
             assert not errors, errors
     finally:
