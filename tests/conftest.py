@@ -209,6 +209,30 @@ def run_cli(
     )
 
 
+@pytest.fixture
+def livedroid_main(capfd, monkeypatch) -> Callable[..., subprocess.CompletedProcess]:
+    """``livedroid_main(*args, cwd=None)``: ``livedroid ARGS`` through the command line's own entry
+    (:func:`livedroid.cli.main`) in this process, for the checks of what a command does with its
+    input: the same parser, checks and one-line errors, without a Python start-up each. Returns
+    what :func:`run_cli` returns; stdout and stderr are read at the file descriptors, so a library's
+    noise shows as it would in a terminal. What users type as it is typed stays with :func:`run_cli`."""
+    from livedroid.cli import main
+
+    def call(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        capfd.readouterr()
+        with monkeypatch.context() as patch:
+            if cwd is not None:
+                patch.chdir(cwd)
+            try:
+                code = main(list(args))
+            except SystemExit as exit:  # argparse's usage errors (2) and --help (0)
+                code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        out, err = capfd.readouterr()
+        return subprocess.CompletedProcess(["livedroid", *args], code, out, err)
+
+    return call
+
+
 def start_cli_until(
     *args: str, cwd: Path, grows: Path, min_bytes: int, timeout: float = 60, module: str = "livedroid"
 ) -> subprocess.Popen:

@@ -64,14 +64,14 @@ def test_images_folder_gives_annotated_images(tmp_path: Path, default_model: Pat
         (["run", "clip.mp4", "a.jpg"], "several sources must all be images; not an image: clip.mp4"),
     ],
 )
-def test_user_errors_are_one_clear_line(tmp_path: Path, default_model: Path, args: list[str], message: str) -> None:
+def test_user_errors_are_one_clear_line(tmp_path: Path, default_model: Path, args: list[str], message: str, livedroid_main) -> None:
     write_clip(tmp_path / "clip.mp4", frames=3)
     (tmp_path / "fake.mp4").write_text("not a video at all\n" * 50)
     (tmp_path / "fake.tflite").write_bytes(b"\0" * 64)
     (tmp_path / "exists.mp4").write_bytes(b"precious")
     if "-m" not in args:
         args = [*args, "-m", str(default_model)]
-    result = run_cli(*args, cwd=tmp_path)
+    result = livedroid_main(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
@@ -146,9 +146,9 @@ def test_image_inputs_and_their_outputs(tmp_path: Path, default_model: Path, arg
     assert [r["image"] for r in read_jsonl(tmp_path / "d.jsonl")] == inputs
 
 
-def test_one_image_output_for_several_images_is_one_clear_line(tmp_path: Path, default_model: Path) -> None:
+def test_one_image_output_for_several_images_is_one_clear_line(tmp_path: Path, default_model: Path, livedroid_main) -> None:
     write_images(tmp_path / "photos", "one.png", "two.png")
-    result = run_cli("run", "photos", "-m", str(default_model), "-o", "out.jpg", cwd=tmp_path)
+    result = livedroid_main("run", "photos", "-m", str(default_model), "-o", "out.jpg", cwd=tmp_path)
     assert result.returncode == 2 and "names one image, but there are 2 images: give a folder" in result.stderr
 
 
@@ -168,9 +168,9 @@ def test_the_progress_total_counts_max_frames(tmp_path: Path, default_model: Pat
     (["--jsonl", "clip-detections.mp4"], "--output and --jsonl both write clip-detections.mp4"),  # the default output
     (["--jsonl", "s", "--snapshots", "s", "--no-video"], "--jsonl and --snapshots both write s"),
 ])
-def test_two_outputs_on_one_path_are_refused_before_the_first_frame(tmp_path: Path, default_model: Path, outputs, message) -> None:
+def test_two_outputs_on_one_path_are_refused_before_the_first_frame(tmp_path: Path, default_model: Path, outputs, message, livedroid_main) -> None:
     clip = write_clip(tmp_path / "clip.mp4", frames=5, audio=None)
-    result = run_cli("run", str(clip), "-m", str(default_model), *outputs, cwd=tmp_path)
+    result = livedroid_main("run", str(clip), "-m", str(default_model), *outputs, cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("livedroid: error: ") and message in lines[0], result.stderr
@@ -196,12 +196,12 @@ EVENTS = ["--line", "gate=0,0.5,1,0.5", "--no-video", "--jsonl", "d.jsonl", "--e
     (["-o", "dangling.mp4"], "cannot write dangling.mp4: it is a symlink to /nonexistent/dir/out.mp4, whose folder "
                              "does not exist"),
 ], ids=["video", "jsonl", "events", "video via link", "jsonl via link", "video onto link"])
-def test_an_output_folder_that_cannot_be_made_is_one_clear_line(tmp_path: Path, default_model: Path, outputs, message) -> None:
+def test_an_output_folder_that_cannot_be_made_is_one_clear_line(tmp_path: Path, default_model: Path, outputs, message, livedroid_main) -> None:
     write_clip(tmp_path / "clip.mp4", frames=5, audio=None)
     (tmp_path / "link").symlink_to("/nonexistent/dir")
     (tmp_path / "dangling.mp4").symlink_to("/nonexistent/dir/out.mp4")
     with tmpfs(tmp_path / "ro", "size=1m,ro"):
-        result = run_cli("run", "clip.mp4", "-m", str(default_model), *outputs, "--no-progress", cwd=tmp_path)
+        result = livedroid_main("run", "clip.mp4", "-m", str(default_model), *outputs, "--no-progress", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [f"livedroid: error: {message}"], result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "dangling.mp4", "link", "ro"], "nothing written"
