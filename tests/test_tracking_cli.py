@@ -102,8 +102,8 @@ def test_a_square_still_inside_at_the_end_exits_with_the_run(crossing_clip: Path
         (["--events", "e.jsonl"], "--events records zone and line events: add --zone, --line or --analytics"),
     ],
 )
-def test_bad_zones_fail_before_any_frame(crossing_clip: Path, tiny_tflite: Path, tmp_path: Path, args: list[str], message: str) -> None:
-    result = run_cli("run", str(crossing_clip), "-m", str(tiny_tflite), *args, "-o", "out.mp4", "--jsonl", "out.jsonl", cwd=tmp_path)
+def test_bad_zones_fail_before_any_frame(crossing_clip: Path, tiny_tflite: Path, tmp_path: Path, args: list[str], message: str, livedroid_main) -> None:
+    result = livedroid_main("run", str(crossing_clip), "-m", str(tiny_tflite), *args, "-o", "out.mp4", "--jsonl", "out.jsonl", cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]

@@ -161,8 +161,8 @@ def test_help_teaches() -> None:
         (["clips", "--out", "o", "--classes", "wookiee"], "wookiee not in the model's labels"),
     ],
 )
-def test_usage_errors_are_one_clear_line(tmp_path: Path, clips: Path, args: list[str], message: str) -> None:
-    result = run_cli("batch", *args, cwd=tmp_path)
+def test_usage_errors_are_one_clear_line(tmp_path: Path, clips: Path, args: list[str], message: str, livedroid_main) -> None:
+    result = livedroid_main("batch", *args, cwd=tmp_path)
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("livedroid: error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr
