@@ -224,11 +224,11 @@ def _count_zero(tmp_path: Path) -> list[str]:
         (_out_is_a_file, "is a file"),
     ],
 )
-def test_bad_input_gets_one_line_and_leaves_no_dataset(tmp_path: Path, default_model: Path, make, words: str) -> None:
+def test_bad_input_gets_one_line_and_leaves_no_dataset(tmp_path: Path, default_model: Path, make, words: str, livedroid_main) -> None:
     argv = make(tmp_path)
     out = Path(argv[argv.index("--out") + 1])
     before = sorted(p.name for p in out.iterdir()) if out.is_dir() else None
-    result = run_cli("mine", *argv, "-m", str(default_model), "--no-progress")
+    result = livedroid_main("mine", *argv, "-m", str(default_model), "--no-progress")
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("livedroid: error:") and words in lines[0], result.stderr
