@@ -39,8 +39,8 @@ def test_bench_prints_the_table_and_writes_every_field(tmp_path: Path, default_m
     assert 0 < live["age_p50_ms"] <= live["age_p95_ms"] <= live["age_max_ms"]
 
 
-def test_bench_of_a_missing_clip_is_one_clear_line(tmp_path: Path, default_model: Path) -> None:
-    result = run_cli("bench", "nope.mp4", "-m", str(default_model), cwd=tmp_path)
+def test_bench_of_a_missing_clip_is_one_clear_line(tmp_path: Path, default_model: Path, livedroid_main) -> None:
+    result = livedroid_main("bench", "nope.mp4", "-m", str(default_model), cwd=tmp_path)
     assert result.returncode == 2 and "video not found: nope.mp4" in result.stderr
     assert "Traceback" not in result.stderr
 

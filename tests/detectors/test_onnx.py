@@ -56,18 +56,18 @@ def test_labels_come_from_ultralytics_metadata_in_the_model(onnx_layout_model) -
     assert found.labels == [CLASSES[c] for c, _, _ in KEPT["yolov8"]]
 
 
-def test_a_labels_file_that_disagrees_with_the_class_count_is_one_line(onnx_layout_model, tmp_path: Path) -> None:
+def test_a_labels_file_that_disagrees_with_the_class_count_is_one_line(onnx_layout_model, tmp_path: Path, livedroid_main) -> None:
     labels = tmp_path / "labelmap.txt"
     labels.write_text("red-square\necho\n")  # the model has 3 classes
     clip = write_clip(tmp_path / "clip.mp4", frames=2, audio=None)
-    result = run_cli("run", str(clip), "-m", str(onnx_layout_model("yolov8")), "--labels", str(labels), cwd=tmp_path)
+    result = livedroid_main("run", str(clip), "-m", str(onnx_layout_model("yolov8")), "--labels", str(labels), cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "outputs 3 classes but its labels name 2" in lines[0], result.stderr
 
 
 @pytest.mark.parametrize("device", [d for d in DEVICES if d not in ("auto", "cpu")])
-def test_a_provider_that_is_not_installed_is_one_line_naming_its_package(onnx_layout_model, tmp_path: Path, device) -> None:
+def test_a_provider_that_is_not_installed_is_one_line_naming_its_package(onnx_layout_model, tmp_path: Path, device, livedroid_main) -> None:
     import onnxruntime
 
     from livedroid.detectors.onnx_runtime import DEVICES as PROVIDERS
@@ -76,7 +76,7 @@ def test_a_provider_that_is_not_installed_is_one_line_naming_its_package(onnx_la
     if providers[0] in onnxruntime.get_available_providers():
         pytest.skip(f"{providers[0]} is installed here")  # an accelerator build: the error cannot happen
     clip = write_clip(tmp_path / "clip.mp4", frames=2, audio=None)
-    result = run_cli("run", str(clip), "-m", str(onnx_layout_model("yolov8")), "--device", device, cwd=tmp_path)
+    result = livedroid_main("run", str(clip), "-m", str(onnx_layout_model("yolov8")), "--device", device, cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"livedroid: error: --device {device} needs {providers[0]}"), result.stderr
@@ -116,9 +116,9 @@ def test_a_model_of_no_known_layout_names_its_shapes_as_plain_lists(tmp_path: Pa
         load_detector(tmp_path / "odd.onnx")
 
 
-def test_device_on_a_tflite_model_is_one_line(tiny_tflite: Path, tmp_path: Path) -> None:
+def test_device_on_a_tflite_model_is_one_line(tiny_tflite: Path, tmp_path: Path, livedroid_main) -> None:
     clip = write_clip(tmp_path / "clip.mp4", frames=2, audio=None)
-    result = run_cli("run", str(clip), "-m", str(tiny_tflite), "--device", "cuda", cwd=tmp_path)
+    result = livedroid_main("run", str(clip), "-m", str(tiny_tflite), "--device", "cuda", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == "livedroid: error: --device cuda needs the onnx backend: give a .onnx model (the tflite backend picks its own device)"
 

@@ -104,8 +104,8 @@ def test_run_with_motion_reports_model_runs_a_frame(moving_clip, tiny_tflite, tm
         (["--tiles", "--tile-size", "-5"], "argument --tile-size: expected a tile side in pixels of at least 32, got -5"),
     ],
 )
-def test_region_option_mistakes_are_one_line(moving_clip, tiny_tflite, tmp_path: Path, args, message) -> None:
-    result = run_cli("run", str(moving_clip), "-m", str(tiny_tflite), *args, cwd=tmp_path)
+def test_region_option_mistakes_are_one_line(moving_clip, tiny_tflite, tmp_path: Path, args, message, livedroid_main) -> None:
+    result = livedroid_main("run", str(moving_clip), "-m", str(tiny_tflite), *args, cwd=tmp_path)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
