@@ -463,11 +463,13 @@ def _a_file(root: Path) -> None:
     (_a_file, "not a folder"),
     (None, "no such folder"),
 ], ids=["empty", "not-a-dataset", "xml-without-images", "a-file", "missing"])
-def test_a_folder_that_is_not_a_dataset_gets_one_line(tmp_path: Path, make, says: str) -> None:
+@pytest.mark.timeout(120)  # should a check go, the page would start and serve on: fail instead
+def test_a_folder_that_is_not_a_dataset_gets_one_line(tmp_path: Path, make, says: str, livedroid_main, monkeypatch) -> None:
     target = tmp_path / "folder"
     if make is not None:
         make(target)
-    result = run_review(target, "--port", "0", home=tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = livedroid_main("review", str(target), "--port", "0", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("livedroid: error: ") and says in lines[0], result.stderr
