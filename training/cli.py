@@ -163,6 +163,9 @@ def _step_parser(step: str) -> argparse.ArgumentParser:
         parser.add_argument("data", type=Path, nargs="+", metavar="DATA_DIR", help="labelImg/VOC folder, a folder 'livedroid mine' wrote, COCO .json, YOLO data.yaml, CVAT annotations.xml, Label Studio .json or .record files; several are merged")
         parser.add_argument("--out", type=Path, required=True, help="output folder for the TFRecords")
         _add_prepare_options(parser)
+        from livedroid.training.pipeline import template_names
+
+        parser.add_argument("--model", choices=template_names(), help="architecture template 'fit' will train, which the pre-flight measures the data against and the images are stored for (at most twice its input; default: the --pretrained coco start's, ssd_mobilenet_v2_300_coco_tf1)")
         _add_dry_run_option(parser)
         parser.set_defaults(handler=_run_prepare)
     elif step == "fit":
@@ -262,6 +265,7 @@ def _run_fit(args: argparse.Namespace) -> None:
         dataset = PreparedDataset.load(args.data)
         pretrained = resolve_pretrained(args.pretrained, lambda: _some_images(dataset))
         template = args.model or (pretrained.template if pretrained and not args.config else None)
+        _note_stored_size(dataset, args)
         new_run = build_pipeline(
             dataset,
             TrainSettings(
@@ -279,6 +283,18 @@ def _run_fit(args: argparse.Namespace) -> None:
         print(f"step {result.step}: {result.seconds_per_step:.2f} s/step after the first")
     if result.interrupted:
         raise KeyboardInterrupt
+
+
+def _note_stored_size(dataset, args: argparse.Namespace) -> None:
+    """One line when ``prepare`` capped the images for a smaller input than this fit's model."""
+    from livedroid.training.dataset.preflight import model_geometry
+    from livedroid.training.dataset.writer import STORED_SIDE_PER_INPUT_SIDE
+
+    geometry = model_geometry(_planned_model(args))
+    wanted = STORED_SIDE_PER_INPUT_SIDE * max(geometry.width, geometry.height)
+    if dataset.stored_max_side and dataset.stored_max_side < wanted:
+        print(f"note: {dataset.folder} stores images at most {dataset.stored_max_side} px on their longer side, less than "
+              f"the {wanted} px {geometry.name} can use; for full detail prepare with --model {geometry.name}")
 
 
 def _some_images(dataset, count: int = 3) -> list:

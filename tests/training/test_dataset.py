@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -387,3 +389,40 @@ def test_names_alike_become_one_class_of_a_derived_label_map_under_match_label_n
     assert capsys.readouterr().out.splitlines() == [
         "class names alike in case and punctuation stay separate classes: R2-D2 / r2d2; bb8 / BB-8 (--match-label-names merges them)"
     ]
+
+
+def test_large_photos_are_stored_at_twice_the_model_input_with_their_boxes(tmp_path, capsys):
+    """Training decodes and augments every image at its stored size on every step: a 1500x1000
+    photo is stored at 600 px for the 300x300 default model, its box in the same place."""
+    root = make_voc_dataset(tmp_path / "data", count=8, size=(96, 72))
+    big = np.full((1000, 1500, 3), 120, np.uint8)
+    big[200:600, 300:900] = (220, 40, 40)
+    big[:3], big[-3:] = 0, 255
+    Image.fromarray(big).save(root / "images" / "big.jpg", quality=95)
+    (root / "annotations" / "big.xml").write_text(voc_xml("big.jpg", 1500, 1000, [("red", (300, 200, 900, 600))]), encoding="utf-8")
+
+    prepared = prepare_dataset(root, tmp_path / "out", val_fraction=0.25)
+
+    assert prepared.stored_max_side == 600
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["downscaled"] == 1
+    assert "1 of 9 images downscaled to 600 px" in capsys.readouterr().out
+    stored = {image.filename: image for image in tfrecords.read_records(sorted((tmp_path / "out").glob("*.record")))}
+    big_stored = stored["big.jpg"]
+    assert Image.open(io.BytesIO(big_stored.image_bytes)).size == (600, 400) == (big_stored.width, big_stored.height)
+    box = big_stored.boxes[0]
+    assert (box.xmin, box.ymin, box.xmax, box.ymax) == pytest.approx((120, 80, 360, 240), abs=0.5)
+    small = next(i for i in stored.values() if i.filename != "big.jpg")
+    assert small.image_bytes == (root / "images" / small.filename).read_bytes()  # small photos stored as they were
+
+
+def test_a_fit_for_a_larger_input_than_prepared_says_so(tmp_path, capsys):
+    from argparse import Namespace
+
+    from livedroid.training.cli import _note_stored_size
+
+    prepared = prepare_dataset(make_voc_dataset(tmp_path / "data"), tmp_path / "out", val_fraction=0.25)
+    capsys.readouterr()
+    _note_stored_size(prepared, Namespace(model="ssd_mobilenet_v2_300_coco_tf1", config=None))
+    assert capsys.readouterr().out == ""
+    _note_stored_size(prepared, Namespace(model="ssd_resnet50_v1_fpn_640", config=None))
+    assert "less than the 1280 px ssd_resnet50_v1_fpn_640 can use; for full detail prepare with --model ssd_resnet50_v1_fpn_640" in capsys.readouterr().out

@@ -19,7 +19,7 @@ from livedroid.training.dataset.preflight import model_geometry, preflight
 from livedroid.training.dataset.split import grouped_split
 from livedroid.training.dataset.unlabelled import leave_out_unlabelled
 from livedroid.training.dataset.validate import validate_images
-from livedroid.training.dataset.writer import shard_pattern, write_split
+from livedroid.training.dataset.writer import STORED_SIDE_PER_INPUT_SIDE, shard_pattern, write_split
 
 DATASET_FILE = "dataset.json"
 LABEL_MAP_FILE = "label_map.pbtxt"
@@ -46,6 +46,7 @@ class PreparedDataset:
     counts: dict[str, dict[str, int]]  # split → class name → boxes
     images: dict[str, int]  # split → images
     background: dict[str, int]  # split → images without any object (counted in images)
+    stored_max_side: int | None = None  # longer side images were capped at (None: as read, older datasets)
 
     @property
     def label_map_path(self) -> Path:
@@ -66,6 +67,7 @@ class PreparedDataset:
             counts={split: data[split]["boxes"] for split in ("train", "val")},
             images={split: data[split]["images"] for split in ("train", "val")},
             background={split: data[split].get("background", 0) for split in ("train", "val")},
+            stored_max_side=data.get("stored_max_side"),
         )
 
 
@@ -111,7 +113,8 @@ def prepare_dataset(
     if label_map_path and _written_by_mine(Path(label_map_path)):
         label_map = drop_unboxed_classes(label_map, checked, label_map_path)
     train, val, grouping = grouped_split(checked, val_fraction, seed)
-    flight = preflight(train + val, grouping, problems, model_geometry(model_config), max_detections)
+    geometry = model_geometry(model_config)
+    flight = preflight(train + val, grouping, problems, geometry, max_detections)
     if dry_run or flight.stop:
         _print_problems(problems)
         print(flight.text())
@@ -134,9 +137,11 @@ def prepare_dataset(
         "seed": seed,
         "groups": grouping.as_dict(),
         "preflight": flight.as_dict(),
+        "stored_max_side": (max_side := STORED_SIDE_PER_INPUT_SIDE * max(geometry.width, geometry.height)),
+        "downscaled": sum(max(image.width, image.height) > max_side for image in checked),
     }
     for split, images in (("train", train), ("val", val)):
-        paths = write_split(images, out_dir, split, class_ids)
+        paths = write_split(images, out_dir, split, class_ids, max_side)
         boxes = Counter(box.label for image in images for box in image.boxes)
         summary[split] = {
             "pattern": shard_pattern(split, len(paths)),
@@ -153,6 +158,9 @@ def prepare_dataset(
     prepared = PreparedDataset.load(final_dir)
     print_counts(prepared, len(annotated))
     print(grouping.summary())
+    if summary["downscaled"]:
+        print(f"stored: {summary['downscaled']} of {len(checked)} images downscaled to {max_side} px on their longer side, "
+              f"{STORED_SIDE_PER_INPUT_SIDE}x the model's input (training decodes them faster; boxes scaled with them)")
     print(flight.text())
     return prepared
 
