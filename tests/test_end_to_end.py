@@ -1,4 +1,5 @@
-"""End-to-end through the CLI with a detector whose right answer is known: the red square."""
+"""End-to-end through the CLI's entry, in process, with a detector whose right answer is known: the
+red square."""
 
 import json
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from livedroid.detections import box_iou
-from tests.conftest import probe, read_jsonl, run_cli, square_position, write_clip
+from tests.conftest import probe, read_jsonl, square_position, write_clip
 
 SIZE, SIDE, FRAMES = 128, 48, 24
 
@@ -28,8 +29,8 @@ def square_clip(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("batch", ["1", "4"])
-def test_tflite_detector_follows_the_square(square_clip: Path, tiny_tflite: Path, tmp_path: Path, batch: str) -> None:
-    result = run_cli("run", str(square_clip), "-m", str(tiny_tflite), "--batch", batch,
+def test_tflite_detector_follows_the_square(square_clip: Path, tiny_tflite: Path, tmp_path: Path, batch: str, livedroid_main) -> None:
+    result = livedroid_main("run", str(square_clip), "-m", str(tiny_tflite), "--batch", batch,
                      "-o", "out.mp4", "--jsonl", "out.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert_tracks_the_square(tmp_path / "out.jsonl")
@@ -37,17 +38,17 @@ def test_tflite_detector_follows_the_square(square_clip: Path, tiny_tflite: Path
 
 
 def test_savedmodel_detector_runs_batches_and_follows_the_square(
-    square_clip: Path, tiny_savedmodel: Path, tmp_path: Path
+    square_clip: Path, tiny_savedmodel: Path, tmp_path: Path, livedroid_main
 ) -> None:
-    result = run_cli("run", str(square_clip), "-m", str(tiny_savedmodel), "--batch", "4",
+    result = livedroid_main("run", str(square_clip), "-m", str(tiny_savedmodel), "--batch", "4",
                      "--jsonl", "out.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "savedmodel" in result.stderr and "batch 4" in result.stderr
     assert_tracks_the_square(tmp_path / "out.jsonl")
 
 
-def test_class_allow_list_filters_by_label(square_clip: Path, tiny_tflite: Path, tmp_path: Path) -> None:
-    result = run_cli("run", str(square_clip), "-m", str(tiny_tflite), "--classes", "red-square",
+def test_class_allow_list_filters_by_label(square_clip: Path, tiny_tflite: Path, tmp_path: Path, livedroid_main) -> None:
+    result = livedroid_main("run", str(square_clip), "-m", str(tiny_tflite), "--classes", "red-square",
                      "--threshold", "0.99", "--jsonl", "out.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for line in (tmp_path / "out.jsonl").read_text().splitlines():

@@ -123,21 +123,21 @@ def test_run_onto_a_full_disk_is_one_line_never_a_crash(tmp_path: Path, default_
 
 
 @pytest.mark.parametrize("suffix, codec", [(".mov", "h264"), (".avi", "h264"), (".mkv", "h264"), (".webm", "vp9")])
-def test_run_writes_each_container_the_readme_lists(tmp_path: Path, suffix: str, codec: str) -> None:
+def test_run_writes_each_container_the_readme_lists(tmp_path: Path, suffix: str, codec: str, livedroid_main) -> None:
     clip = write_clip(tmp_path / "clip.mp4", frames=12, audio=None)
-    result = run_cli("run", str(clip), "-o", f"out{suffix}", "--no-progress", cwd=tmp_path)
+    result = livedroid_main("run", str(clip), "-o", f"out{suffix}", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     written = probe(tmp_path / f"out{suffix}")
     assert written["frames"] == 12 and written["codec"] == codec
 
 
-def test_crf_and_preset_reach_the_encoder(tmp_path: Path) -> None:
+def test_crf_and_preset_reach_the_encoder(tmp_path: Path, livedroid_main) -> None:
     """``run --crf --preset``: a higher crf is a smaller file at the same preset; another preset another file."""
     clip = write_clip(tmp_path / "clip.mp4", frames=30, size=(320, 192), audio=None)
     sizes = {}
     for crf, preset in ((18, "superfast"), (40, "superfast"), (18, "ultrafast")):
         output = f"{crf}-{preset}.mp4"
-        result = run_cli("run", str(clip), "-o", output, "--crf", str(crf), "--preset", preset, "--no-progress", cwd=tmp_path)
+        result = livedroid_main("run", str(clip), "-o", output, "--crf", str(crf), "--preset", preset, "--no-progress", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         sizes[crf, preset] = (tmp_path / output).stat().st_size
     assert sizes[40, "superfast"] < sizes[18, "superfast"] * 0.8
