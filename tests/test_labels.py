@@ -16,7 +16,7 @@ from livedroid.labels import (
     parse_label_map,
     read_packed_labels,
 )
-from tests.conftest import needs_module, run_cli, write_clip
+from tests.conftest import needs_module, write_clip
 
 
 @pytest.mark.parametrize(
@@ -168,7 +168,7 @@ def yolov8_model(layout_model, tmp_path) -> Path:
 @pytest.mark.parametrize("names, packed", [(["red-square", "echo", "other"], False), (["red-square", "echo", "other"], True),
                                            (["red-square", "echo"], False)])
 def test_cli_names_yolo_classes_from_a_data_yaml_or_the_model_and_refuses_a_wrong_count(
-    yolov8_model, tmp_path, names, packed
+    yolov8_model, tmp_path, names, packed, livedroid_main
 ) -> None:
     args = []
     if packed:
@@ -178,7 +178,7 @@ def test_cli_names_yolo_classes_from_a_data_yaml_or_the_model_and_refuses_a_wron
         (tmp_path / "data.yaml").write_text("names:\n" + "".join(f"  - {n}\n" for n in names))
         args = ["--labels", "data.yaml"]
     clip = write_clip(tmp_path / "clip.mp4", frames=4, audio=None)
-    result = run_cli("run", str(clip), "-m", str(yolov8_model), *args, "--jsonl", "out.jsonl", cwd=tmp_path)
+    result = livedroid_main("run", str(clip), "-m", str(yolov8_model), *args, "--jsonl", "out.jsonl", cwd=tmp_path)
     if len(names) != 3:
         assert result.returncode == 2 and not (tmp_path / "out.jsonl").exists()
         assert result.stderr.strip().splitlines() == [
@@ -190,12 +190,12 @@ def test_cli_names_yolo_classes_from_a_data_yaml_or_the_model_and_refuses_a_wron
     assert [[d["label"] for d in r["detections"]] for r in records] == [["red-square", "echo"]] * 4
 
 
-def test_cli_warns_once_that_an_80_class_model_without_labels_gets_coco_names(tmp_path) -> None:
+def test_cli_warns_once_that_an_80_class_model_without_labels_gets_coco_names(tmp_path, livedroid_main) -> None:
     needs_module("tensorflow", "building a TFLite model needs TensorFlow")
     from tests.yolo_detector import build_constant
 
     model = build_constant(tmp_path / "coco80.tflite", [1, 84, 525])  # YOLOv8 head, 80 classes, 160 x 160
-    result = run_cli("run", str(write_clip(tmp_path / "clip.mp4", frames=2, audio=None)), "-m", str(model),
-                     "--workers", "2", "--jsonl", "out.jsonl", cwd=tmp_path)
+    result = livedroid_main("run", str(write_clip(tmp_path / "clip.mp4", frames=2, audio=None)), "-m", str(model),
+                            "--workers", "2", "--jsonl", "out.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("no labels found") == 1, result.stderr

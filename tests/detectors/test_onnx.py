@@ -133,13 +133,13 @@ def test_device_on_a_tflite_model_is_one_line(tiny_tflite: Path, tmp_path: Path,
         ("od_api", "int8", ["--device", "cpu"]),
     ],
 )
-def test_cli_run_writes_the_square(onnx_layout_model, tmp_path: Path, layout, variant, extra) -> None:
-    """160 x 96 frames, as typed by a user: the square found in every frame, with the options
+def test_cli_run_writes_the_square(onnx_layout_model, tmp_path: Path, layout, variant, extra, livedroid_main) -> None:
+    """160 x 96 frames, through the command line's entry: the square found in every frame, with the options
     that change how frames reach the model. (--motion is not among them: the clip's red square
     on grey differs from it by colour, hardly by brightness, which is what the gate sees.)"""
     clip = write_clip(tmp_path / "clip.mp4", frames=8, audio=None)
-    result = run_cli("run", str(clip), "-m", str(onnx_layout_model(layout, variant)), *extra, "--jsonl", "out.jsonl",
-                     cwd=tmp_path)
+    result = livedroid_main("run", str(clip), "-m", str(onnx_layout_model(layout, variant)), *extra, "--jsonl", "out.jsonl",
+                            cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert len(records) == 8
