@@ -31,7 +31,7 @@ def square_clip(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("batch", ["1", "4"])
 def test_tflite_detector_follows_the_square(square_clip: Path, tiny_tflite: Path, tmp_path: Path, batch: str, livedroid_main) -> None:
     result = livedroid_main("run", str(square_clip), "-m", str(tiny_tflite), "--batch", batch,
-                     "-o", "out.mp4", "--jsonl", "out.jsonl", cwd=tmp_path)
+                            "-o", "out.mp4", "--jsonl", "out.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert_tracks_the_square(tmp_path / "out.jsonl")
     assert probe(tmp_path / "out.mp4")["frames"] == FRAMES
@@ -41,7 +41,7 @@ def test_savedmodel_detector_runs_batches_and_follows_the_square(
     square_clip: Path, tiny_savedmodel: Path, tmp_path: Path, livedroid_main
 ) -> None:
     result = livedroid_main("run", str(square_clip), "-m", str(tiny_savedmodel), "--batch", "4",
-                     "--jsonl", "out.jsonl", cwd=tmp_path)
+                            "--jsonl", "out.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "savedmodel" in result.stderr and "batch 4" in result.stderr
     assert_tracks_the_square(tmp_path / "out.jsonl")
@@ -49,7 +49,7 @@ def test_savedmodel_detector_runs_batches_and_follows_the_square(
 
 def test_class_allow_list_filters_by_label(square_clip: Path, tiny_tflite: Path, tmp_path: Path, livedroid_main) -> None:
     result = livedroid_main("run", str(square_clip), "-m", str(tiny_tflite), "--classes", "red-square",
-                     "--threshold", "0.99", "--jsonl", "out.jsonl", cwd=tmp_path)
+                            "--threshold", "0.99", "--jsonl", "out.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for line in (tmp_path / "out.jsonl").read_text().splitlines():
         assert all(d["score"] >= 0.99 for d in json.loads(line)["detections"])

@@ -44,11 +44,11 @@ def crossing_clip(tmp_path: Path) -> Path:
     return write_clip(tmp_path / "crossing.mp4", frames=FRAMES, size=(SIZE, SIZE), fps=10, draw=two_squares)
 
 
-def test_two_squares_tracked_counted_and_logged(crossing_clip: Path, tiny_tflite: Path, tmp_path: Path) -> None:
+def test_two_squares_tracked_counted_and_logged(crossing_clip: Path, tiny_tflite: Path, tmp_path: Path, livedroid_main) -> None:
     # Line from top to bottom at x 96: looking down it, screen-left is its right: leftward is "in".
-    result = run_cli("run", str(crossing_clip), "-m", str(tiny_tflite), *CONFIDENT, "--line", "middle=96,0,96,192",
-                     "--zone", "left=0,0,0.5,0,0.5,1,0,1:red-square", "--events", "events.jsonl",
-                     "--snapshots", "snaps", "--jsonl", "out.jsonl", "-o", "out.mp4", "--no-progress", cwd=tmp_path)
+    result = livedroid_main("run", str(crossing_clip), "-m", str(tiny_tflite), *CONFIDENT, "--line", "middle=96,0,96,192",
+                            "--zone", "left=0,0,0.5,0,0.5,1,0,1:red-square", "--events", "events.jsonl",
+                            "--snapshots", "snaps", "--jsonl", "out.jsonl", "-o", "out.mp4", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for line in ("tracking: 2 tracks", "zone left: 2 entered", "line middle: 1 in, 1 out", "events: 6 in events.jsonl",
                  "snapshots: 2 in snaps"):
@@ -82,9 +82,9 @@ def test_two_squares_tracked_counted_and_logged(crossing_clip: Path, tiny_tflite
     assert probe(tmp_path / "out.mp4")["frames"] == FRAMES
 
 
-def test_a_square_still_inside_at_the_end_exits_with_the_run(crossing_clip: Path, tiny_tflite: Path, tmp_path: Path) -> None:
-    result = run_cli("run", str(crossing_clip), "-m", str(tiny_tflite), *CONFIDENT, "--zone", "all=0,0,1,0,1,1,0,1",
-                     "--events", "events.jsonl", "--jsonl", "out.jsonl", "--no-progress", cwd=tmp_path)
+def test_a_square_still_inside_at_the_end_exits_with_the_run(crossing_clip: Path, tiny_tflite: Path, tmp_path: Path, livedroid_main) -> None:
+    result = livedroid_main("run", str(crossing_clip), "-m", str(tiny_tflite), *CONFIDENT, "--zone", "all=0,0,1,0,1,1,0,1",
+                            "--events", "events.jsonl", "--jsonl", "out.jsonl", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     events = read_jsonl(tmp_path / "events.jsonl")
     assert [(e["event"], e.get("cause")) for e in events] == [("enter", None)] * 2 + [("exit", "end")] * 2
@@ -132,9 +132,9 @@ PEOPLE = 6
 VISIT_BOUNDARIES = [0, 200, 470, 710, 900, 1210, 10_000]
 
 
-def test_real_clip_one_track_per_person(tmp_path: Path) -> None:
+def test_real_clip_one_track_per_person(tmp_path: Path, livedroid_main) -> None:
     clip = shared_path("videos/intel_one-by-one-person-detection.mp4")
-    result = run_cli("run", str(clip), "--track", "--classes", "person", "--jsonl", "out.jsonl", "--no-progress", cwd=tmp_path, timeout=600)
+    result = livedroid_main("run", str(clip), "--track", "--classes", "person", "--jsonl", "out.jsonl", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     spans: dict[int, list[int]] = {}
     for record in read_jsonl(tmp_path / "out.jsonl"):
