@@ -1,12 +1,17 @@
-"""A tiny labelImg dataset made on the fly: coloured rectangles on noise, one Pascal VOC XML each."""
+"""Tiny datasets made on the fly: a labelImg folder (coloured rectangles on noise, one Pascal VOC
+XML each) and a folder as ``mine`` writes it."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from livedroid.annotations import AnnotatedImage, Box
+from livedroid.labelling.dataset import LabellingFolder
 
 # Class name → rectangle colour; the detector can learn colours in a few steps.
 COLOURS = {"red": (220, 30, 30), "blue": (30, 60, 220)}
@@ -44,6 +49,33 @@ def make_voc_dataset(root: Path, count: int = 8, size: tuple[int, int] = (96, 72
         Image.fromarray(pixels).save(root / "images" / filename, quality=95)
         xml = voc_xml(filename, width, height, [(name, (x, y, x + w, y + h))])
         (root / "annotations" / f"{name}_{index}.xml").write_text(xml, encoding="utf-8")
+    return root
+
+
+def jpeg(pixels: np.ndarray, quality: int = 95) -> bytes:
+    stream = io.BytesIO()
+    Image.fromarray(pixels).save(stream, format="JPEG", quality=quality)
+    return stream.getvalue()
+
+
+def make_mined_folder(root: Path, videos: dict[str, str], frames: int = 6, seed: int = 1) -> Path:
+    """A folder as ``mine`` writes it and ``review`` leaves it: per video (name → class), frames
+    of a square drifting right over one background, each recorded with its source video."""
+    folder = LabellingFolder(root)
+    rng = np.random.default_rng(seed)
+    records = []
+    for video, label in videos.items():
+        background = rng.integers(60, 200, (9, 12, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+        for index in range(frames):
+            pixels = background.copy()
+            x = 10 + 2 * index
+            pixels[20:50, x : x + 30] = COLOURS[label]
+            name = f"{video}-f{index:06d}.jpg"
+            folder.save_image(AnnotatedImage(name, name, [Box(label, x, 20, x + 30, 50)], width=96, height=72), jpeg(pixels))
+            records.append({"image": name, "source": f"/videos/{video}.mp4", "frame": index * 10, "reasons": ["near threshold"]})
+    folder.write_label_map({1: "blue", 2: "red"})
+    folder.append_records(records)
+    folder.write_coco()
     return root
 
 

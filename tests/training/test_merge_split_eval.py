@@ -3,7 +3,6 @@ without a training folder."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import shutil
@@ -19,35 +18,8 @@ from livedroid.labelling.dataset import LabellingFolder
 from livedroid.training.dataset.prepare import prepare_dataset, read_annotations
 from livedroid.training.dataset.split import grouped_split
 from livedroid.training.dataset.validate import validate_images
-from tests.conftest import REPO, needs_module, run_cli, shared_path
-from tests.training.conftest import COLOURS, make_voc_dataset
-
-
-def jpeg(pixels: np.ndarray, quality: int = 95) -> bytes:
-    stream = io.BytesIO()
-    Image.fromarray(pixels).save(stream, format="JPEG", quality=quality)
-    return stream.getvalue()
-
-
-def make_mined_folder(root: Path, videos: dict[str, str], frames: int = 6, seed: int = 1) -> Path:
-    """A folder as ``mine`` writes it and ``review`` leaves it: per video (name → class), frames
-    of a square drifting right over one background, each recorded with its source video."""
-    folder = LabellingFolder(root)
-    rng = np.random.default_rng(seed)
-    records = []
-    for video, label in videos.items():
-        background = rng.integers(60, 200, (9, 12, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
-        for index in range(frames):
-            pixels = background.copy()
-            x = 10 + 2 * index
-            pixels[20:50, x : x + 30] = COLOURS[label]
-            name = f"{video}-f{index:06d}.jpg"
-            folder.save_image(AnnotatedImage(name, name, [Box(label, x, 20, x + 30, 50)], width=96, height=72), jpeg(pixels))
-            records.append({"image": name, "source": f"/videos/{video}.mp4", "frame": index * 10, "reasons": ["near threshold"]})
-    folder.write_label_map({1: "blue", 2: "red"})
-    folder.append_records(records)
-    folder.write_coco()
-    return root
+from tests.conftest import REPO, run_cli, shared_path
+from tests.training.conftest import COLOURS, jpeg, make_mined_folder, make_voc_dataset
 
 
 def checked(source: Path) -> list:
@@ -147,40 +119,15 @@ def test_eval_measures_a_shipped_model_on_photos_without_a_training_folder(tmp_p
         (["models/star-wars", "NOWHERE", "--match-label-names"], "not found"),
     ],
 )
-def test_eval_bad_input_gets_one_line(tmp_path: Path, argv: list[str], words: str) -> None:
+def test_eval_bad_input_gets_one_line(tmp_path: Path, argv: list[str], words: str, livedroid_main) -> None:
     photos = make_voc_dataset(tmp_path / "photos", count=4)
     argv = [str(photos) if a == "PHOTOS" else str(tmp_path / "nowhere") if a == "NOWHERE" else a for a in argv]
-    result = run_cli("eval", *argv, "--out", str(tmp_path / "eval"), cwd=REPO)
+    result = livedroid_main("eval", *argv, "--out", str(tmp_path / "eval"), cwd=REPO)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("livedroid: error:") and words in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     # One line, except the unknown-names message, which lists each name with its files and fix.
     assert len(result.stderr.strip().splitlines()) == 1 or "did you mean" in result.stderr
-
-
-@pytest.mark.slow
-def test_a_merged_retrain_then_eval_of_the_model_it_wrote(tmp_path: Path) -> None:
-    """``livedroid train PHOTOS MINED --out`` end to end (a few steps teach nothing: this checks
-    that the merged dataset flows through every stage), then ``livedroid eval`` on what it wrote."""
-    needs_module("object_detection", "the Object Detection API (pip install 'livedroid[train]') is not installed")
-    photos = make_voc_dataset(tmp_path / "photos", count=8)
-    mined = make_mined_folder(tmp_path / "mined", {"a": "red", "b": "blue"}, frames=3)
-    folder = LabellingFolder(mined)  # a frame of clip a a reviewer accepted as empty: a background image
-    folder.save_image(AnnotatedImage("a-empty.jpg", "a-empty.jpg", width=96, height=72), jpeg(np.full((72, 96, 3), 128, np.uint8)))
-    folder.append_records([{"image": "a-empty.jpg", "source": "/videos/a.mp4", "frame": 90, "reasons": ["novel"]}])
-    folder.write_review_state("a-empty.jpg", "accepted")
-    model = tmp_path / "models" / "merged"
-    result = run_cli("train", str(photos), str(mined), "--out", str(model), "--work-dir", str(tmp_path / "work"),
-                     "--steps", "2", "--val-fraction", "0.25", "--model", "ssd_mobilenet_v2_320", "--batch-size", "2",
-                     "--pretrained", "none", timeout=900)
-    assert result.returncode == 0, result.stderr[-2000:]
-    summary = json.loads((tmp_path / "work" / "dataset" / "dataset.json").read_text())
-    assert summary["train"]["images"] + summary["val"]["images"] == 15 and summary["groups"]["by_source"] == 2
-    assert summary["train"]["background"] + summary["val"]["background"] == 1  # trained on, or measured on
-    evaluated = run_cli("eval", str(model), str(mined), "--out", str(tmp_path / "eval"))
-    assert evaluated.returncode == 0, evaluated.stderr
-    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert metrics["images"] == 7 and metrics["mistakes"]["background_images"] == 1
 
 
 def make_clip_folder(root: Path, labels: list[str | None], states: dict[int, str] | None = None,
