@@ -67,10 +67,10 @@ def test_re_encoded_copies_without_a_source_are_grouped_by_hash(tmp_path: Path) 
     assert len(grouping.joined_by_hash) == 4
 
 
-def test_train_prepare_merges_photos_and_a_mined_folder_and_says_how_many_groups(tmp_path: Path) -> None:
+def test_train_prepare_merges_photos_and_a_mined_folder_and_says_how_many_groups(tmp_path: Path, livedroid_main) -> None:
     photos = make_voc_dataset(tmp_path / "photos", count=12)
     mined = make_mined_folder(tmp_path / "mined", {"a": "red", "b": "blue", "c": "red", "d": "blue"})
-    result = run_cli("train", "prepare", str(photos), str(mined), "--out", str(tmp_path / "prepared"), "--val-fraction", "0.25")
+    result = livedroid_main("train", "prepare", str(photos), str(mined), "--out", str(tmp_path / "prepared"), "--val-fraction", "0.25")
     assert result.returncode == 0, result.stderr
     assert "24 of 24 mined frames are not reviewed" in result.stdout
     summary = json.loads((tmp_path / "prepared" / "dataset.json").read_text())
@@ -81,12 +81,12 @@ def test_train_prepare_merges_photos_and_a_mined_folder_and_says_how_many_groups
     assert f"groups: {groups['train']} train, {groups['val']} val (4 by the source recorded at mining" in result.stdout
 
 
-def test_a_merged_folder_with_another_class_gets_one_line(tmp_path: Path) -> None:
+def test_a_merged_folder_with_another_class_gets_one_line(tmp_path: Path, livedroid_main) -> None:
     photos = make_voc_dataset(tmp_path / "photos", count=8)
     (photos / "label_map.pbtxt").write_text('item { id: 1 name: "blue" }\nitem { id: 2 name: "red" }\n')
     mined = make_mined_folder(tmp_path / "mined", {"a": "red"})
     (mined / "label_map.pbtxt").write_text('item { id: 1 name: "red" }\nitem { id: 2 name: "person" }\n')
-    result = run_cli("train", "prepare", str(photos), str(mined), "--out", str(tmp_path / "prepared"))
+    result = livedroid_main("train", "prepare", str(photos), str(mined), "--out", str(tmp_path / "prepared"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"livedroid: error: {mined / 'label_map.pbtxt'} names person, which {photos / 'label_map.pbtxt'} lacks (blue, red): "
@@ -154,9 +154,9 @@ def make_clip_folder(root: Path, labels: list[str | None], states: dict[int, str
     return root
 
 
-def test_a_folder_from_one_clip_is_split_along_time_with_a_gap(tmp_path: Path) -> None:
+def test_a_folder_from_one_clip_is_split_along_time_with_a_gap(tmp_path: Path, livedroid_main) -> None:
     mined = make_clip_folder(tmp_path / "mined", ["red"] * 12 + ["blue"] * 13)
-    result = run_cli("train", "prepare", str(mined), "--out", str(tmp_path / "prepared"), "--val-fraction", "0.2")
+    result = livedroid_main("train", "prepare", str(mined), "--out", str(tmp_path / "prepared"), "--val-fraction", "0.2")
     assert result.returncode == 0, result.stderr
     # The validation block straddles the moment blue comes in, so both classes are on both sides.
     assert "groups: 1 train, 1 val (1 by the source recorded at mining" in result.stdout
