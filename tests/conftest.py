@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -223,6 +224,10 @@ def livedroid_main(capfd, monkeypatch) -> Callable[..., subprocess.CompletedProc
         with monkeypatch.context() as patch:
             if cwd is not None:
                 patch.chdir(cwd)
+            # main points the "livedroid" logger at this test's captured stderr: put it back after
+            logger = logging.getLogger("livedroid")
+            for attribute in ("handlers", "level", "propagate"):
+                patch.setattr(logger, attribute, getattr(logger, attribute) if attribute != "handlers" else list(logger.handlers))
             try:
                 code = main(list(args))
             except SystemExit as exit:  # argparse's usage errors (2) and --help (0)

@@ -16,7 +16,7 @@ from livedroid.labels import (
     parse_label_map,
     read_packed_labels,
 )
-from tests.conftest import needs_module, write_clip
+from tests.conftest import needs_module, run_cli, write_clip
 
 
 @pytest.mark.parametrize(
@@ -190,12 +190,13 @@ def test_cli_names_yolo_classes_from_a_data_yaml_or_the_model_and_refuses_a_wron
     assert [[d["label"] for d in r["detections"]] for r in records] == [["red-square", "echo"]] * 4
 
 
-def test_cli_warns_once_that_an_80_class_model_without_labels_gets_coco_names(tmp_path, livedroid_main) -> None:
+def test_cli_warns_once_that_an_80_class_model_without_labels_gets_coco_names(tmp_path) -> None:
+    """In a fresh process: the warning is once a process (in this one an earlier test may have had it)."""
     needs_module("tensorflow", "building a TFLite model needs TensorFlow")
     from tests.yolo_detector import build_constant
 
     model = build_constant(tmp_path / "coco80.tflite", [1, 84, 525])  # YOLOv8 head, 80 classes, 160 x 160
-    result = livedroid_main("run", str(write_clip(tmp_path / "clip.mp4", frames=2, audio=None)), "-m", str(model),
-                            "--workers", "2", "--jsonl", "out.jsonl", cwd=tmp_path)
+    result = run_cli("run", str(write_clip(tmp_path / "clip.mp4", frames=2, audio=None)), "-m", str(model),
+                     "--workers", "2", "--jsonl", "out.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("no labels found") == 1, result.stderr
