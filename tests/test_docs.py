@@ -224,6 +224,25 @@ def test_the_active_learning_tables_are_the_result_file():
     assert not missing, "docs/data-loop.md's tables differ from benchmarks/results/active_learning.json:\n" + "\n".join(missing)
 
 
+def review_cost_rows(results: dict) -> list[str]:
+    """The review-cost tables as benchmarks/review_cost.py writes them from its result file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("review_cost", REPO / "benchmarks" / "review_cost.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [row for row in module.markdown_tables(results) if row]
+
+
+def test_the_review_cost_tables_are_the_result_file():
+    results = json.loads((RESULTS / "review_cost.json").read_text(encoding="utf-8"))
+    lines = set((REPO / "docs" / "data-loop.md").read_text(encoding="utf-8").splitlines())
+    missing = [row for row in review_cost_rows(results) if row not in lines]
+    assert not missing, "docs/data-loop.md's review-cost tables differ from benchmarks/results/review_cost.json:\n" + "\n".join(missing)
+    results["photo_sets"][0]["mined_wrong"] += 1  # a changed figure would be caught
+    assert any(row not in lines for row in review_cost_rows(results))
+
+
 def test_a_changed_result_would_be_caught():
     summary = json.loads((RESULTS / "serve_retention_3min.json").read_text())["summary"]
     assert all(phrase in page("serve.md") for phrase in retention_phrases(summary))
