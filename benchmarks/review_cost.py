@@ -2,13 +2,15 @@
 
 **(a) Same-scene pairs among the picks** on every shared clip (``../shared/videos``):
 ``livedroid mine CLIP --out DIR`` with the default model and options, then the same command again
-(a rerun into the same folder). Two picks are judged the same scene by an independent picture
+(a rerun into the same folder); and ``--count 3`` into another folder, then resumed with the
+defaults (a rerun with picks left to make). Two picks are judged the same scene by an independent picture
 metric, not by mine's own test: SSIM of grey 96x54 thumbnails, and the correlation of hue-saturation
 histograms. Each threshold is calibrated on pairs that are obviously the same scene (two frames of a
 clip 0.2 s apart, sampled each second: the threshold is their 5th percentile) and reported beside
 pairs that obviously are not (frames of two different clips). A metric flags candidates; the
 contact sheets are looked at to judge them (the docs say what was seen). Also counted: rerun picks
-within ``--min-gap`` (1 s) of a pick of the first run (should be none).
+within ``--min-gap`` (1 s) of a pick of the first run (should be none). The eye's verdict is
+written into the result file by hand (``looked_at``, ``seen``) and kept while the picks stay the same.
 
 **(b) The review cost**: the share of picks whose pre-annotations a reviewer must change, for the
 K frames ``mine`` picks against K random frames of the same pool, on photo sets with ground truth
@@ -29,7 +31,8 @@ R2-D2_71 and others, fall on the training side now), so no photo is known to be 
 The random arm is the mean and spread of ``--draws`` random samples of the same size from the same
 pool, on the same pre-annotations (``mine --all``). Everything runs through ``livedroid`` as typed.
 
-    .venv/bin/python benchmarks/review_cost.py       # ~3 min on 2 idle cores
+    .venv/bin/python benchmarks/review_cost.py                 # ~10 min on 2 idle cores, 30 on busy ones
+    .venv/bin/python benchmarks/review_cost.py --clips ""      # the photo sets only: the clips stay as --out has them
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/livedroid-review-cost"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "review_cost.json")
     args = parser.parse_args()
+    if unknown := {name for name in args.datasets.split(",") if name} - set(PHOTO_SETS):
+        parser.error(f"unknown photo set {', '.join(sorted(unknown))} (known: {', '.join(PHOTO_SETS)})")
     args.work.mkdir(parents=True, exist_ok=True)
     clips = [SHARED / "videos" / name for name in args.clips.split(",") if name]
     calibration = calibrate(clip_paths())
@@ -75,11 +80,12 @@ def main() -> int:
     earlier = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {"clips": [], "photo_sets": []}
     clips = [keep_looked_at(same_scene_pairs(clip, args.work / "clips" / clip.stem, calibration), args.out) for clip in clips]
     photo_sets = [review_cost(name, args.budget, args.draws, args.work / name) for name in args.datasets.split(",") if name]
+    clips_now = {c["clip"]: c for c in earlier["clips"]} | {c["clip"]: c for c in clips}
+    photo_sets_now = {s["dataset"]: s for s in earlier["photo_sets"]} | {s["dataset"]: s for s in photo_sets}
     results = {
         "calibration": calibration,
-        "clips": sorted(clips + [c for c in earlier["clips"] if c["clip"] not in {n["clip"] for n in clips}], key=lambda c: c["clip"]),
-        "photo_sets": sorted(photo_sets + [s for s in earlier["photo_sets"] if s["dataset"] in PHOTO_SETS and s["dataset"] not in {n["dataset"] for n in photo_sets}],
-                             key=lambda s: list(PHOTO_SETS).index(s["dataset"])),
+        "clips": [clips_now[name] for name in sorted(clips_now)],
+        "photo_sets": [photo_sets_now[name] for name in PHOTO_SETS if name in photo_sets_now],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -249,7 +255,7 @@ def photo_set(name: str) -> list:
     elif name == "person-drone":
         annotated = read_annotations(folder / "_annotations.coco.json", folder, problems)
     else:
-        raise SystemExit(f"unknown photo set {name} (known: {', '.join(PHOTO_SETS)})")
+        raise ValueError(f"unknown photo set {name}")
     return validate_images(annotated, problems)
 
 
