@@ -76,9 +76,10 @@ def _mine(args: argparse.Namespace, out: Path) -> int:
                         "name the classes to label with --classes A,B")
     earlier = earlier_picks(folder, classes) + known
     picks = candidates if args.all else pick(candidates, settings.count, earlier, settings.min_gap)
-    if not picks:
-        raise UserError(f"every frame read is already in {out}" + (" or --known" if args.known else "")
-                        + ", of the same scene as one there or within --min-gap of one: nothing new to pick")
+    if not picks:  # a rerun with nothing to add is done, not a mistake (as batch's): scripts rerun mine
+        print(f"livedroid: nothing new to pick: every frame read is already in {out}" + (" or --known" if args.known else "")
+              + f", of the same scene as one there or within --min-gap of one ({out} unchanged)", file=sys.stderr)
+        return 130 if summary.interrupted else 0
     label_map = label_map_for(existing, detector.labels, classes)
     summary.picked = picks
     summary.asked = None if args.all else settings.count

@@ -87,6 +87,11 @@ def test_a_resumed_run_picks_as_many_as_one_run(tmp_path: Path, default_model: P
     assert len(resumed) == len(records(tmp_path / "once")) == 3
     times = sorted(r["timestamp"] for r in resumed)
     assert min(b - a for a, b in zip(times, times[1:])) >= 1.0
+    # and a rerun with nothing left to add is done, not an error (scripts rerun mine on a schedule)
+    before = {p: p.read_bytes() for p in (tmp_path / "resumed").rglob("*") if p.is_file()}
+    nothing = run_cli(*mine, str(tmp_path / "resumed"))
+    assert nothing.returncode == 0 and "nothing new to pick" in nothing.stderr, nothing.stderr
+    assert {p: p.read_bytes() for p in (tmp_path / "resumed").rglob("*") if p.is_file()} == before
 
 
 def test_mine_into_a_folder_under_review_is_refused_in_one_line(tmp_path: Path, default_model: Path) -> None:
