@@ -52,7 +52,7 @@ ARMS = ("mined", "mined_known", "random")
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="raccoon,star-wars")
-    parser.add_argument("--steps", type=int, default=600, help="training steps of every model (default 600; the recipe's is 3000)")
+    parser.add_argument("--steps", type=int, default=600, help="training steps of every model (default 600; the recipe's is 1500)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     parser.add_argument("--budget", type=float, default=0.2, help="K as a share of the pool (default 0.2)")
     parser.add_argument("--arms", default=",".join(ARMS), help=f"the arms beside the seed model (default {','.join(ARMS)})")

@@ -50,7 +50,7 @@ source 'mine' recorded) and near-identical photos stay on one side of the train/
 
 EXAMPLES = """\
 The defaults are a measured recipe for 100-300 photos and 1-5 classes on a CPU: COCO weights,
-3000 steps of 8 images (about 30 minutes on 2 cores), frozen batch norm and early layers, zoom-out
+1500 steps of 8 images (about 15 minutes on 2 cores), frozen batch norm and early layers, zoom-out
 and colour augmentation. See models/star-wars/MODEL_CARD.md for the experiments behind it.
 
 examples:
