@@ -261,9 +261,14 @@ def compare(reference: list[Detections], candidate: list[Detections], variant: s
 
 @contextmanager
 def _timed(what: str):
+    """Say what runs and how long it took; TensorFlow's C++ info lines (the MLIR pass notes of
+    the graph step, the converter's) are dropped from each step's output."""
+    from livedroid.training.compat import native_logs_dropped
+
     print(f"{what} …", flush=True)
     began = time.perf_counter()
-    yield
+    with native_logs_dropped():
+        yield
     print(f"{what}: {time.perf_counter() - began:.0f} s", flush=True)
 
 

@@ -127,3 +127,18 @@ def test_tensorflow_log_lines_stay_out_of_the_output(capfd):
     assert tf.lite.TFLiteConverter.from_concrete_functions([module.double.get_concrete_function()], module).convert()
     print(" done", file=sys.stderr)
     assert capfd.readouterr().err == "\rconverting done\n"
+
+
+def test_each_export_step_drops_tensorflow_log_lines(capfd):
+    """The TFLite graph step printed "WARNING: All log messages before absl::InitializeLog() ..."
+    and "I0000 ... mlir_graph_optimization_pass.cc:437] ..." on BCCD: every timed step drops them."""
+    needs_module("tensorflow", "TensorFlow (pip install 'livedroid[train]') is not installed")
+    from livedroid.training.export import _timed
+
+    with _timed("TFLite graph"):
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"I0000 00:00:1796684385.270135   14504 mlir_graph_optimization_pass.cc:437] MLIR V1 optimization pass is not enabled\n")
+        os.write(2, b"a real problem\n")
+    captured = capfd.readouterr()
+    assert captured.err == "a real problem\n"
+    assert captured.out.startswith("TFLite graph …\nTFLite graph: 0 s")
