@@ -314,29 +314,47 @@ class LabelStudioExport(Export):
         self.labels.append(name)  # the export holds no class list: its boxes name the classes
 
 
-def find_export(root: Path, images_dir: Path | None = None) -> Export | None:
-    """The export in ``root``, looked for in ``train prepare``'s order (so that review writes
-    the file prepare reads); None when there is none; UserError when several files compete."""
+def locate(root: Path) -> tuple[str, list[Path]] | None:
+    """Which annotations the folder ``root`` holds, in the one order ``train prepare`` and
+    ``review`` both look (so review writes the file prepare reads): ``(kind, files)`` with kind
+    ``yolo`` (its data.yaml), ``cvat``, ``coco``, ``label-studio`` (every candidate file: one is
+    expected), ``voc`` (labelImg XML files, no list) or ``darknet`` (its classes.txt/obj.names);
+    None when none of them."""
     from livedroid.training.dataset import cvat, label_studio, yolo
 
     data_yaml = yolo.find_data_yaml(root)
     if data_yaml:
-        return YoloExport(root, data_yaml, images_dir)
+        return "yolo", [data_yaml]
     cvat_files = [p for p in sorted(root.rglob(cvat.EXPORT_FILE)) if cvat.is_cvat_xml(p)]
     if cvat_files:
-        return CvatExport(root, _one(root, cvat_files, "CVAT"), images_dir)
+        return "cvat", cvat_files
     json_files = sorted(root.rglob("*.json"))
     coco_files = [p for p in json_files if coco.is_coco_json(p)]
     if coco_files:
-        return CocoExport(root, coco_files if coco.are_split_files(coco_files) else [_one(root, coco_files, "COCO")], images_dir)
+        return "coco", coco_files
     studio_files = [p for p in json_files if label_studio.is_label_studio_json(p)]
     if studio_files:
-        return LabelStudioExport(root, _one(root, studio_files, "Label Studio"), images_dir)
+        return "label-studio", studio_files
     if voc.find_xml_files(root):
-        return None  # prepare reads these XML files, not an export: review says where they should be
+        return "voc", []
     names_file = yolo.find_names_file(root)
     if names_file:
-        return YoloExport(root, names_file, images_dir)
+        return "darknet", [names_file]
+    return None
+
+
+def find_export(root: Path, images_dir: Path | None = None) -> Export | None:
+    """The export in ``root`` (:func:`locate`); None when there is none or it is labelImg XML
+    (review says where those files should be); UserError when several files compete."""
+    kind, files = locate(root) or (None, [])
+    if kind in ("yolo", "darknet"):
+        return YoloExport(root, files[0], images_dir)
+    if kind == "cvat":
+        return CvatExport(root, _one(root, files, "CVAT"), images_dir)
+    if kind == "coco":
+        return CocoExport(root, files if coco.are_split_files(files) else [_one(root, files, "COCO")], images_dir)
+    if kind == "label-studio":
+        return LabelStudioExport(root, _one(root, files, "Label Studio"), images_dir)
     return None
 
 

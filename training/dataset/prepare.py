@@ -12,6 +12,7 @@ from pathlib import Path
 from livedroid.annotations import AnnotatedImage, Problem, coco, voc
 from livedroid.errors import UserError
 from livedroid.labelling import dataset as labelling
+from livedroid.labelling.exports import locate
 from livedroid.labels import format_label_map, load_labels
 from livedroid.training.dataset import csv_labels, cvat, label_studio, tfrecords, yolo
 from livedroid.training.dataset.class_names import apply_label_map, normalized
@@ -252,25 +253,20 @@ def read_annotations(source: Path, images_dir: Path | None, problems: list[Probl
         return _read_file(source, images_dir, problems)
     if (source / labelling.RECORDS).is_file():
         return _read_mined_folder(source, problems)
-    data_yaml = yolo.find_data_yaml(source)
-    if data_yaml:
-        return yolo.read_yolo(data_yaml, problems)
-    cvat_files = [p for p in sorted(source.rglob(cvat.EXPORT_FILE)) if cvat.is_cvat_xml(p)]
-    if cvat_files:
-        return [image for path in _one_export(source, cvat_files, "CVAT") for image in cvat.read_cvat(path, images_dir, problems)]
-    json_files = sorted(source.rglob("*.json"))
-    coco_files = [p for p in json_files if coco.is_coco_json(p)]
-    if coco_files:
-        chosen = coco_files if coco.are_split_files(coco_files) else _one_export(source, coco_files, "COCO")
+    kind, files = locate(source) or (None, [])  # the order review looks in too
+    if kind == "yolo":
+        return yolo.read_yolo(files[0], problems)
+    if kind == "cvat":
+        return cvat.read_cvat(_one_export(source, files, "CVAT")[0], images_dir, problems)
+    if kind == "coco":
+        chosen = files if coco.are_split_files(files) else _one_export(source, files, "COCO")
         return [image for path in chosen for image in coco.read_coco(path, images_dir, problems)]
-    studio_files = [p for p in json_files if label_studio.is_label_studio_json(p)]
-    if studio_files:
-        return label_studio.read_label_studio(_one_export(source, studio_files, "Label Studio")[0], images_dir, problems)
-    if voc.find_xml_files(source):
+    if kind == "label-studio":
+        return label_studio.read_label_studio(_one_export(source, files, "Label Studio")[0], images_dir, problems)
+    if kind == "voc":
         return voc.read_voc_folder(source, problems)
-    names_file = yolo.find_names_file(source)
-    if names_file:
-        return yolo.read_darknet(names_file, problems)
+    if kind == "darknet":
+        return yolo.read_darknet(files[0], problems)
     records = tfrecords.find_record_files(source)
     if records:
         return tfrecords.read_records(records)
