@@ -43,9 +43,17 @@ class ImageMistakes:
         return sum(truth != named for truth, named in self.named_as) + self.duplicates + len(self.false_alarms)
 
     def summary(self) -> str:
-        parts = [f"{truth}→{named}" for truth, named in self.named_as if truth != named]
+        """The caption of the image on the contact sheet: ``R2-D2 as BB-8, 1 duplicate, 3 RBC
+        missed, 2 false RBC`` (counted, so a crowded image's fits under it; plain ASCII, which
+        the sheet's font draws)."""
+
+        def counted(n: int, text: str) -> str:
+            return text if n == 1 else f"{n} {text}"
+
+        wrong = Counter((truth, named) for truth, named in self.named_as if truth != named)
+        parts = [counted(n, f"{truth} missed" if named == MISSED else f"{truth} as {named}") for (truth, named), n in wrong.items()]
         parts += [f"{self.duplicates} duplicate"] if self.duplicates else []
-        parts += [f"false {label}" for label in self.false_alarms]
+        parts += [counted(n, f"false {label}") for label, n in Counter(self.false_alarms).items()]
         return ", ".join(parts) or "right"
 
 

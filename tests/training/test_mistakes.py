@@ -55,6 +55,14 @@ def test_report_sums_a_confusion_table():
     assert report.confusion == {"BB-8": {"BB-8": 0, "R2-D2": 0, MISSED: 1}, "R2-D2": {"BB-8": 1, "R2-D2": 1, MISSED: 0}}
     assert (report.images, report.images_objects_right, report.clean_images) == (3, 1, 0)
     assert (report.duplicates, report.duplicated_objects) == (1, 1)
-    assert [o.summary() for o in per_image] == ["R2-D2→BB-8", "1 duplicate", f"BB-8→{MISSED}"]
+    assert [o.summary() for o in per_image] == ["R2-D2 as BB-8", "1 duplicate", "BB-8 missed"]
     text = format_report(report)
     assert "every object named right: 1/3" in text and "objects boxed twice or more: 1" in text
+
+
+def test_a_crowded_images_caption_counts_its_mistakes():
+    from livedroid.training.mistakes import ImageMistakes
+
+    crowded = ImageMistakes(named_as=[("RBC", MISSED)] * 3 + [("RBC", "RBC"), ("WBC", "RBC")], false_alarms=["RBC", "RBC", "Platelets"])
+    assert crowded.summary() == "3 RBC missed, WBC as RBC, 2 false RBC, false Platelets"
+    assert crowded.summary().isascii()  # the contact sheet's font draws ASCII only (it drew the arrow as a box)
