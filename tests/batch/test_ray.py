@@ -120,9 +120,10 @@ def test_a_killed_worker_is_retried_and_a_rerun_skips_all_three(tmp_path: Path, 
 
 def test_ctrl_c_cancels_the_tasks_and_finished_files_stay_complete(tmp_path: Path, ray_cluster: str) -> None:
     # A long input the interrupt always finds in flight, whatever the machine's load: the signal is
-    # sent once its worker wrote 10 of its 1200 records (before: any file at 10, and under load all
-    # three short clips could finish first).
-    long = write_clip(tmp_path / "long.mp4", frames=1200, audio=None)
+    # sent once its worker wrote 10 of its 3000 records (before: any file at 10, and under load all
+    # three short clips could finish first; with 1200 frames, at load 9.5 the cancel reached the
+    # worker after its last frame).
+    long = write_clip(tmp_path / "long.mp4", frames=3000, audio=None)
     clips = [shared_path(f"videos/{name}") for name in CLIPS] + [long]
     out = tmp_path / "out"
     process = start_batch(*map(str, clips), "--out", "out", "--ray", ray_cluster, cwd=tmp_path, env=RAY_ENV)
