@@ -40,6 +40,7 @@ from livedroid.labelling.dataset import (
     write_atomic,
 )
 from livedroid.labelling.sheet import contact_sheet
+from livedroid.settings import DEFAULT_THRESHOLD
 from livedroid.signals import StopOnSignals
 from livedroid.sources import Source
 from livedroid.sources.images import ImageSource
@@ -74,7 +75,7 @@ JPEG_QUALITY = 95
 @dataclass
 class MineSettings:
     count: int = 50
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     classes: set[str] | None = None
     min_gap: float = 1.0  # seconds between two picks of one video
     mirror: bool = True
