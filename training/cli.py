@@ -293,8 +293,11 @@ def _note_stored_size(dataset, args: argparse.Namespace) -> None:
     geometry = model_geometry(_planned_model(args))
     wanted = STORED_SIDE_PER_INPUT_SIDE * max(geometry.width, geometry.height)
     if dataset.stored_max_side and dataset.stored_max_side < wanted:
+        from livedroid.training.pipeline import template_names
+
+        fix = f"--model {geometry.name}" if geometry.name in template_names() else "--model of the same input size"
         print(f"note: {dataset.folder} stores images at most {dataset.stored_max_side} px on their longer side, less than "
-              f"the {wanted} px {geometry.name} can use; for full detail prepare with --model {geometry.name}")
+              f"the {wanted} px {geometry.name} can use; for full detail prepare with {fix}")
 
 
 def _some_images(dataset, count: int = 3) -> list:
