@@ -163,11 +163,12 @@ class Miner:
         self._stopping = False
         self.frames_with: Counter[str] = Counter()  # class → frames it was seen in at the threshold
         # Already in the folder (a rerun resumes): a video frame by (video, index), a photo by its path.
-        self.taken = {(r.get("source"), r.get("frame")) for r in folder.records()} | {r.get("source") for r in folder.records()}
+        records = folder.records()
+        self.taken = {(r.get("source"), r.get("frame")) for r in records} | {r.get("source") for r in records}
         # Their times: a frame within --min-gap of one can never be picked, so it must not take its
         # window from a frame that can (a resumed run then picks what one run would have).
         self.taken_times: dict[str, list[float]] = {}
-        for record in folder.records():
+        for record in records:
             if record.get("timestamp") is not None:
                 self.taken_times.setdefault(record.get("source"), []).append(record["timestamp"])
 
@@ -239,10 +240,11 @@ class Miner:
         return {name for name, count in self.frames_with.items() if count >= least}
 
     def _offer(self, spec: str, frame, views: sig.Views, gap_frames: int) -> None:
-        if (frame_source(spec, frame) if frame.name else (spec, frame.index)) in self.taken:
+        source = frame_source(spec, frame)
+        if (source if frame.name else (spec, frame.index)) in self.taken:
             return
         if frame.timestamp is not None and not self.settings.take_all and any(
-                abs(frame.timestamp - taken) < self.settings.min_gap for taken in self.taken_times.get(frame_source(spec, frame), ())):
+                abs(frame.timestamp - taken) < self.settings.min_gap for taken in self.taken_times.get(source, ())):
             return
         signals = sig.frame_signals(views, self.settings.threshold, self.settings.classes)
         key = (spec, frame.index // gap_frames)

@@ -86,7 +86,6 @@ def to_tf_example(image: CheckedImage, class_ids: dict[str, int]):
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
-
 def within(image: CheckedImage, max_side: int) -> CheckedImage:
     """``image`` downscaled (area filter) so its longer side is ``max_side``, boxes scaled with it,
     re-encoded in its own format (JPEG at quality 95); unchanged when already small enough."""
