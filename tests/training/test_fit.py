@@ -55,8 +55,22 @@ def test_the_judge_names_what_blew_up(step, expected):
     judge = LossJudge()
     for value in DRONE_CLASSIFICATION * 3:
         judge.blow_up(losses(value))
+    if "jumped" in expected:  # a spike is a blow-up only on its third step in a row
+        assert [judge.blow_up(step), judge.blow_up(step)] == [None, None] and judge.suspect
     assert judge.blow_up(step).startswith(expected)
-    assert judge.blow_up(losses(2.5)) is None  # the blown-up step did not join the history
+    assert judge.blow_up(losses(2.5)) is None and not judge.suspect  # the blown-up steps did not join the history
+
+
+def test_one_hard_batch_is_suspect_not_a_blow_up_and_costs_the_run_nothing():
+    """The drone run's steps 153-155: classification loss 7.1, 27.4 (9.4x its median), then 1.6."""
+    needs_module("tensorflow", "TensorFlow (pip install 'livedroid[train]') is not installed")
+    from livedroid.training.compat import tf
+
+    weight, scale = tf.Variable(0.0), tf.Variable(1.0)
+    guard = Guard(lambda: [weight], scale, 0, every=5)
+    steps = DRONE_CLASSIFICATION * 3 + [40.0, 2.4, 40.0, 40.0, 2.6]  # spikes of 1 and 2 steps, then calm
+    assert all(guard.after_step(step, losses(value)) is None for step, value in enumerate(steps, 1))
+    assert (guard.rollbacks, scale.numpy()) == (0, 1.0)
 
 
 def test_the_guard_goes_back_to_confirmed_weights_at_a_lower_rate_then_gives_up():
