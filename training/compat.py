@@ -43,11 +43,14 @@ warnings.filterwarnings("ignore", message=".*set_learning_phase.*is deprecated",
 #: An info or warning line of TensorFlow's C++ logging: absl's format ("W0000 00:00:1796667048.398622
 #: 16632 tf_tfl_flatbuffer_helpers.cc:364] Ignored output_format."), its note that nobody
 #: initialised it, and TSL's own ("2026-12-07 18:04:21.506922: I tensorflow/core/util/port.cc:153]
-#: ..."). Errors pass: a failed conversion may have no other explanation.
+#: ..."), and the int8 quantizer's bare line ("fully_quantize: 0, inference_type: 6,
+#: input_inference_type: UINT8, output_inference_type: FLOAT32"). Errors pass: a failed conversion
+#: may have no other explanation.
 _NATIVE_LOG = re.compile(
     rb"WARNING: All log messages before absl::InitializeLog\(\)"
     rb"|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.+-]+:\d+\]"  # seconds since 1970 here
     rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] [\w/.+-]+:\d+\]"
+    rb"|fully_quantize: \d+, inference_type: \d+, input_inference_type: \w+, output_inference_type: \w+"
 )
 
 
