@@ -28,6 +28,14 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding a slow test (training, conversion) run first, in their order. Under
+    pytest-xdist's ``--dist loadfile`` a worker takes the next file when it is free: the long
+    files start early, beside the short ones, instead of leaving one worker busy at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 def skip_unless_ci(reason: str) -> None:
     """Skip for a missing prerequisite (a system part, an extra, ../shared), except in CI
     (``CI=true``), which installs every one: fail there, so that a broken install cannot pass as
