@@ -317,11 +317,13 @@ class CameraService:
         for shared in self.inference.values():
             shared.close()
 
-    def wait(self, stopping: threading.Event) -> None:
-        """Serve until ``stopping`` is set, then stop the cameras and wait for them to close their
-        records (in short waits, so that signal handlers run)."""
-        while not stopping.wait(0.2):
-            pass
+    def wait(self, stop_requested: Callable[[], bool]) -> None:
+        """Serve until ``stop_requested()``, then stop the cameras and wait for them to close their
+        records (in short sleeps, so that signal handlers run). Not an ``Event.wait``: the signal
+        handler that asks for the stop would then set an Event whose lock this very thread may hold
+        at that instant, and hang."""
+        while not stop_requested():
+            time.sleep(0.2)
         self.stop()
         for camera in self.cameras.values():
             while camera.alive and time.monotonic() - self._cancelled_at < CANCEL_GRACE_S:

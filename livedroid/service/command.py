@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 
 from livedroid.errors import UserError
 from livedroid.service.cameras import CameraService
@@ -74,10 +73,10 @@ def serve(args: argparse.Namespace) -> int:
             publisher.start()
         print(f"livedroid: serving {plural(len(service.cameras), 'camera')} ({', '.join(service.cameras)}) on {http.url}",
               file=sys.stderr, flush=True)
-        stopping = threading.Event()
-        with StopOnSignals(stopping.set, service.cancel, finishing="stopping the cameras, closing their records"):
+        stop_asked: list[bool] = []  # a plain flag, set by the signal handler (see CameraService.wait)
+        with StopOnSignals(lambda: stop_asked.append(True), service.cancel, finishing="stopping the cameras, closing their records"):
             service.start()
-            service.wait(stopping)
+            service.wait(lambda: bool(stop_asked))
     finally:
         if http is not None:
             http.stop()
