@@ -40,17 +40,25 @@ def main() -> int:
 
     @tf.function
     def losses_of(features, labels):
+        """The step's losses, and what its loss is divided by: the anchors matched to a box (this
+        SSD normalises by their number), with the largest box-regression target among them."""
         labels = model_lib.unstack_batch(labels, unpad_groundtruth_tensors=True)
         losses, _ = model_lib_v2._compute_losses_and_predictions_dicts(model, features, labels, add_regularization_loss=False)
-        return losses
+        weights = model.groundtruth_lists(fields.BoxListFields.weights) if model.groundtruth_has_field(fields.BoxListFields.weights) else None
+        _, _, targets, _, match = model._assign_targets(model.groundtruth_lists(fields.BoxListFields.boxes),
+                                                        model.groundtruth_lists(fields.BoxListFields.classes), None, weights)
+        matched = match >= 0
+        largest = tf.reduce_max(tf.concat([tf.reshape(tf.abs(tf.boolean_mask(targets, matched)), [-1]), [0.0]], 0))
+        return losses, tf.reduce_sum(tf.cast(matched, tf.int32)), largest
 
     rows = []
     for features, labels in dataset.take(args.batches):
-        losses = losses_of(features, labels)
+        losses, matched, largest = losses_of(features, labels)
         boxes, counts = labels[fields.InputDataFields.groundtruth_boxes].numpy(), labels[fields.InputDataFields.num_groundtruth_boxes].numpy()
         sides = [min(ymax - ymin, xmax - xmin) * input_side for image, n in zip(boxes, counts) for ymin, xmin, ymax, xmax in image[:n]]
         rows.append({"classification": float(losses["Loss/classification_loss"]), "localization": float(losses["Loss/localization_loss"]),
-                     "boxes": len(sides), "smallest_side_px": float(min(sides)) if sides else None})
+                     "boxes": len(sides), "smallest_side_px": float(min(sides)) if sides else None,
+                     "matched_anchors": int(matched), "largest_box_target": float(largest)})
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
 
