@@ -16,12 +16,15 @@ import json
 import statistics
 from pathlib import Path
 
+import numpy as np
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a training run folder (pipeline.config and checkpoints)")
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--out", type=Path, help="write each batch's figures here as JSON")
+    parser.add_argument("--large", type=float, default=32, help="a box this size or more at the input (sqrt of its area, px) is large")
     args = parser.parse_args()
 
     from livedroid.training.compat import tf
@@ -40,25 +43,40 @@ def main() -> int:
 
     @tf.function
     def losses_of(features, labels):
-        """The step's losses, and what its loss is divided by: the anchors matched to a box (this
-        SSD normalises by their number), with the largest box-regression target among them."""
+        """The step's losses; each anchor's classification loss and match (the box it is assigned,
+        -1 background, -2 ignored); the boxes; the box-regression targets."""
         labels = model_lib.unstack_batch(labels, unpad_groundtruth_tensors=True)
-        losses, _ = model_lib_v2._compute_losses_and_predictions_dicts(model, features, labels, add_regularization_loss=False)
+        losses, predictions = model_lib_v2._compute_losses_and_predictions_dicts(model, features, labels, add_regularization_loss=False)
         weights = model.groundtruth_lists(fields.BoxListFields.weights) if model.groundtruth_has_field(fields.BoxListFields.weights) else None
-        _, _, targets, _, match = model._assign_targets(model.groundtruth_lists(fields.BoxListFields.boxes),
-                                                        model.groundtruth_lists(fields.BoxListFields.classes), None, weights)
-        matched = match >= 0
-        largest = tf.reduce_max(tf.concat([tf.reshape(tf.abs(tf.boolean_mask(targets, matched)), [-1]), [0.0]], 0))
-        return losses, tf.reduce_sum(tf.cast(matched, tf.int32)), largest
+        boxes = model.groundtruth_lists(fields.BoxListFields.boxes)
+        cls_targets, cls_weights, targets, _, match = model._assign_targets(boxes, model.groundtruth_lists(fields.BoxListFields.classes), None, weights)
+        per_anchor = tf.reduce_sum(model._classification_loss(predictions["class_predictions_with_background"], cls_targets, weights=cls_weights), 2)
+        return losses, per_anchor, match, boxes, targets
 
     rows = []
     for features, labels in dataset.take(args.batches):
-        losses, matched, largest = losses_of(features, labels)
-        boxes, counts = labels[fields.InputDataFields.groundtruth_boxes].numpy(), labels[fields.InputDataFields.num_groundtruth_boxes].numpy()
-        sides = [min(ymax - ymin, xmax - xmin) * input_side for image, n in zip(boxes, counts) for ymin, xmin, ymax, xmax in image[:n]]
-        rows.append({"classification": float(losses["Loss/classification_loss"]), "localization": float(losses["Loss/localization_loss"]),
-                     "boxes": len(sides), "smallest_side_px": float(min(sides)) if sides else None,
-                     "matched_anchors": int(matched), "largest_box_target": float(largest)})
+        losses, per_anchor, match, boxes, targets = losses_of(features, labels)
+        per_anchor, match, targets = per_anchor.numpy(), match.numpy(), targets.numpy()
+        row = {"classification": float(losses["Loss/classification_loss"]), "localization": float(losses["Loss/localization_loss"]),
+               "boxes": 0, "smallest_side_px": None, "matched_anchors": int((match >= 0).sum()),
+               "largest_box_target": float(np.abs(targets[match >= 0]).max(initial=0.0)),
+               "positives_loss": 0.0, "hard_negatives_loss": 0.0, "positives_loss_on_large_boxes": 0.0}
+        for anchor_losses, anchor_match, image_boxes in zip(per_anchor, match, boxes):
+            image_boxes = image_boxes.numpy()
+            sides = np.sqrt(np.clip(image_boxes[:, 2] - image_boxes[:, 0], 0, None) * np.clip(image_boxes[:, 3] - image_boxes[:, 1], 0, None)) * input_side
+            short = np.minimum(image_boxes[:, 2] - image_boxes[:, 0], image_boxes[:, 3] - image_boxes[:, 1]) * input_side
+            row["boxes"] += len(image_boxes)
+            if len(short):
+                row["smallest_side_px"] = float(min(short.min(), row["smallest_side_px"] or np.inf))
+            positive = anchor_match >= 0
+            # the hard-example miner's pick: 3 negatives per positive, at least 3 an image
+            negatives = np.sort(anchor_losses[anchor_match == -1])[::-1][: max(3, 3 * int(positive.sum()))]
+            row["positives_loss"] += float(anchor_losses[positive].sum())
+            row["hard_negatives_loss"] += float(negatives.sum())
+            if len(image_boxes):  # a background image has no positives
+                large = positive & (sides[np.maximum(anchor_match, 0)] >= args.large)
+                row["positives_loss_on_large_boxes"] += float(anchor_losses[large].sum())
+        rows.append(row)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
 
@@ -70,8 +88,16 @@ def main() -> int:
               f"max {values[-1]:.3g} ({values[-1] / median:.1f}x the median)")
     sides = sorted(row["smallest_side_px"] for row in rows if row["smallest_side_px"] is not None)
     print(f"  smallest box of a batch at the {input_side} px input: min {sides[0]:.2f} px, median {statistics.median(sides):.1f} px")
-    worst = max(rows, key=lambda row: row["localization"])
-    print(f"  the batch of the highest localization loss: {worst}")
+    median = statistics.median(row["classification"] for row in rows)
+    spiking = [row for row in rows if row["classification"] > 4 * median]
+    for name, group in (("spiking (classification over 4x the median)", spiking), ("the others", [r for r in rows if r not in spiking])):
+        if not group:
+            continue
+        share = lambda part: statistics.median(r[part] / max(r["positives_loss"] + r["hard_negatives_loss"], 1e-9) for r in group)
+        print(f"  {name}: {len(group)} batches; matched anchors, median {statistics.median(r['matched_anchors'] for r in group)}; "
+              f"loss per positive, median {statistics.median(r['positives_loss'] / max(r['matched_anchors'], 1) for r in group):.2f}; "
+              f"share of the loss on positives {share('positives_loss'):.2f}, on positives of boxes of {args.large} px or more "
+              f"{share('positives_loss_on_large_boxes'):.2f}")
     return 0
 
 
