@@ -42,16 +42,19 @@ class LossJudge:
         self.regularization_factor = regularization_factor
         self.min_history = min_history
         self.confirm = confirm
-        self.suspect = False  # the last step judged was a spike not yet confirmed
         self._spikes_in_a_row = 0
         self._history = {name: deque(maxlen=window) for name in ("classification", "localization", "data")}
         self._lowest_regularization = math.inf
+
+    @property
+    def suspect(self) -> bool:
+        """The last step judged, when not a blow-up, was a spike not yet confirmed."""
+        return self._spikes_in_a_row > 0
 
     def blow_up(self, losses: dict[str, float]) -> str | None:
         """What blew up in this step's ``losses`` (``Loss/...`` → value), or None when it did not.
         A healthy step joins the history the next steps are judged against; a spike not yet
         confirmed sets ``suspect``."""
-        self.suspect = False
         values = {name: float(losses[key]) for name, key in TERMS.items() if key in losses}
         for name, value in values.items():
             if not math.isfinite(value):
@@ -71,7 +74,6 @@ class LossJudge:
                 if values[name] > self.spike_factor * usual and values[name] > statistics.median(data):
                     self._spikes_in_a_row += 1
                     if self._spikes_in_a_row < self.confirm:
-                        self.suspect = True
                         return None
                     self._spikes_in_a_row = 0
                     return (f"the {name} loss jumped to {values[name]:.4g}, {_times(values[name] / usual)} its median of "
