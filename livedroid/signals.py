@@ -16,12 +16,13 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class StopOnSignals:
     """While active, the first SIGINT or SIGTERM calls ``stop`` (finish what is in flight, close
     the outputs); the next one calls ``cancel`` (stop at once), or raises KeyboardInterrupt when
-    there is no ``cancel``. Outside the main thread, where Python cannot catch signals, it does
-    nothing."""
+    there is no ``cancel``. Without ``stop`` the signal is only counted: a caller that polls reads
+    ``received`` (the handler then takes no lock the interrupted thread may hold). Outside the main
+    thread, where Python cannot catch signals, it does nothing."""
 
     def __init__(
         self,
-        stop: Callable[[], None],
+        stop: Callable[[], None] | None = None,
         cancel: Callable[[], None] | None = None,
         finishing: str = "finishing the frames in flight, then closing the outputs",
     ) -> None:
@@ -42,7 +43,8 @@ class StopOnSignals:
         name = signal.Signals(signum).name
         if self.received == 1:
             log.warning("%s: %s (again to stop at once)", name, self.finishing)
-            self.stop()
+            if self.stop is not None:
+                self.stop()
         elif self.cancel is not None:
             log.warning("%s again: stopping now", name)
             self.cancel()

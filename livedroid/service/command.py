@@ -73,10 +73,10 @@ def serve(args: argparse.Namespace) -> int:
             publisher.start()
         print(f"livedroid: serving {plural(len(service.cameras), 'camera')} ({', '.join(service.cameras)}) on {http.url}",
               file=sys.stderr, flush=True)
-        stop_asked: list[bool] = []  # a plain flag, set by the signal handler (see CameraService.wait)
-        with StopOnSignals(lambda: stop_asked.append(True), service.cancel, finishing="stopping the cameras, closing their records"):
+        signals = StopOnSignals(cancel=service.cancel, finishing="stopping the cameras, closing their records")
+        with signals:  # the first signal is only counted; CameraService.wait polls the count
             service.start()
-            service.wait(lambda: bool(stop_asked))
+            service.wait(lambda: signals.received > 0)
     finally:
         if http is not None:
             http.stop()
