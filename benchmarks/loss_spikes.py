@@ -1,5 +1,5 @@
 """Is a training run's loss spike a data outlier? The losses of a run's checkpoint on augmented
-training batches, each beside its smallest box (issue 33, item 2).
+training batches, each beside its boxes and the anchors that carry it (issue 33, item 2).
 
 The batches come from the run's own ``pipeline.config`` and records, through the Object Detection
 API's input pipeline (zoom-out, SSD crops: the boxes a step sees). A spike that a batch causes
@@ -35,6 +35,7 @@ def main() -> int:
 
     config = load_pipeline(args.run)
     input_side = config.model.ssd.image_resizer.fixed_shape_resizer.height
+    miner = config.model.ssd.loss.hard_example_miner
     model = model_builder.build(config.model, is_training=True, add_summaries=False)
     dataset = inputs.train_input(train_config=config.train_config, train_input_config=config.train_input_reader,
                                  model_config=config.model, model=model)
@@ -63,14 +64,15 @@ def main() -> int:
                "positives_loss": 0.0, "hard_negatives_loss": 0.0, "positives_loss_on_large_boxes": 0.0}
         for anchor_losses, anchor_match, image_boxes in zip(per_anchor, match, boxes):
             image_boxes = image_boxes.numpy()
-            sides = np.sqrt(np.clip(image_boxes[:, 2] - image_boxes[:, 0], 0, None) * np.clip(image_boxes[:, 3] - image_boxes[:, 1], 0, None)) * input_side
-            short = np.minimum(image_boxes[:, 2] - image_boxes[:, 0], image_boxes[:, 3] - image_boxes[:, 1]) * input_side
+            heights, widths = (np.clip(image_boxes[:, 2:] - image_boxes[:, :2], 0, None) * input_side).T
+            sides = np.sqrt(heights * widths)  # a box's size: the side of a square of its area
             row["boxes"] += len(image_boxes)
-            if len(short):
-                row["smallest_side_px"] = float(min(short.min(), row["smallest_side_px"] or np.inf))
+            if len(image_boxes):
+                row["smallest_side_px"] = float(min(np.minimum(heights, widths).min(), row["smallest_side_px"] or np.inf))
             positive = anchor_match >= 0
-            # the hard-example miner's pick: 3 negatives per positive, at least 3 an image
-            negatives = np.sort(anchor_losses[anchor_match == -1])[::-1][: max(3, 3 * int(positive.sum()))]
+            # the config's hard-example miner: the hardest negatives, so many per positive, at least so many an image
+            count = max(miner.min_negatives_per_image, miner.max_negatives_per_positive * int(positive.sum()))
+            negatives = np.sort(anchor_losses[anchor_match == -1])[::-1][:count]
             row["positives_loss"] += float(anchor_losses[positive].sum())
             row["hard_negatives_loss"] += float(negatives.sum())
             if len(image_boxes):  # a background image has no positives
@@ -89,8 +91,10 @@ def main() -> int:
     sides = sorted(row["smallest_side_px"] for row in rows if row["smallest_side_px"] is not None)
     print(f"  smallest box of a batch at the {input_side} px input: min {sides[0]:.2f} px, median {statistics.median(sides):.1f} px")
     median = statistics.median(row["classification"] for row in rows)
-    spiking = [row for row in rows if row["classification"] > 4 * median]
-    for name, group in (("spiking (classification over 4x the median)", spiking), ("the others", [r for r in rows if r not in spiking])):
+    spiking = [row["classification"] > 4 * median for row in rows]
+    groups = {"spiking (classification over 4x the median)": [r for r, s in zip(rows, spiking) if s],
+              "the others": [r for r, s in zip(rows, spiking) if not s]}
+    for name, group in groups.items():
         if not group:
             continue
         share = lambda part: statistics.median(r[part] / max(r["positives_loss"] + r["hard_negatives_loss"], 1e-9) for r in group)
