@@ -222,7 +222,7 @@ class Page:
         self.settle(then)
 
 
-def test_the_page_accepts_moves_resizes_relabels_deletes_draws_rejects_and_skips(tmp_path: Path, server_of) -> None:
+def test_the_page_accepts_moves_resizes_relabels_deletes_draws_adds_a_class_rejects_and_skips(tmp_path: Path, server_of) -> None:
     folder = mined_folder(tmp_path / "mined")
     original = {p.name: p.read_bytes() for p in (folder / "annotations").glob("*.xml")}
     before = {Path(n).stem: read_objects(folder / "annotations" / f"{Path(n).stem}.xml")[0][1] for n in FRAMES}
@@ -274,6 +274,16 @@ def test_the_page_accepts_moves_resizes_relabels_deletes_draws_rejects_and_skips
         page.drag(page.at(40, 30), page.at(300, 250))
         page.settle()
         assert "r2d2" in page.page.inner_text("#boxes")
+        # a class added by name (its letters press no key of the page: no "a"ccept), then drawn with
+        page.page.locator("#new-class").press_sequentially("astromech")
+        page.page.press("#new-class", "Enter")
+        page.page.wait_for_function("window.review.state.currentClass === 'astromech'", timeout=15000)
+        assert page.page.input_value("#class-select") == "astromech"
+        assert "3: astromech" in page.page.inner_text("#class-select")
+        assert page.page.evaluate("document.getElementById('canvas').dataset.frame") == REDRAW
+        assert page.page.inner_text("#progress") == "5 / 7 reviewed"  # the edits so far, no accept
+        page.drag(page.at(340, 40), page.at(480, 200))
+        page.settle()
         page.key("a", then=REJECT)
 
         page.key("r", then=SKIP)
@@ -323,10 +333,12 @@ def test_the_page_accepts_moves_resizes_relabels_deletes_draws_rejects_and_skips
     # relabelled, the box where it was
     assert only_box(RELABEL)[:2] == ("bb8", before["R2-D2_10"])
 
-    # the old box deleted, the drawn one in its place
-    label, box, truncated = only_box(REDRAW)
-    assert label == "r2d2" and truncated == "0"
+    # the old box deleted, the two drawn in its place: class 2, and the class added by name
+    (label, box, truncated), (added, added_box, _) = read_objects(annotations / f"{Path(REDRAW).stem}.xml")
+    assert (label, truncated, added) == ("r2d2", "0", "astromech")
     assert box == pytest.approx([40, 30, 300, 250], abs=2 / scale_draw + 1)
+    assert added_box == pytest.approx([340, 40, 480, 200], abs=2 / scale_draw + 1)
+    assert load_labels(folder / "label_map.pbtxt") == {**LABEL_MAP, 3: "astromech"}
 
     # rejected: out of images/ and annotations/, kept in rejected/ where no dataset reader looks
     stem = Path(REJECT).stem
@@ -338,12 +350,12 @@ def test_the_page_accepts_moves_resizes_relabels_deletes_draws_rejects_and_skips
     # coco.json: the same boxes as the XML files, the rejected frame absent
     coco = json.loads((folder / "coco.json").read_text())
     assert sorted(image["file_name"] for image in coco["images"]) == sorted(set(FRAMES) - {REJECT})
-    assert {c["id"]: c["name"] for c in coco["categories"]} == LABEL_MAP
-    ids = {name: number for number, name in LABEL_MAP.items()}
-    expected = {}
-    for name in set(FRAMES) - {REJECT}:
-        label, (x1, y1, x2, y2), _ = only_box(name)
-        expected[name] = [(ids[label], [x1, y1, x2 - x1, y2 - y1])]
+    classes = {**LABEL_MAP, 3: "astromech"}
+    assert {c["id"]: c["name"] for c in coco["categories"]} == classes
+    ids = {name: number for number, name in classes.items()}
+    expected = {name: [(ids[label], [x1, y1, x2 - x1, y2 - y1])
+                       for label, (x1, y1, x2, y2), _ in read_objects(annotations / f"{Path(name).stem}.xml")]
+                for name in set(FRAMES) - {REJECT}}
     found = {image["file_name"]: [] for image in coco["images"]}
     names = {image["id"]: image["file_name"] for image in coco["images"]}
     for annotation in coco["annotations"]:
@@ -483,26 +495,3 @@ def test_the_help_documents_the_keys(tmp_path: Path) -> None:
     assert result.returncode == 0
     for documented in ("accept", "skip", "reject", "Delete", "resize", "draw", "1-9", "--port"):
         assert documented in result.stdout
-
-
-def test_the_page_adds_a_class_by_name_and_draws_with_it(tmp_path: Path, server_of) -> None:
-    folder = mined_folder(tmp_path / "mined")
-    server = server_of(folder, tmp_path)
-    with chromium() as browser:
-        page = Page(browser.new_page(viewport={"width": 1280, "height": 900}))
-        page.page.goto(server.url)
-        page.settle(ACCEPT)
-        page.page.locator("#new-class").press_sequentially("astromech")  # no key of the page while typed: no "a"ccept
-        page.page.press("#new-class", "Enter")
-        page.page.wait_for_function("window.review.state.currentClass === 'astromech'", timeout=15000)
-        assert page.page.input_value("#class-select") == "astromech"
-        assert "3: astromech" in page.page.inner_text("#class-select")
-        assert page.page.evaluate("document.getElementById('canvas').dataset.frame") == ACCEPT
-        assert page.page.inner_text("#progress") == "0 / 7 reviewed"
-        page.drag(page.at(40, 30), page.at(200, 150))
-        page.settle()
-    server.stop(signal.SIGINT)
-    assert load_labels(folder / "label_map.pbtxt") == {**LABEL_MAP, 3: "astromech"}
-    assert "astromech" in [name for name, _, _ in read_objects(folder / "annotations" / f"{Path(ACCEPT).stem}.xml")]
-    assert {c["name"] for c in json.loads((folder / "coco.json").read_text())["categories"]} == {"bb8", "r2d2", "astromech"}
-    assert json.loads((folder / "review.json").read_text()) == {ACCEPT: "edited"}
