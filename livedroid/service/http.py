@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import html
+import math
 from collections.abc import Callable
 from datetime import datetime
 
@@ -229,13 +230,15 @@ def _moment(text: str | None) -> float | None:
     if not text:
         return None
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise ValueError(f"{text!r}: expected seconds since 1970 or an ISO 8601 time such as 2026-12-05T13:05:00") from None
+        try:
+            seconds = datetime.fromisoformat(text).timestamp()
+        except ValueError:
+            seconds = math.nan
+    if not math.isfinite(seconds):  # nan and inf too: they would match nothing, silently
+        raise ValueError(f"{text!r}: expected seconds since 1970 or an ISO 8601 time such as 2026-12-05T13:05:00")
+    return seconds
 
 
 def _seconds(ms: float | None) -> float | None:
