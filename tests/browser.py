@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 
 from tests.conftest import skip_unless_ci
 
-CHROMIUM = "/usr/bin/chromium"
+#: Debian's /usr/bin/chromium; chromium-browser where a distribution names it so.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"]
 
