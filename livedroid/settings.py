@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -123,10 +122,50 @@ def add_threshold_option(group: argparse._ActionsContainer, help_text: str = "mi
 
 class Parser(argparse.ArgumentParser):
     """argparse with livedroid's one error line, ``livedroid: error: …``, whatever the command: the
-    same mistake reads the same in every command (``--help`` shows the usage)."""
+    same mistake reads the same in every command (``--help`` shows the usage).
+
+    Its ``--help`` teaches by example first: a one-line usage (the positionals and the required
+    options; argparse's own lists every option, 16 lines for ``run``), the description, the
+    examples (the epilog), and only then the options."""
 
     def error(self, message: str):  # noqa: D102 - argparse's contract: say it and exit 2
         self.exit(2, f"livedroid: error: {message}\n")
+
+    def format_usage(self) -> str:
+        formatter = self._get_formatter()
+        formatter.add_usage(self.usage or self._short_usage(), [], [])
+        return formatter.format_help()
+
+    def format_help(self) -> str:
+        formatter = self._get_formatter()
+        formatter.add_usage(self.usage or self._short_usage(), [], [])
+        formatter.add_text(self.description)
+        formatter.add_text(self.epilog)
+        for group in self._action_groups:
+            formatter.start_section(group.title)
+            formatter.add_text(group.description)
+            formatter.add_arguments(group._group_actions)
+            formatter.end_section()
+        return formatter.format_help()
+
+    def _short_usage(self) -> str:
+        required = [f"{action.option_strings[-1]} {_metavar(action)}" for action in self._actions
+                    if action.option_strings and action.required]
+        positionals = [_positional(action) for action in self._actions if not action.option_strings]
+        return " ".join(["%(prog)s", *required, "[options]", *positionals])
+
+
+def _metavar(action: argparse.Action) -> str:
+    if isinstance(action.metavar, tuple):
+        return " ".join(action.metavar)
+    return action.metavar or (action.dest if not action.option_strings else action.dest.upper())
+
+
+def _positional(action: argparse.Action) -> str:
+    """How argparse writes a positional in its usage, by its ``nargs``."""
+    name = _metavar(action)
+    return {None: name, "?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]",
+            argparse.REMAINDER: "...", argparse.PARSER: f"{name} ..."}.get(action.nargs, name)
 
 
 def _shown(value: object) -> str:

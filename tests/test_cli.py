@@ -1,6 +1,7 @@
 """End-to-end: ``livedroid run`` as a user runs it, checked as a user would check the results."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -102,6 +103,19 @@ def test_help_teaches() -> None:
     assert result.returncode == 0
     for words in ("webcam", "rtsp://", "--threshold", "--jsonl", "--batch", "Ctrl-C"):
         assert words in result.stdout
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["batch"], ["bench"], ["serve"], ["mine"], ["review"], ["eval"],
+                                     ["train"], ["import-zoo"]], ids=lambda c: " ".join(c) or "livedroid")
+def test_help_shows_examples_before_the_options(command: list[str], livedroid_main) -> None:
+    """A one-line usage, then the description and the examples, and only then the option lists."""
+    result = livedroid_main(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    usage, _, rest = result.stdout.partition("\n")
+    assert usage.startswith(f"usage: livedroid {' '.join(command)}".rstrip()) and "[options]" in usage, usage
+    assert "[-h]" not in result.stdout and not rest.startswith(" "), result.stdout[:300]
+    options = min(rest.index(title) for title in ("options:", "positional arguments:") if title in rest)
+    assert re.search(r"^(examples?|one command):$", rest[:options], re.M), rest[:options]
 
 
 def write_images(folder: Path, *names: str) -> list[Path]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, needs_module, skip_unless_ci
+from tests.conftest import REPO, needs_module
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 RESULTS = REPO / "benchmarks" / "results"

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import probe, read_jsonl, run_cli, shared_path, start_cli_until, write_clip
+from tests.conftest import probe, read_jsonl, shared_path, start_cli_until, write_clip
 from tests.tiny_detector import red_square_image
 
 # Squares of an anchor's size on the anchors' 12-pixel grid, where the tiny detector finds them best.

@@ -27,6 +27,7 @@ import numpy as np
 
 from livedroid.errors import UserError
 from livedroid.training.pipeline import PIPELINE_FILE, TEMPLATES_DIR, parse_pipeline
+from livedroid.settings import Parser
 from livedroid.sources.images import read_rgb
 from livedroid.training.zoo_import import Agreement, ZooGraph, add_graph_arguments, find_images
 
@@ -253,8 +254,13 @@ def import_zoo_checkpoint(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="livedroid import-zoo-checkpoint",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""example:
+  livedroid import-zoo-checkpoint --out zoo/ssd-mobilenet-v2 --images photos/
+  livedroid train photos/ --out models/pets --pretrained zoo/ssd-mobilenet-v2
+""",
         description=(
             "Import a TF1 Detection Zoo SSD MobileNetV2 frozen graph as a TF2 Object Detection API "
             "checkpoint, a start point for fine-tuning offline: livedroid train DATA --model "

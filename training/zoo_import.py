@@ -27,6 +27,7 @@ from livedroid.detections import best_same_class
 from livedroid.errors import UserError
 from livedroid.labels import load_labels
 from livedroid.pixels import unit_range
+from livedroid.settings import Parser
 from livedroid.sources.images import read_rgb
 from livedroid.training.ssd_tflite_graph import PostprocessSettings, save_ssd_tflite_graph
 from livedroid.training.tflite_export import QUANTIZATIONS, convert_saved_model_to_tflite, label_file_text
@@ -254,8 +255,13 @@ def add_graph_arguments(parser: argparse.ArgumentParser, *, out_help: str, image
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="livedroid import-zoo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""example:
+  livedroid import-zoo --out models/coco-int8 --images ../shared/datasets/star-wars/images
+                  the zoo's COCO detector as int8 TFLite, calibrated and checked on your photos
+""",
         description="Import a TF1 Detection Zoo SSD frozen graph as a TFLite model with packed labels.",
     )
     add_graph_arguments(
