@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from livedroid.commands.options import add_tile_options
 from livedroid.settings import Parser, add_threshold_option
 from livedroid.training.cli import run_command
 
@@ -16,6 +17,7 @@ examples:
   livedroid eval -m star-wars test-photos/               the model by name, as 'livedroid run -m'
   livedroid eval runs/pets/export/model_float32.tflite test-photos/ --out eval/pets-test
   livedroid eval coco-ssd-mobilenet-v2 mined/intel --classes person     # a mined folder you reviewed
+  livedroid eval models/cells photos/ --tiles --tile-size 384   # small objects: is 'run --tiles' worth it?
 
 Writes OUT/metrics.json (COCO mAP, mAP@0.5, mAP@0.75, per-class AP, and the mistakes at -t:
 confusions, misses, duplicates, false alarms) and OUT/contact_sheet.png, mistakes first (false
@@ -42,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--classes", metavar="A,B", help="measure only these classes (default: every class DATA has boxes of or its label_map.pbtxt names; on images annotated with no object, any box of them is a false alarm)")
     parser.add_argument("--label-alias", action="append", default=[], metavar="NAME=LABEL", help="read annotation class NAME as model class LABEL (repeatable)")
     parser.add_argument("--match-label-names", action="store_true", help="map annotation names that differ from the model's only in case and punctuation (bb8 → BB-8)")
+    add_tile_options(
+        parser.add_argument_group("tiles, as 'livedroid run --tiles' infers them"),
+        "also infer overlapping tiles of each photo, merged per class: what 'run --tiles' would find "
+        "(small objects); one model run per tile",
+        "tile side with --tiles (default: twice the model's input)")
     parser.set_defaults(handler=_run)
     return parser
 
@@ -60,6 +67,7 @@ def _run(args: argparse.Namespace) -> None:
     evaluate_model(
         Path(model), args.data, out, labels=args.labels, min_score=args.threshold, images_dir=args.images,
         aliases=parse_aliases(args.label_alias), match_label_names=args.match_label_names, classes=classes,
+        tiles=args.tiles, tile_size=args.tile_size,
     )
 
 

@@ -78,16 +78,23 @@ def evaluate_model(
     aliases: dict[str, str] | None = None,
     match_label_names: bool = False,
     classes: set[str] | None = None,
+    tiles: bool = False,
+    tile_size: int | None = None,
 ) -> EvalResult:
     """``livedroid eval``: any model ``livedroid run`` plays, on any dataset ``prepare`` reads,
     with no training folder. The dataset's class names must be the model's (or be mapped with
     ``aliases``/``match_label_names``); metrics cover the classes the dataset has boxes of, or
-    names in its ``label_map.pbtxt`` (a detection of them on a background image is a false alarm)."""
+    names in its ``label_map.pbtxt`` (a detection of them on a background image is a false alarm).
+    ``tiles``: the model as ``run --tiles`` plays it (the whole photo and its tiles, merged)."""
     from livedroid.detectors import load_detector
     from livedroid.models import resolve_model
 
     model_path = resolve_model(str(model))
     detector = load_detector(model_path, labels=labels)
+    if tiles:
+        from livedroid.regions import TiledDetector
+
+        detector = TiledDetector(detector, (tile_size, tile_size) if tile_size else None)
     if classes:
         unknown = sorted(classes - set(detector.labels.values()))
         if unknown:
@@ -100,7 +107,8 @@ def evaluate_model(
     if not present:
         raise UserError(f"{data} has no box of any class the model knows: name the classes whose false alarms count with --classes")
     scored = {i: name for i, name in detector.labels.items() if name in present}
-    return evaluate_detector(detector, str(model_path), samples, scored, Path(out_dir), min_score, evaluated_on=str(data))
+    evaluated = f"{model_path} (tiles {detector.tile[0]}x{detector.tile[1]})" if tiles else str(model_path)
+    return evaluate_detector(detector, evaluated, samples, scored, Path(out_dir), min_score, evaluated_on=str(data))
 
 
 def evaluate_detector(

@@ -117,6 +117,7 @@ def test_eval_measures_a_shipped_model_on_photos_without_a_training_folder(tmp_p
         (["models/coco-ssd-mobilenet-v2", "PHOTOS"], "not in the label map"),
         (["models/star-wars", "PHOTOS", "--match-label-names", "-t", "1.5"], "argument -t/--threshold: expected a score above 0 and below 1, got 1.5"),
         (["models/star-wars", "NOWHERE", "--match-label-names"], "not found"),
+        (["models/star-wars", "PHOTOS", "--tiles", "--tile-size", "8"], "argument --tile-size"),
     ],
 )
 def test_eval_bad_input_gets_one_line(tmp_path: Path, argv: list[str], words: str, livedroid_main) -> None:
@@ -219,6 +220,19 @@ def test_eval_counts_false_alarms_on_background_images(tmp_path: Path, capsys) -
     assert result.metrics["images"] == 4 and mistakes["background_images"] == 2
     assert mistakes["background_images_with_false_alarms"] == 2 and sum(mistakes["false_alarms"].values()) >= 2
     assert "images with no object to find (background): 2, 2 with a false alarm" in capsys.readouterr().out
+
+
+def test_eval_with_tiles_plays_the_model_as_run_tiles_does(tmp_path: Path) -> None:
+    from livedroid.training.evaluate import evaluate_model
+
+    photos = star_wars_photos(tmp_path / "photos", ["BB-8_1", "R2-D2_1"], background=[])
+    whole = evaluate_model(REPO / "models" / "star-wars", photos, tmp_path / "whole", match_label_names=True)
+    tiled = evaluate_model(REPO / "models" / "star-wars", photos, tmp_path / "tiled", match_label_names=True,
+                           tiles=True, tile_size=320)
+    assert tiled.metrics["model"].endswith("star-wars/model_int8.tflite (tiles 320x320)"), tiled.metrics["model"]
+    assert whole.metrics["model"].endswith("model_int8.tflite")
+    assert whole.metrics["mAP@0.5"] > 0.5 and tiled.metrics["mAP@0.5"] > 0.5  # the whole photo is still inferred
+    assert json.loads((tmp_path / "tiled" / "metrics.json").read_text())["model"] == tiled.metrics["model"]
 
 
 def test_eval_of_background_images_alone_counts_the_classes_of_their_label_map(tmp_path: Path, capsys) -> None:
