@@ -343,6 +343,9 @@ def locate(root: Path) -> tuple[str, list[Path]] | None:
     return None
 
 
+REVIEW_PICKS = ": review opens one export a folder; move the others out"
+
+
 def find_export(root: Path, images_dir: Path | None = None) -> Export | None:
     """The export in ``root`` (:func:`locate`); None when there is none or it is labelImg XML
     (review says where those files should be); UserError when several files compete."""
@@ -350,16 +353,17 @@ def find_export(root: Path, images_dir: Path | None = None) -> Export | None:
     if kind in ("yolo", "darknet"):
         return YoloExport(root, files[0], images_dir)
     if kind == "cvat":
-        return CvatExport(root, _one(root, files, "CVAT"), images_dir)
+        return CvatExport(root, one_export(root, files, "CVAT", REVIEW_PICKS), images_dir)
     if kind == "coco":
-        return CocoExport(root, files if coco.are_split_files(files) else [_one(root, files, "COCO")], images_dir)
+        return CocoExport(root, files if coco.are_split_files(files) else [one_export(root, files, "COCO", REVIEW_PICKS)], images_dir)
     if kind == "label-studio":
-        return LabelStudioExport(root, _one(root, files, "Label Studio"), images_dir)
+        return LabelStudioExport(root, one_export(root, files, "Label Studio", REVIEW_PICKS), images_dir)
     return None
 
 
-def _one(root: Path, files: list[Path], kind: str) -> Path:
+def one_export(root: Path, files: list[Path], kind: str, advice: str) -> Path:
+    """The one ``kind`` file :func:`locate` found in ``root``. Several are ambiguous (copies,
+    exports of different projects): the user picks, as ``advice`` (the command's own) says."""
     if len(files) > 1:
-        raise UserError(f"{root} holds several {kind} files ({', '.join(map(str, files))}): review opens one "
-                        "export a folder; move the others out")
+        raise UserError(f"{root} holds several {kind} files ({', '.join(map(str, files))}){advice}")
     return files[0]

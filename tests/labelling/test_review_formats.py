@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from livedroid.annotations import Problem
 from livedroid.errors import UserError
-from livedroid.labelling.exports import ORIGINALS
+from livedroid.labelling.exports import ORIGINALS, find_export
 from livedroid.labelling.review import Review, make_app, open_folder, start_review
 from livedroid.training.dataset.prepare import prepare_dataset, read_annotations
 from tests.labelling.test_review import run_review
@@ -160,3 +160,19 @@ def test_problems_prepare_reports_are_the_review_problems(raccoon: Path, tmp_pat
     read_annotations(source, None, problems)
     review = start_review(*open_folder(source))
     assert [str(p) for p in review.problems] == [str(p) for p in problems] and len(problems) == 1
+
+
+@pytest.mark.parametrize("command, advice", [
+    ("prepare", "; pass the one to use"),
+    ("review", ": review opens one export a folder; move the others out"),
+])
+def test_two_exports_of_one_kind_are_one_line_naming_both(tmp_path: Path, command: str, advice: str) -> None:
+    """Copies, or exports of two projects: the user picks, and each command says how."""
+    coco = {"images": [{"id": 1, "file_name": "a.jpg", "width": 4, "height": 4}], "annotations": [],
+            "categories": [{"id": 1, "name": "droid"}]}
+    for name in ("first", "second"):
+        (tmp_path / f"{name}.json").write_text(json.dumps(coco))
+    with pytest.raises(UserError) as refused:
+        read_annotations(tmp_path, None, []) if command == "prepare" else find_export(tmp_path)
+    assert str(refused.value) == (f"{tmp_path} holds several COCO files ({tmp_path / 'first.json'}, "
+                                  f"{tmp_path / 'second.json'}){advice}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from livedroid.annotations import AnnotatedImage, Problem, coco, voc
 from livedroid.errors import UserError
 from livedroid.labelling import dataset as labelling
-from livedroid.labelling.exports import locate
+from livedroid.labelling.exports import locate, one_export
 from livedroid.labels import format_label_map, load_labels
 from livedroid.training.dataset import csv_labels, cvat, label_studio, tfrecords, yolo
 from livedroid.training.dataset.class_names import apply_label_map, normalized
@@ -247,6 +247,10 @@ def check_split(label_map: dict[int, str], train: list, val: list, source: Path)
             )
 
 
+#: What to do when a folder holds several exports of one kind (copies, different projects).
+PASS_ONE = "; pass the one to use"
+
+
 def read_annotations(source: Path, images_dir: Path | None, problems: list[Problem]) -> list[AnnotatedImage]:
     """Pick the reader from what ``source`` is or contains (see :data:`FORMATS_READ`)."""
     if source.is_file():
@@ -257,12 +261,12 @@ def read_annotations(source: Path, images_dir: Path | None, problems: list[Probl
     if kind == "yolo":
         return yolo.read_yolo(files[0], problems)
     if kind == "cvat":
-        return cvat.read_cvat(_one_export(source, files, "CVAT")[0], images_dir, problems)
+        return cvat.read_cvat(one_export(source, files, "CVAT", PASS_ONE), images_dir, problems)
     if kind == "coco":
-        chosen = files if coco.are_split_files(files) else _one_export(source, files, "COCO")
+        chosen = files if coco.are_split_files(files) else [one_export(source, files, "COCO", PASS_ONE)]
         return [image for path in chosen for image in coco.read_coco(path, images_dir, problems)]
     if kind == "label-studio":
-        return label_studio.read_label_studio(_one_export(source, files, "Label Studio")[0], images_dir, problems)
+        return label_studio.read_label_studio(one_export(source, files, "Label Studio", PASS_ONE), images_dir, problems)
     if kind == "voc":
         return voc.read_voc_folder(source, problems)
     if kind == "darknet":
@@ -290,14 +294,6 @@ def _read_file(source: Path, images_dir: Path | None, problems: list[Problem]) -
     if tfrecords.find_record_files(source):
         return tfrecords.read_records([source])
     raise UserError(f"{source}: not an annotation file livedroid reads; it reads {FORMATS_READ}")
-
-
-def _one_export(source: Path, files: list[Path], kind: str) -> list[Path]:
-    """The one annotation file of ``kind`` in ``source``; several are ambiguous (copies, exports
-    of different projects): the user picks."""
-    if len(files) > 1:
-        raise UserError(f"{source} holds several {kind} files ({', '.join(map(str, files))}); pass the one to use")
-    return files
 
 
 def _read_mined_folder(source: Path, problems: list[Problem]) -> list[AnnotatedImage]:
