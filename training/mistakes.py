@@ -15,6 +15,7 @@ import numpy as np
 
 from livedroid.annotations import Box
 from livedroid.detections import Detections, box_iou
+from livedroid.wording import plural
 
 MATCH_IOU = 0.5  # a box "sits on" an object when they overlap this much (COCO's mAP@0.5 rule)
 MISSED = "(missed)"
@@ -106,6 +107,7 @@ class MistakeReport:
     false_alarms: dict[str, int]
     background_images: int  # images with no object of the measured classes
     background_images_with_false_alarms: int
+    background_false_alarms: dict[str, int]  # the boxes on those images, per class
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -132,6 +134,7 @@ def mistake_report(
         false_alarms=dict(Counter(label for o in per_image for label in o.false_alarms)),
         background_images=sum(not t for t in truth),
         background_images_with_false_alarms=sum(not t and bool(o.false_alarms) for t, o in zip(truth, per_image)),
+        background_false_alarms=dict(Counter(label for t, o in zip(truth, per_image) if not t for label in o.false_alarms)),
     )
     return report, per_image
 
@@ -154,8 +157,10 @@ def format_report(report: MistakeReport) -> str:
         f"false alarms (boxes on no object): {false_alarms}"
     )
     if report.background_images:
+        boxes = sum(report.background_false_alarms.values())
         lines.append(
             f"  images with no object to find (background): {report.background_images}, "
             f"{report.background_images_with_false_alarms} with a false alarm"
+            + (f" ({plural(boxes, 'box', 'boxes')})" if boxes else "")
         )
     return "\n".join(lines)
