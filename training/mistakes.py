@@ -153,7 +153,7 @@ def format_report(report: MistakeReport) -> str:
         f"and no extra box: {report.clean_images}/{report.images}"
     )
     lines.append(
-        f"  objects boxed twice or more: {report.duplicated_objects} ({report.duplicates} extra boxes); "
+        f"  objects boxed twice or more: {report.duplicated_objects} ({plural(report.duplicates, 'extra box', 'extra boxes')}); "
         f"false alarms (boxes on no object): {false_alarms}"
     )
     if report.background_images:
