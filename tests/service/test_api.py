@@ -153,7 +153,8 @@ def test_the_live_stream_sends_pictures_and_counts_its_viewer(http: HttpServer) 
     assert kind.startswith("multipart/x-mixed-replace; boundary=") and viewers == 1
     head, _, rest = received.partition(b"\r\n\r\n")
     assert b"Content-Type: image/jpeg" in head
-    picture = cv2.imdecode(np.frombuffer(rest[:rest.index(b"\xff\xd9") + 2], np.uint8), cv2.IMREAD_COLOR)
+    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+    picture = cv2.imdecode(np.frombuffer(rest[:length], np.uint8), cv2.IMREAD_COLOR)
     assert picture.shape == (180, 320, 3)
     wait_for(lambda: http.mjpeg_viewers == 0, 10, "the viewer let go")
     assert ask(http, "/api/cameras/nobody/mjpeg")[0].status == 404
