@@ -287,10 +287,11 @@ def paired_table(results: list[dict], arm: str = "mined_known") -> list[str]:
         for metric in ("mAP@0.5", "mAP"):
             random_arm = np.array([r["random"][metric] for r in paired])
             mined = np.array([r[arm][metric] for r in paired])
+            difference = mined - random_arm
             rows.append(f"| {name} | {len(paired)} | {metric} | {random_arm.mean():.3f} ± {random_arm.std(ddof=1):.3f} | "
-                        f"{mined.mean():.3f} ± {mined.std(ddof=1):.3f} | {(mined - random_arm).mean():+.3f} ± "
-                        f"{(mined - random_arm).std(ddof=1):.3f} | {int((mined > random_arm).sum())} of {len(paired)} | "
-                        f"{sign_flip_p(mined - random_arm):.2f} |")
+                        f"{mined.mean():.3f} ± {mined.std(ddof=1):.3f} | {difference.mean():+.3f} ± "
+                        f"{difference.std(ddof=1):.3f} | {int((difference > 0).sum())} of {len(paired)} | "
+                        f"{sign_flip_p(difference):.2f} |")
     return rows
 
 

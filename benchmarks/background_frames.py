@@ -49,11 +49,12 @@ def main() -> int:
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     photos = raccoon_folder(work / "raccoon-train", "train_labels.csv")
-    count = round(args.background_share * len(list((photos / "images").iterdir())))
+    training_photos = len(list((photos / "images").iterdir()))
+    count = round(args.background_share * training_photos)
     background = frames_folder(work / "background-train", TRAINING_CLIPS, -(-count // len(TRAINING_CLIPS)))
     test = raccoon_folder(work / "held-out", "test_labels.csv")
     frames_folder(test, HELD_OUT_CLIPS, args.held_out_frames)
-    results = {"training_photos": len(list((photos / "images").iterdir())),
+    results = {"training_photos": training_photos,
                "background_frames": len(list((background / "images").iterdir())),
                "held_out": {"photos": 40, "background_frames": len(HELD_OUT_CLIPS) * args.held_out_frames},
                "arms": {}}

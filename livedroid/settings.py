@@ -132,13 +132,10 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"livedroid: error: {message}\n")
 
     def format_usage(self) -> str:
-        formatter = self._get_formatter()
-        formatter.add_usage(self.usage or self._short_usage(), [], [])
-        return formatter.format_help()
+        return self._formatter_with_usage().format_help()
 
     def format_help(self) -> str:
-        formatter = self._get_formatter()
-        formatter.add_usage(self.usage or self._short_usage(), [], [])
+        formatter = self._formatter_with_usage()
         formatter.add_text(self.description)
         formatter.add_text(self.epilog)
         for group in self._action_groups:
@@ -147,6 +144,11 @@ class Parser(argparse.ArgumentParser):
             formatter.add_arguments(group._group_actions)
             formatter.end_section()
         return formatter.format_help()
+
+    def _formatter_with_usage(self) -> argparse.HelpFormatter:
+        formatter = self._get_formatter()
+        formatter.add_usage(self.usage or self._short_usage(), [], [])
+        return formatter
 
     def _short_usage(self) -> str:
         required = [f"{action.option_strings[-1]} {_metavar(action)}" for action in self._actions
